@@ -38,9 +38,9 @@ def positive_pair(name: str, value: object) -> Pair:
     return _int_pair(name, value, 1, "a positive int or a pair of positive ints")
 
 
-def non_negative_pair(name: str, value: object) -> Pair:
+def non_negative_pair(name: str, value: object, wanted: str = "a non-negative int or a pair of them") -> Pair:
     """An int or a pair of ints, each >= 0, as a pair ``(height, width)``."""
-    return _int_pair(name, value, 0, "a non-negative int or a pair of non-negative ints")
+    return _int_pair(name, value, 0, wanted)
 
 
 def padding_mode(value: object) -> str:

@@ -56,7 +56,9 @@ class Conv2DTranspose(KerasConv2dBase):
         )
         self.filters = self.out_channels
         if output_padding is not None:
-            output_padding = non_negative_pair("output_padding", output_padding)
+            output_padding = non_negative_pair(
+                "output_padding", output_padding, "None, a non-negative int or a pair of them"
+            )
             for axis, (extra, stride) in enumerate(zip(output_padding, self.strides)):
                 if extra >= stride:
                     raise ValueError(
