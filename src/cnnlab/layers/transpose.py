@@ -101,11 +101,14 @@ class Conv2DTranspose(KerasConv2dBase):
                 x, self.weight, self.bias, self.strides, (top, left), 0, 1, self.dilation_rate
             )
         y = F.conv_transpose2d(x, self.weight, None, self.strides, 0, 0, 1, self.dilation_rate)
-        # F.pad with negative amounts crops; positive amounts add the zero rows Keras keeps.
-        y = F.pad(y, (-left, -right, -top, -bottom))
-        if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1, 1)
-        return y
+        if min(top, bottom, left, right) >= 0:
+            # Crop with a view; the bias add (or one copy) then makes it contiguous in one pass.
+            y = y[:, :, top : y.shape[2] - bottom, left : y.shape[3] - right]
+        else:
+            # Negative amounts: Keras's window reaches past the full output, where no input
+            # lands -- F.pad crops the positive sides and adds those zero rows/columns.
+            y = F.pad(y, (-left, -right, -top, -bottom))
+        return y + self.bias.view(1, -1, 1, 1) if self.bias is not None else y.contiguous()
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
