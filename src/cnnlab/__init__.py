@@ -1,3 +1,7 @@
 """cnnlab: a laboratory for convolutional neural network architectures on PyTorch."""
 
 __version__ = "0.1.0"
+
+from .models import create_model, list_models, register_model  # noqa: E402
+
+__all__ = ["__version__", "create_model", "list_models", "register_model"]

@@ -1,0 +1,85 @@
+"""Building blocks shared by the model families: Keras-default BatchNorm, a conv factory that
+takes the conv *type* (so a search can swap Conv2D for SeparableConv2D without ``if`` chains),
+and the ubiquitous conv -> norm -> activation unit."""
+
+from __future__ import annotations
+
+from typing import Callable, Union
+
+from torch import nn
+
+from .base import Pair
+from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D
+
+CONV_TYPES = {"conv": Conv2D, "depthwise": DepthwiseConv2D, "separable": SeparableConv2D}
+ConvType = Union[str, type]
+
+
+def batch_norm(channels: int, eps: float = 1e-3, momentum: float = 0.99) -> nn.BatchNorm2d:
+    """``nn.BatchNorm2d`` with Keras's defaults and Keras's meaning of ``momentum``.
+
+    Keras keeps ``moving = momentum * moving + (1 - momentum) * batch``; PyTorch's momentum is
+    the weight of the *new* value, so Keras 0.99 is PyTorch 0.01. Keras applications choose
+    ``eps`` per family (1e-3 MobileNet/Xception, 1.001e-5 ResNet/DenseNet).
+    """
+    return nn.BatchNorm2d(channels, eps=eps, momentum=1.0 - momentum)
+
+
+def conv_layer(
+    kind: ConvType,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int | Pair,
+    strides: int | Pair = 1,
+    padding: str = "same",
+    use_bias: bool = True,
+    dilation_rate: int | Pair = 1,
+) -> nn.Module:
+    """A convolution of type ``kind`` ("conv", "depthwise", "separable" or one of the classes).
+
+    A depthwise convolution cannot change the channel count except by an integer multiple
+    (``depth_multiplier = out / in``); anything else is a ValueError.
+    """
+    cls = CONV_TYPES.get(kind, kind) if isinstance(kind, str) else kind
+    if cls not in CONV_TYPES.values():
+        raise ValueError(f"conv type must be one of {sorted(CONV_TYPES)}, got {kind!r}")
+    common = {"strides": strides, "padding": padding, "dilation_rate": dilation_rate, "use_bias": use_bias}
+    if cls is DepthwiseConv2D:
+        if out_channels % in_channels:
+            raise ValueError(
+                f"a depthwise convolution maps {in_channels} channels to a multiple of {in_channels}, "
+                f"got out_channels={out_channels}"
+            )
+        return DepthwiseConv2D(in_channels, kernel_size, depth_multiplier=out_channels // in_channels, **common)
+    return cls(in_channels, out_channels, kernel_size, **common)
+
+
+class ConvNormAct(nn.Sequential):
+    """conv -> BatchNorm -> activation, with children named ``conv``, ``bn``, ``act``.
+
+    ``norm_layer=None`` or ``act_layer=None`` leaves that step out (its name then does not
+    appear), so state dicts stay readable: ``stem.conv.weight``, ``stem.bn.running_mean``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Pair = 3,
+        strides: int | Pair = 1,
+        padding: str = "same",
+        conv_type: ConvType = "conv",
+        use_bias: bool = False,
+        norm_layer: Callable[[int], nn.Module] | None = batch_norm,
+        act_layer: Callable[[], nn.Module] | None = nn.ReLU,
+        dilation_rate: int | Pair = 1,
+    ) -> None:
+        super().__init__()
+        self.add_module(
+            "conv", conv_layer(conv_type, in_channels, out_channels, kernel_size, strides, padding, use_bias, dilation_rate)
+        )
+        if norm_layer is not None:
+            self.add_module("bn", norm_layer(out_channels))
+        if act_layer is not None:
+            self.add_module("act", act_layer())
+        self.out_channels = out_channels

@@ -1,0 +1,91 @@
+"""One registry for every architecture: ``register_model``, ``list_models``, ``create_model``.
+
+    >>> import cnnlab
+    >>> cnnlab.list_models("resnet*")[:2]
+    ['resnet101', 'resnet152']
+    >>> model = cnnlab.create_model("densenet_cifar", growth_rate=32)
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """What the registry knows about a factory."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    family: str
+    input_size: tuple[int, int, int]  # default (C, H, W) the architecture was designed for
+    description: str
+
+    def accepted_arguments(self) -> list[str]:
+        return [p for p in inspect.signature(self.factory).parameters if p != "kwargs"]
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    fn: Callable[..., nn.Module] | None = None, *, family: str | None = None, input_size: tuple[int, int, int] = (3, 224, 224)
+):
+    """Register a model factory under its function name (decorator, with or without arguments).
+
+    ``family`` defaults to the factory's module name (``cnnlab.models.resnet`` -> ``resnet``).
+    Registering a name twice is an error: the registry never silently replaces a model.
+    """
+
+    def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = factory.__name__
+        if name in _REGISTRY:
+            other = _REGISTRY[name].factory
+            raise ValueError(f"model {name!r} is already registered (by {other.__module__}.{other.__qualname__})")
+        doc = inspect.getdoc(factory) or ""
+        _REGISTRY[name] = ModelEntry(
+            name,
+            factory,
+            family or factory.__module__.rsplit(".", 1)[-1],
+            tuple(input_size),  # type: ignore[arg-type]
+            doc.splitlines()[0] if doc else "",
+        )
+        return factory
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Sorted names of registered models, optionally filtered by an fnmatch ``pattern``."""
+    names = sorted(_REGISTRY)
+    return names if pattern is None else [n for n in names if fnmatch.fnmatch(n, pattern)]
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """The registry entry for ``name``; ValueError listing close matches when there is none."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known models: {', '.join(sorted(_REGISTRY))}"
+        raise ValueError(f"unknown model {name!r}{hint}") from None
+
+
+def create_model(name: str, num_classes: int | None = None, in_channels: int = 3, **kwargs: Any) -> nn.Module:
+    """Build a registered model. ``num_classes=None`` keeps the model's default (1000 for
+    ImageNet families, 10 for the CIFAR nets); other keywords go to the factory, which must
+    accept them (an unknown keyword lists the accepted ones)."""
+    entry = get_model_entry(name)
+    accepted = entry.accepted_arguments()
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(f"{name} does not accept {', '.join(map(repr, unknown))}; accepted arguments: {', '.join(accepted)}")
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    return entry.factory(in_channels=in_channels, **kwargs)
