@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from .analysis.summary import summary  # noqa: E402
 from .models import create_model, list_models, register_model  # noqa: E402
 
-__all__ = ["__version__", "create_model", "list_models", "register_model"]
+__all__ = ["__version__", "create_model", "list_models", "register_model", "summary"]

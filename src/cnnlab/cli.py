@@ -4,6 +4,9 @@
     cnnlab explain transpose --cell 1,2,0         # another output cell
     cnnlab explain separable --in-channels 2 --depth-multiplier 2 --seed 3
     cnnlab explain conv2d --input-size 5,5 --strides 2 --padding same --json
+    cnnlab models 'resnet*'                       # the zoo: params, MACs, depth
+    cnnlab summary densenet_cifar --arg growth_rate=32 --input 3x32x32
+    cnnlab compare resnet50 mobilenet_v2 xception --plot cost.png
 """
 
 from __future__ import annotations
@@ -87,6 +90,78 @@ def _run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the zoo: family, parameters, MACs and depth at each model's default input")
+    p.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
+    p.set_defaults(run=_run_models)
+
+    p = sub.add_parser("summary", help="Keras-style layer table of one model with its parameter and cost totals")
+    p.add_argument("name")
+    p.add_argument("--input", type=_input_size, default=None, metavar="CxHxW", help="default: the model's own")
+    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE", help="model keyword, e.g. blocks=1,2,4,3")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--markdown", action="store_true")
+    fmt.add_argument("--json", action="store_true")
+    p.set_defaults(run=_run_summary)
+
+    p = sub.add_parser("compare", help="models side by side; --plot saves MACs vs parameters as PNG (+ CSV, JSON)")
+    p.add_argument("specs", nargs="+", metavar="NAME[:KEY=VALUE...]")
+    p.add_argument("--input", type=_input_size, default=None, metavar="CxHxW")
+    p.add_argument("--plot", default=None, metavar="OUT.png")
+    p.set_defaults(run=_run_compare)
+
+
+def _input_size(text: str):
+    from .analysis.summary import parse_input_size
+
+    try:
+        return parse_input_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error))
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from .analysis.summary import human, model_summary
+    from .models import get_model_entry, list_models
+
+    names = list_models(args.pattern)
+    if not names:
+        raise ValueError(f"no model matches {args.pattern!r}; see `cnnlab models`")
+    rows = []
+    for name in names:
+        entry = get_model_entry(name)
+        s = model_summary(name)
+        size = "x".join(map(str, entry.input_size))
+        rows.append((name, entry.family, f"{s.total_params:,}", human(s.macs), str(s.depth), size, entry.description))
+    header = ("model", "family", "params", "MACs", "depth", "input", "description")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    right = {2, 3, 4}
+    for row in [header, *rows]:
+        print("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    print(f"\n{len(rows)} models; params in the Keras convention (BatchNorm statistics included).")
+    return 0
+
+
+def _run_summary(args: argparse.Namespace) -> int:
+    from .analysis.compare import parse_args_list
+    from .analysis.summary import model_summary
+
+    s = model_summary(args.name, args.input, **parse_args_list(args.arg))
+    print(s.to_json() if args.json else s.to_markdown() if args.markdown else s)
+    return 0
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from .analysis.compare import compare
+
+    result = compare(args.specs, args.input)
+    print(result.table())
+    if args.plot:
+        for path in result.save(args.plot):
+            print(f"wrote {path}")
+    return 0
+
+
 def _terminal_width() -> int:
     import shutil
 
@@ -107,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_explain(sub)
+    _add_models(sub)
     return parser
 
 

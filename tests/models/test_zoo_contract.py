@@ -44,7 +44,9 @@ def test_default_input_logits_and_features(name):
     for info in model.feature_info:
         feature = outputs[info.module]
         assert feature.shape[1] == info.channels, info
-        assert (h // feature.shape[2], w // feature.shape[3]) == (info.reduction, info.reduction), (info, feature.shape)
+        # 'valid' convolutions (Keras stems) shave a few pixels: 299 -> 149 -> ... -> 10 is reduction 32.
+        for size, got in ((h, feature.shape[2]), (w, feature.shape[3])):
+            assert abs(size / got - info.reduction) <= 0.1 * info.reduction, (info, tuple(feature.shape))
     reductions = [info.reduction for info in model.feature_info]
     assert reductions == sorted(reductions)
     with torch.no_grad():

@@ -283,7 +283,8 @@ def pad_same(module: KerasConv2dBase, x: torch.Tensor) -> tuple[torch.Tensor, Pa
     symmetric cases pass straight through to the kernel, only the asymmetric ``same``
     split (odd total: extra row/column at the bottom/right) pays for an explicit ``F.pad``.
     """
-    height, width = x.shape[-2:]
+    # int(): under tracing (torch.jit, fvcore, ONNX export) sizes arrive as 0-dim tensors
+    height, width = int(x.shape[-2]), int(x.shape[-1])
     module.output_size(height, width)  # raises if a 'valid' kernel does not fit
     if module.padding == "valid":
         return x, (0, 0)

@@ -39,7 +39,7 @@ class _Pool2D(nn.Module):
     def _pads(self, x: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
         if x.dim() != 4:
             raise ValueError(f"{self.keras_class} expects a 4-D NCHW tensor, got shape {tuple(x.shape)}")
-        height, width = x.shape[-2:]
+        height, width = int(x.shape[-2]), int(x.shape[-1])  # plain ints, also under tracing
         self.output_size(height, width)
         if self.padding == "valid":
             return (0, 0), (0, 0)
