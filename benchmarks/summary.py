@@ -54,7 +54,7 @@ def main() -> None:
             counter.by_operator()
         peer = time.perf_counter() - start
         size = "x".join(map(str, entry.input_size))
-        print(f"| {name} | {size} | {command:.2f} | {ours:.3f} | {peer:.2f} | {peer / ours:.0f}x |", flush=True)
+        print(f"| {name} | {size} | {command:.2f} | {ours:.3f} | {peer:.2f} | {peer / ours:.1f}x |", flush=True)
     print(f"\nslowest `cnnlab summary`: {worst:.2f} s")
 
 
