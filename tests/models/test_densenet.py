@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import cnnlab
 from cnnlab.analysis.summary import summary
 from cnnlab.layers import AveragePooling2D, Conv2D
 
 from .counts import keras_param_counts
+from .keras_copy import copy_keras_weights_in_order
 
 
 @pytest.mark.parametrize(
@@ -65,10 +65,6 @@ def test_counts_match_keras(name, keras_name):
     assert keras_param_counts(cnnlab.create_model(name)) == (reference.count_params(), trainable)
 
 
-def _keras_weight_modules(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules() if isinstance(m, (Conv2D, nn.BatchNorm2d, nn.Linear))]
-
-
 def test_densenet121_matches_keras_layer_for_layer():
     """Same layers in the same order: Keras weights (random BN statistics too) copied in order
     give identical stage shapes and logits."""
@@ -77,28 +73,7 @@ def test_densenet121_matches_keras_layer_for_layer():
     size = 64
     reference = keras.applications.DenseNet121(weights=None, input_shape=(size, size, 3), classifier_activation=None)
     model = cnnlab.create_model("densenet121").eval()
-    rng = np.random.default_rng(0)
-    keras_layers = [layer for layer in reference.layers if layer.get_weights()]
-    ours = _keras_weight_modules(model)
-    assert len(keras_layers) == len(ours)
-    for layer, module in zip(keras_layers, ours):
-        weights = layer.get_weights()
-        if isinstance(module, nn.BatchNorm2d):
-            c = weights[0].shape[0]
-            weights = [rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c), rng.normal(0, 0.1, c), rng.uniform(0.5, 1.5, c)]
-            weights = [w.astype("float32") for w in weights]
-            layer.set_weights(weights)
-            assert module.eps == pytest.approx(layer.epsilon)
-            with torch.no_grad():
-                for tensor, value in zip((module.weight, module.bias, module.running_mean, module.running_var), weights):
-                    tensor.copy_(torch.from_numpy(value))
-        elif isinstance(module, nn.Linear):
-            with torch.no_grad():
-                module.weight.copy_(torch.from_numpy(weights[0]).T)
-                module.bias.copy_(torch.from_numpy(weights[1]))
-        else:
-            assert module.use_bias is False and len(weights) == 1
-            module.set_keras_weights(weights)
+    copy_keras_weights_in_order(reference, model)
 
     x = np.random.default_rng(1).normal(size=(2, size, size, 3)).astype("float32")
     expected = np.asarray(keras.ops.convert_to_numpy(reference(x, training=False)))

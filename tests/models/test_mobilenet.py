@@ -14,6 +14,7 @@ from cnnlab.layers import DepthwiseConv2D, KerasConv2dBase
 from cnnlab.models.mobilenet import CorrectPad, SqueezeExcite
 
 from .counts import keras_param_counts
+from .keras_copy import copy_keras_weights_in_order
 
 NAMES = ("mobilenet", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large")
 
@@ -94,33 +95,6 @@ def test_counts_and_conv_shapes_match_keras(name, kwargs):
     assert [layer.name for layer in convs[len(ours):]] == head
 
 
-def _copy_keras_weights(reference, model: nn.Module) -> None:
-    """Keras weights (random BN statistics too) into our layers, in module order."""
-    keras_layers = [layer for layer in reference.layers if layer.get_weights()]
-    ours = [m for m in model.modules() if isinstance(m, (KerasConv2dBase, nn.BatchNorm2d, nn.Linear))]
-    assert len(keras_layers) == len(ours)
-    rng = np.random.default_rng(0)
-    for layer, module in zip(keras_layers, ours):
-        weights = layer.get_weights()
-        if isinstance(module, nn.BatchNorm2d):
-            assert type(layer).__name__ == "BatchNormalization", layer.name
-            c = weights[0].shape[0]
-            weights = [rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c), rng.normal(0, 0.1, c), rng.uniform(0.5, 1.5, c)]
-            weights = [w.astype("float32") for w in weights]
-            layer.set_weights(weights)
-            assert module.eps == pytest.approx(layer.epsilon) and module.momentum == pytest.approx(1 - layer.momentum)
-            tensors = (module.weight, module.bias, module.running_mean, module.running_var)
-            with torch.no_grad():
-                for tensor, value in zip(tensors, weights):
-                    tensor.copy_(torch.from_numpy(value))
-        elif isinstance(module, nn.Linear):  # Keras Dense, or a 1x1 Conv2D on the pooled 1x1 map
-            kernel = weights[0].reshape(-1, weights[0].shape[-1])
-            with torch.no_grad():
-                module.weight.copy_(torch.from_numpy(kernel).T)
-                module.bias.copy_(torch.from_numpy(weights[1]))
-        else:
-            assert type(module).__name__ == type(layer).__name__ and module.use_bias == layer.use_bias, layer.name
-            module.set_keras_weights(weights)
 
 
 @pytest.mark.parametrize("name, kwargs", [c for i, c in enumerate(KERAS_CONFIGS) if i in (0, 1, 2, 5, 6, 7)])
@@ -133,7 +107,7 @@ def test_matches_keras_layer_for_layer(name, kwargs):
 
     reference = _keras_model(name, size, **kwargs)
     model = cnnlab.create_model(name, **kwargs).eval()
-    _copy_keras_weights(reference, model)
+    copy_keras_weights_in_order(reference, model)
     x = np.random.default_rng(1).normal(size=(2, size, size, 3)).astype("float32")
     expected = np.asarray(keras.ops.convert_to_numpy(reference(x, training=False)))
     with torch.no_grad():

@@ -12,6 +12,7 @@ from cnnlab.analysis.summary import summary
 from cnnlab.layers import KerasConv2dBase, MaxPooling2D, SeparableConv2D
 
 from .counts import keras_param_counts
+from .keras_copy import copy_keras_weights_in_order
 
 
 @pytest.mark.parametrize(
@@ -85,29 +86,9 @@ def test_matches_keras_layer_for_layer():
     size = 71
     reference = _keras_xception(size)
     model = cnnlab.create_model("xception").eval()
-    keras_layers = [layer for layer in reference.layers if layer.get_weights()]
-    ours = [m for m in model.modules() if isinstance(m, (KerasConv2dBase, nn.BatchNorm2d, nn.Linear))]
-    assert len(keras_layers) == len(ours) == 4 + 4 * 6 + 8 * 6 + 4 + 1  # stem, 4 strided modules, middle, final, fc
-    rng = np.random.default_rng(0)
-    for layer, module in zip(keras_layers, ours):
-        weights = layer.get_weights()
-        if isinstance(module, nn.BatchNorm2d):
-            c = weights[0].shape[0]
-            weights = [rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c), rng.normal(0, 0.1, c), rng.uniform(0.5, 1.5, c)]
-            weights = [w.astype("float32") for w in weights]
-            layer.set_weights(weights)
-            assert module.eps == pytest.approx(layer.epsilon) and module.momentum == pytest.approx(1 - layer.momentum)
-            tensors = (module.weight, module.bias, module.running_mean, module.running_var)
-            with torch.no_grad():
-                for tensor, value in zip(tensors, weights):
-                    tensor.copy_(torch.from_numpy(value))
-        elif isinstance(module, nn.Linear):
-            with torch.no_grad():
-                module.weight.copy_(torch.from_numpy(weights[0]).T)
-                module.bias.copy_(torch.from_numpy(weights[1]))
-        else:
-            assert type(module).__name__ == type(layer).__name__ and module.use_bias is False
-            module.set_keras_weights(weights)
+    n_layers = len([layer for layer in reference.layers if layer.get_weights()])
+    assert n_layers == 4 + 4 * 6 + 8 * 6 + 4 + 1  # stem, 4 strided modules, middle, final, fc
+    copy_keras_weights_in_order(reference, model)
 
     import keras
 
