@@ -1,0 +1,88 @@
+"""In-memory image datasets: uint8 NHWC arrays with labels and class names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DataError
+
+
+@dataclass
+class ImageDataset:
+    """``images``: uint8 ``(N, H, W, 3)``; ``labels``: int64 ``(N,)`` indexing ``classes``."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: list[str]
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 3:
+            raise DataError(f"images must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}")
+        if self.labels.shape != (len(self.images),):
+            raise DataError(f"{len(self.images)} images but labels of shape {self.labels.shape}")
+        if len(self.labels) and not 0 <= int(self.labels.min()) <= int(self.labels.max()) < len(self.classes):
+            raise DataError(f"labels must lie in 0..{len(self.classes) - 1}, got {self.labels.min()}..{self.labels.max()}")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray) -> "ImageDataset":
+        return ImageDataset(self.images[index], self.labels[index], self.classes)
+
+    def limit(self, n: int | None, seed: int = 0) -> "ImageDataset":
+        """A class-balanced random subset of ``n`` images (all of them when ``n`` is None)."""
+        if n is None or n >= len(self):
+            return self
+        if n < 1:
+            raise DataError(f"limit must be a positive number of images, got {n}")
+        order = np.random.default_rng(seed).permutation(len(self))
+        # round-robin over classes keeps the subset balanced
+        ranks = np.empty(len(self), dtype=np.int64)
+        for c in range(len(self.classes)):
+            members = order[self.labels[order] == c]
+            ranks[members] = np.arange(len(members))
+        keep = np.lexsort((self.labels, ranks))[:n]
+        return self.subset(np.sort(keep))
+
+
+@dataclass
+class DataSplits:
+    """What a training run consumes. ``validation`` says where ``val`` came from: ``"test"``
+    (the test set doubles as validation, as article 000 did) or ``"split 0.1 of train"``."""
+
+    train: ImageDataset
+    val: ImageDataset
+    test: ImageDataset | None
+    validation: str
+    source: str
+
+    @property
+    def classes(self) -> list[str]:
+        return self.train.classes
+
+
+def make_splits(
+    train: ImageDataset,
+    test: ImageDataset | None,
+    val_split: float | None = None,
+    seed: int = 0,
+    source: str = "",
+) -> DataSplits:
+    """Validation from the test set (``val_split=None``) or a seeded, stratified fraction of train."""
+    if val_split is None:
+        if test is None:
+            raise DataError(f"{source or 'the dataset'} has no test split to validate on; pass val_split (e.g. 0.1)")
+        return DataSplits(train, test, test, "test", source)
+    if not 0.0 < val_split < 1.0:
+        raise DataError(f"val_split must be a fraction in (0, 1), got {val_split!r}")
+    rng = np.random.default_rng(seed)
+    val_index = []
+    for c in range(len(train.classes)):
+        members = np.flatnonzero(train.labels == c)
+        rng.shuffle(members)
+        val_index.append(members[: max(1, round(len(members) * val_split))] if len(members) > 1 else members[:0])
+    val_mask = np.zeros(len(train), dtype=bool)
+    val_mask[np.concatenate(val_index)] = True
+    return DataSplits(train.subset(~val_mask), train.subset(val_mask), test, f"split {val_split:g} of train", source)

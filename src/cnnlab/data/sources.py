@@ -1,0 +1,169 @@
+"""Find a dataset, decode it once, and cache the decoded arrays keyed by the source's checksum.
+
+Where ``cifar10``/``cifar100`` come from, in order:
+1. ``data_dir`` when given (never any network then): the official archive, its extracted
+   folder, a folder holding either, an image-folder tree, or a ``.tar``/``.tar.gz`` of one
+   (``../shared/datasets/cifar10-jpg.tar.gz`` is such a tar);
+2. otherwise the first of ``$CNNLAB_DATA``, the cache directory and ``../shared/datasets``
+   that holds a recognisable copy;
+3. otherwise a download of the official archive into the cache directory (MD5-checked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import cifar
+from .dataset import ImageDataset
+from .errors import DataError
+from .folder import is_tar, load_image_folder
+
+# Checksums of copies we know by name; a mismatch means a damaged file.
+KNOWN_SHA256 = {"cifar10-jpg.tar.gz": "45b041e867f5a40f79bfde38d3dd1fd511103d50068c1afecf6445e25234d4db"}
+CACHE_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """``$CNNLAB_DATA``, else ``$XDG_CACHE_HOME/cnnlab``, else ``~/.cache/cnnlab``."""
+    if os.environ.get("CNNLAB_DATA"):
+        return Path(os.environ["CNNLAB_DATA"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cnnlab"
+
+
+def search_dirs() -> list[Path]:
+    dirs = [cache_dir(), Path.cwd().parent / "shared" / "datasets", Path.cwd() / "shared" / "datasets"]
+    return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in {x.resolve() for x in dirs[:i]}]
+
+
+def _official_batches(directory: Path, name: str) -> Path | None:
+    meta = cifar.LAYOUT[name][3]
+    for found in directory.rglob(meta):
+        if (found.parent / cifar.LAYOUT[name][1]).is_file():
+            return found.parent
+    return None
+
+
+def resolve(name: str, path: Path, any_folder: bool = True) -> tuple[str, Path] | None:
+    """What ``path`` holds for dataset ``name``: ("official", p) or ("folder", p); None if nothing.
+
+    ``any_folder=False`` (searching known places rather than a path the user named) accepts
+    only copies recognisable by name, never an arbitrary folder."""
+    if path.is_file():
+        if name in cifar.ARCHIVES and path.name == cifar.ARCHIVES[name][1]:
+            return "official", path
+        return ("folder", path) if is_tar(path) else None
+    if not path.is_dir():
+        return None
+    if name in cifar.ARCHIVES:
+        if (path / cifar.ARCHIVES[name][1]).is_file():
+            return "official", path / cifar.ARCHIVES[name][1]
+        batches = _official_batches(path, name)
+        if batches is not None:
+            return "official", batches
+        for candidate in (f"{name}-jpg.tar.gz", f"{name}.tar.gz", f"{name}.tar"):
+            if (path / candidate).is_file():
+                return "folder", path / candidate
+        if (path / name).is_dir():
+            return "folder", path / name
+    return ("folder", path) if any_folder and any(path.iterdir()) else None
+
+
+def fingerprint(path: Path) -> str:
+    """sha256 of a file's bytes, or of a folder's listing (relative paths, sizes, mtimes)."""
+    digest = hashlib.sha256()
+    if path.is_file():
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        known = KNOWN_SHA256.get(path.name)
+        if known and digest.hexdigest() != known:
+            raise DataError(
+                f"{path} has sha256 {digest.hexdigest()}, but the published copy has {known}: the file is "
+                f"damaged or truncated -- copy it again"
+            )
+    else:
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            stat = file.stat()
+            digest.update(f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _cache_key(kind: str, path: Path, image_size, limit_per_class) -> str:
+    spec = json.dumps([CACHE_VERSION, kind, fingerprint(path), image_size, limit_per_class])
+    return hashlib.sha256(spec.encode()).hexdigest()[:20]
+
+
+def _save(directory: Path, splits: dict[str, ImageDataset]) -> None:
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    try:
+        for split, data in splits.items():
+            np.save(tmp / f"{split}_images.npy", data.images)
+            np.save(tmp / f"{split}_labels.npy", data.labels)
+        (tmp / "meta.json").write_text(json.dumps({"splits": sorted(splits), "classes": next(iter(splits.values())).classes}))
+        os.replace(tmp, directory)  # atomic: readers see all of it or none of it
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # another process won the race, or the disk is full
+        if not directory.is_dir():
+            raise
+
+
+def _load(directory: Path) -> dict[str, ImageDataset] | None:
+    try:
+        meta = json.loads((directory / "meta.json").read_text())
+        return {
+            split: ImageDataset(
+                np.load(directory / f"{split}_images.npy"), np.load(directory / f"{split}_labels.npy"), meta["classes"]
+            )
+            for split in meta["splits"]
+        }
+    except (OSError, ValueError, KeyError, DataError):
+        return None  # absent or damaged cache: decode again
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    image_size: tuple[int, int] | None = None,
+    limit_per_class: int | None = None,
+    download: bool = True,
+) -> dict[str, ImageDataset]:
+    """Decoded splits (``{"train", "test"}``, or ``{"all"}`` for a folder without splits) of
+    ``name`` ("cifar10", "cifar100", or any name with ``data_dir`` pointing at an image folder).
+    The first load decodes and caches; later loads read the cache (about a second for CIFAR-10)."""
+    if data_dir is not None:
+        path = Path(data_dir).expanduser()
+        if not path.exists():
+            raise DataError(f"--data-dir {path} does not exist")
+        found = resolve(name, path)
+        if found is None:
+            raise DataError(f"{path} holds no {name} data (empty folder or not an archive)")
+    else:
+        if name not in cifar.ARCHIVES:
+            raise DataError(f"dataset {name!r} is not one cnnlab can fetch ({sorted(cifar.ARCHIVES)}); pass --data-dir")
+        found = next((f for d in search_dirs() if (f := resolve(name, d, any_folder=False)) is not None), None)
+        if found is None:
+            if not download:
+                looked = ", ".join(str(d) for d in search_dirs()) or str(cache_dir())
+                raise DataError(f"no {name} found in {looked}, and downloading is off; pass --data-dir")
+            found = ("official", cifar.download(name, cache_dir()))
+    kind, path = found
+    if kind == "official" and (limit_per_class is not None or image_size not in (None, (32, 32))):
+        raise DataError("the official CIFAR archive is read whole at 32x32; limit and resize after loading")
+    cached = cache_dir() / "decoded" / f"{name}-{_cache_key(kind, path, image_size, limit_per_class)}"
+    splits = _load(cached)
+    if splits is None:
+        if kind == "official":
+            splits = cifar.load_cifar_archive(name, path)
+        else:
+            splits = load_image_folder(path, image_size, limit_per_class)
+        _save(cached, splits)
+    return splits
