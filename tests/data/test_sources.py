@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import pickle
 import tarfile
 from pathlib import Path
