@@ -1,0 +1,79 @@
+"""What a training run is: one dataclass, a comment on every default, and named presets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "onecycle")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10  # passes over the training set
+    batch_size: int = 128  # images per step (article 000: 128)
+    optimizer: str = "adam"  # adam (Keras defaults: betas 0.9/0.999, eps 1e-7), adamw, or sgd
+    lr: float = 1e-3  # peak learning rate (Keras Adam default 1e-3)
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = True  # sgd only
+    weight_decay: float = 0.0  # L2 for adam/sgd, decoupled for adamw
+    schedule: str = "constant"  # constant, cosine (to 0), or onecycle (linear warmup, cosine down)
+    warmup_epochs: float = 0.0  # onecycle/cosine: linear warmup length, in epochs
+    label_smoothing: float = 0.0  # cross-entropy label smoothing
+    augment: str = "keras"  # keras (article 000's ImageDataGenerator), standard (pad-crop-flip), none
+    cutout: int = 0  # standard augmentation: side of the cutout square, 0 = off
+    precision: str = "fp32"  # fp32, or bf16 / fp16 autocast (fp16 uses a gradient scaler on CUDA)
+    channels_last: bool = False  # NHWC memory format for model and batches
+    compile: bool = False  # torch.compile the model
+    seed: int = 0  # weights, shuffling, augmentation and dropout all follow it
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
+    eval_batch_size: int = 512  # images per evaluation step
+
+    def __post_init__(self) -> None:
+        def check(ok: bool, name: str, allowed: str) -> None:
+            if not ok:
+                raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
+
+        check(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", "a positive int")
+        check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", "a positive int")
+        check(isinstance(self.eval_batch_size, int) and self.eval_batch_size >= 1, "eval_batch_size", "a positive int")
+        check(self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}")
+        check(self.schedule in SCHEDULES, "schedule", f"one of {SCHEDULES}")
+        check(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
+        check(self.lr > 0, "lr", "positive")
+        check(self.weight_decay >= 0, "weight_decay", "non-negative")
+        check(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
+        check(0 <= self.warmup_epochs <= self.epochs, "warmup_epochs", f"in [0, epochs={self.epochs}]")
+        check(self.augment in ("keras", "standard", "none"), "augment", "one of ('keras', 'standard', 'none')")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s) {unknown}; accepted: {sorted(known)}")
+        return cls(**data)
+
+    def with_overrides(self, **overrides: Any) -> "TrainConfig":
+        """A copy with the options that are not None replaced."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # Article 000's protocol: Keras Adam defaults, batch 128, 100 epochs, ImageDataGenerator
+    # augmentation, the test set as validation (the split is chosen with the data).
+    "article": TrainConfig(epochs=100, batch_size=128, optimizer="adam", lr=1e-3, augment="keras"),
+    # One quick pass for tests and smoke runs.
+    "smoke": TrainConfig(epochs=1, batch_size=64, augment="standard"),
+}
+
+
+def preset(name: str) -> TrainConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,110 @@
+"""A run's history: one record per epoch, saved as history.json, history.csv and curves.png."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..io import atomic_write, atomic_write_text
+
+COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s")
+
+
+@dataclass
+class EpochRecord:
+    epoch: int  # 1-based
+    train_loss: float
+    train_acc: float  # fraction
+    val_loss: float
+    val_acc: float  # fraction
+    lr: float  # at the end of the epoch
+    seconds: float  # training + validation wall time
+    images_per_s: float  # training images per second
+
+
+@dataclass
+class History:
+    config: dict[str, Any]
+    epochs: list[EpochRecord] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)  # model, data source, validation split, device
+
+    def summary(self) -> dict[str, Any]:
+        if not self.epochs:
+            return {}
+        seconds = [e.seconds for e in self.epochs]
+        best = max(self.epochs, key=lambda e: e.val_acc)
+        trimmed = sorted(seconds)[1:-1] if len(seconds) > 2 else seconds
+        return {
+            "best_val_acc": best.val_acc,
+            "best_epoch": best.epoch,
+            "final_val_acc": self.epochs[-1].val_acc,
+            # the article's way: mean of the epochs after dropping the fastest and the slowest
+            "seconds_per_epoch_article": statistics.fmean(trimmed),
+            "seconds_per_epoch_median": statistics.median(seconds),
+            "images_per_s_median": statistics.median(e.images_per_s for e in self.epochs),
+            "epochs": len(self.epochs),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config, "info": self.info, "epochs": [asdict(e) for e in self.epochs], "summary": self.summary()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "History":
+        return cls(data["config"], [EpochRecord(**e) for e in data["epochs"]], data.get("info", {}))
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(COLUMNS)
+        for e in self.epochs:
+            writer.writerow([getattr(e, c) for c in COLUMNS])
+        return buffer.getvalue()
+
+    def table(self) -> str:
+        lines = ["epoch  train_loss  train_acc  val_loss  val_acc        lr  seconds  images/s"]
+        for e in self.epochs:
+            lines.append(
+                f"{e.epoch:5d}  {e.train_loss:10.4f}  {e.train_acc:9.2%}  {e.val_loss:8.4f}  {e.val_acc:7.2%}"
+                f"  {e.lr:8.2e}  {e.seconds:7.1f}  {e.images_per_s:8.0f}"
+            )
+        return "\n".join(lines)
+
+    def save(self, directory: str | Path) -> list[Path]:
+        directory = Path(directory)
+        written = [
+            atomic_write_text(directory / "history.json", json.dumps(self.to_dict(), indent=1)),
+            atomic_write_text(directory / "history.csv", self.to_csv()),
+        ]
+        if self.epochs:
+            written.append(save_curves(self, directory / "curves.png"))
+        return written
+
+
+def save_curves(history: History, path: Path) -> Path:
+    """Accuracy and loss, train against validation, as in article 000's figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [e.epoch for e in history.epochs]
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
+    acc.plot(epochs, [e.train_acc for e in history.epochs], label="train", marker=".")
+    acc.plot(epochs, [e.val_acc for e in history.epochs], label=f"validation ({history.info.get('validation', 'val')})", marker=".")
+    acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
+    loss.plot(epochs, [e.train_loss for e in history.epochs], label="train", marker=".")
+    loss.plot(epochs, [e.val_loss for e in history.epochs], label="validation", marker=".")
+    loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    for ax in (acc, loss):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(history.info.get("model", ""))
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    return path
