@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
+# The main job: article 000's DenseNet for one epoch on 5,000 CIFAR-10 training images (data
+# from the cache, $$CNNLAB_DATA, ../shared/datasets, or a download), then the history table.
 run: $(STAMP)
-	$(VENV)/bin/cnnlab explain conv2d
+	$(VENV)/bin/cnnlab train densenet_cifar --epochs 1 --limit-train 5000 --out runs/make-run-$$(date +%Y%m%d-%H%M%S)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2

@@ -111,6 +111,106 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_compare)
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on CIFAR-10/100 or an image folder; history, curves, checkpoints")
+    p.add_argument("model")
+    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE", help="model keyword, e.g. growth_rate=32")
+    p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100, or a name for --data-dir's image folder")
+    p.add_argument("--data-dir", default=None, help="local copy: official archive, its folder, an image-folder tree or tar")
+    p.add_argument("--preset", default=None, help="start from a preset (article, smoke)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=["constant", "cosine", "onecycle"])
+    p.add_argument("--warmup-epochs", type=float)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--augment", choices=["keras", "standard", "none"])
+    p.add_argument("--cutout", type=int)
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument("--compile", action="store_true", default=None)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
+    p.add_argument("--limit-train", type=int, default=None, metavar="N", help="class-balanced subset of N training images")
+    p.add_argument("--val-split", type=float, default=None, help="validate on this fraction of train (default: the test set)")
+    p.add_argument("--image-size", type=_size, default=None, metavar="H,W", help="resize image-folder images")
+    p.add_argument("--out", default=None, help="run directory (default runs/MODEL)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    p.set_defaults(run=_run_train)
+
+    p = sub.add_parser("evaluate", help="loss, accuracy, per-class accuracy and confusion matrix of a trained run")
+    p.add_argument("run_path", metavar="RUN_DIR_OR_CHECKPOINT")
+    p.add_argument("--dataset", default="cifar10")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--plot", default=None, metavar="OUT.png", help="confusion matrix (default RUN_DIR/confusion.png)")
+    p.set_defaults(run=_run_evaluate)
+
+    p = sub.add_parser("predict", help="top-5 classes of image files with a trained run")
+    p.add_argument("run_path", metavar="RUN_DIR_OR_CHECKPOINT")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(run=_run_predict)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .analysis.compare import parse_args_list
+    from .train import TrainConfig, preset
+    from .train.run import train_model
+
+    base = preset(args.preset) if args.preset else TrainConfig()
+    config = base.with_overrides(
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+        weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing, augment=args.augment, cutout=args.cutout, precision=args.precision,
+        channels_last=args.channels_last, compile=args.compile, seed=args.seed, device=args.device,
+    )
+    out = Path(args.out or Path("runs") / args.model)
+    history, data = train_model(
+        args.model, parse_args_list(args.arg), config, out, args.dataset, args.data_dir, args.val_split,
+        args.limit_train, args.image_size, args.resume, args.quiet,
+    )
+    print(f"\n{args.model} on {data.source}: {len(data.train)} training images, validation = {data.validation}")
+    print(history.table())
+    summary = history.summary()
+    print(
+        f"best val acc {summary['best_val_acc']:.2%} (epoch {summary['best_epoch']}); "
+        f"{summary['seconds_per_epoch_median']:.1f} s/epoch (median), {summary['images_per_s_median']:.0f} img/s"
+    )
+    print(f"wrote {out}/history.json, history.csv, curves.png, last.pt, best.pt")
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .train.run import evaluate_run
+
+    run_dir = Path(args.run_path) if Path(args.run_path).is_dir() else Path(args.run_path).parent
+    png = Path(args.plot) if args.plot else run_dir / "confusion.png"
+    result = evaluate_run(args.run_path, args.dataset, args.data_dir, args.device, png)
+    print(f"{result['images']} test images: loss {result['loss']:.4f}, accuracy {result['accuracy']:.2%}")
+    for name, acc in result["per_class_accuracy"].items():
+        print(f"  {name:<16} {acc:7.2%}")
+    print(f"wrote {png} and {png.with_suffix('.json')}")
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from .train.run import predict_images
+
+    for result in predict_images(args.run_path, args.images, args.device):
+        print(result["image"])
+        for name, p in result["top"]:
+            print(f"  {p:7.2%}  {name}")
+    return 0
+
+
 def _input_size(text: str):
     from .analysis.summary import parse_input_size
 
@@ -183,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_explain(sub)
     _add_models(sub)
+    _add_train(sub)
     return parser
 
 
@@ -191,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except ValueError as error:  # bad user input: one clear line, no traceback
+    except (ValueError, FileNotFoundError, FileExistsError) as error:  # bad input: one clear line, no traceback
         parser.exit(2, f"cnnlab {args.command}: error: {error}\n")
 
 

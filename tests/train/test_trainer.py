@@ -143,3 +143,9 @@ def test_config_validation():
         TrainConfig(epochs=2, warmup_epochs=3)
     with pytest.raises(ValueError, match="unknown training option"):
         TrainConfig.from_dict({"epoch": 3})
+
+
+def test_progress_bar_shows_rate_and_time_left(tmp_path, capsys):
+    fit(tiny_model(), tiny_data(), CONFIG.with_overrides(epochs=2), tmp_path, quiet=False)
+    shown = capsys.readouterr().err
+    assert "epoch 2/2" in shown and "img/s" in shown and "loss" in shown and "acc" in shown

@@ -40,7 +40,7 @@ class Progress:
 
     def epoch_start(self, epoch: int) -> None:
         if self.bar is not None:
-            self.bar.reset(self.task, total=self.steps, epoch=epoch, rate=0.0, loss=0.0, acc=0.0)
+            self.bar.reset(self.task, total=self.steps, epoch=epoch, epochs=self.epochs, rate=0.0, loss=0.0, acc=0.0)
 
     def step(self, step: int, seen: int, loss: float, acc: float, seconds: float) -> None:
         if self.bar is not None:

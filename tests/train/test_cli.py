@@ -1,0 +1,57 @@
+"""`cnnlab train`, `evaluate` and `predict` end to end on a small image folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from cnnlab.cli import main
+
+
+@pytest.fixture()
+def folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
+    root = tmp_path / "shapes"
+    for split, n in (("train", 24), ("test", 8)):
+        for c, name in enumerate(("dark", "light")):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (16, 16), (30 + 180 * c + i, 40 + 180 * c, 50 + 150 * c)).save(root / split / name / f"{i}.png")
+    return root
+
+
+def test_train_evaluate_predict(folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "convtype_cifar", "--arg", "conv=separable", "--arg", "widths=8,16", "--dataset", "shapes",
+            "--data-dir", str(folder), "--epochs", "3", "--batch-size", "16", "--lr", "0.01", "--augment", "none",
+            "--device", "cpu", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "48 training images, validation = test" in printed and "best val acc" in printed
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["epochs"]) == 3 and history["info"]["classes"] == ["dark", "light"]
+
+    with pytest.raises(SystemExit):  # the run exists: refuse to overwrite it
+        main(args)
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(args[:-1] + ["--resume", "--quiet"]) == 0  # nothing left to do, same options
+
+    assert main(["evaluate", str(out), "--dataset", "shapes", "--data-dir", str(folder), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "16 test images" in printed and "dark" in printed
+    assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert sum(map(sum, json.loads((out / "confusion.json").read_text())["confusion"])) == 16
+
+    image = folder / "test" / "light" / "0.png"
+    assert main(["predict", str(out / "best.pt"), str(image), "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == str(image) and len(lines) == 3  # two classes: top-2
+
+
+def test_train_reports_bad_data_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "convtype_cifar", "--dataset", "x", "--data-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "r")])
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
