@@ -129,7 +129,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", choices=["keras", "standard", "none"])
     p.add_argument("--cutout", type=int)
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
-    p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="NHWC memory format (default on)")
     p.add_argument("--compile", action="store_true", default=None)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
