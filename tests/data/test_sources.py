@@ -204,3 +204,17 @@ def test_splits(tmp_path):
         make_splits(data["train"], data["test"], val_split=1.5)
     limited = load_splits("pets", tmp_path / "imgs", limit_train=6)
     assert np.bincount(limited.train.labels).tolist() == [3, 3]
+
+
+def test_official_cifar100_layout(tmp_path):
+    """cifar-100-python: one train and one test batch, fine labels, 100 class names in 'meta'."""
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 6), ("test", 3)):
+        content = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"fine_labels": [int(v) for v in rng.integers(0, 100, n)]}
+        (folder / name).write_bytes(pickle.dumps(content))
+    (folder / "meta").write_bytes(pickle.dumps({b"fine_label_names": [f"c{i}".encode() for i in range(100)]}))
+    splits = load_dataset("cifar100", folder)
+    assert splits["train"].images.shape == (6, 32, 32, 3) and len(splits["test"]) == 3
+    assert len(splits["train"].classes) == 100 and splits["train"].classes[7] == "c7"
