@@ -222,7 +222,7 @@ def _train_epoch(runner, model, epoch, train_x, train_y, val_x, val_y, config, o
         scheduler.step()
         loss = loss.detach()
         # no host sync per step: remember the first non-finite step on the device
-        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), torch.tensor(step, device=device), first_bad)
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
         loss_sum += loss.double() * len(y)
         correct += (logits.argmax(dim=1) == y).sum()
         if (step + 1) % CHECK_EVERY == 0 or step + 1 == steps:
