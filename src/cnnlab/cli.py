@@ -284,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_explain(sub)
     _add_models(sub)
     _add_train(sub)
+    # Each later command family registers itself here with one line:
+    # issue 5 (reproduce)
+    # issue 6 (search)
+    # issue 7 (finetune, export)
     return parser
 
 
