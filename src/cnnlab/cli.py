@@ -134,6 +134,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
     p.add_argument("--limit-train", type=int, default=None, metavar="N", help="class-balanced subset of N training images")
+    p.add_argument("--limit-val", type=int, default=None, metavar="N", help="class-balanced subset of N validation images")
     p.add_argument("--val-split", type=float, default=None, help="validate on this fraction of train (default: the test set)")
     p.add_argument("--image-size", type=_size, default=None, metavar="H,W", help="resize image-folder images")
     p.add_argument("--out", default=None, help="run directory (default runs/MODEL)")
@@ -173,7 +174,7 @@ def _run_train(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / args.model)
     history, data = train_model(
         args.model, parse_args_list(args.arg), config, out, args.dataset, args.data_dir, args.val_split,
-        args.limit_train, args.image_size, args.resume, args.quiet,
+        args.limit_train, args.image_size, args.resume, args.quiet, args.limit_val,
     )
     print(f"\n{args.model} on {data.source}: {len(data.train)} training images, validation = {data.validation}")
     print(history.table())

@@ -25,12 +25,14 @@ def load_splits(
     limit_train: int | None = None,
     seed: int = 0,
     download: bool = True,
+    limit_val: int | None = None,
 ) -> DataSplits:
     """Train / validation (/ test) for a run: validation is the test set (``val_split=None``,
     what article 000 did) or a stratified ``val_split`` fraction of train; ``limit_train``
-    keeps a class-balanced subset of the training images."""
+    keeps a class-balanced subset of the training images, ``limit_val`` of the validation images."""
     splits = load_dataset(name, data_dir, image_size, download=download)
     train = splits.get("train", splits.get("all"))
     data = make_splits(train, splits.get("test"), val_split, seed, source=str(data_dir or name))
     data.train = data.train.limit(limit_train, seed)
+    data.val = data.val.limit(limit_val, seed)
     return data

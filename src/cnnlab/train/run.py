@@ -33,9 +33,10 @@ def train_model(
     image_size: tuple[int, int] | None = None,
     resume: bool = False,
     quiet: bool = False,
+    limit_val: int | None = None,
 ) -> tuple[History, DataSplits]:
     """Load and check the data first, then build the model (seeded) and ``fit`` it."""
-    data = load_splits(dataset, data_dir, val_split, image_size, limit_train, config.seed)
+    data = load_splits(dataset, data_dir, val_split, image_size, limit_train, config.seed, limit_val=limit_val)
     torch.manual_seed(config.seed)
     model = create_model(model_name, num_classes=len(data.classes), **model_args)
     info = {
