@@ -77,10 +77,30 @@ def get_model_entry(name: str) -> ModelEntry:
         raise ValueError(f"unknown model {name!r}{hint}") from None
 
 
-def create_model(name: str, num_classes: int | None = None, in_channels: int = 3, **kwargs: Any) -> nn.Module:
+def create_model(
+    name: str,
+    num_classes: int | None = None,
+    in_channels: int = 3,
+    features_only: bool = False,
+    out_indices: Any = None,
+    **kwargs: Any,
+) -> nn.Module:
     """Build a registered model. ``num_classes=None`` keeps the model's default (1000 for
     ImageNet families, 10 for the CIFAR nets); other keywords go to the factory, which must
-    accept them (an unknown keyword lists the accepted ones)."""
+    accept them (an unknown keyword lists the accepted ones).
+
+    ``features_only=True`` returns a backbone instead (:class:`~cnnlab.models.features.FeatureExtractor`):
+    its forward gives the feature maps of the stages in ``out_indices`` (default: all), and its
+    ``feature_info`` describes them.
+    """
+    if not isinstance(features_only, bool):
+        raise ValueError(f"features_only must be True or False, got {features_only!r}")
+    if out_indices is not None and not features_only:
+        raise ValueError(f"out_indices={out_indices!r} needs features_only=True (it picks the stages a backbone returns)")
+    if features_only:
+        from .features import FeatureExtractor
+
+        return FeatureExtractor(create_model(name, num_classes, in_channels, **kwargs), out_indices)
     entry = get_model_entry(name)
     accepted = entry.accepted_arguments()
     unknown = sorted(set(kwargs) - set(accepted))
