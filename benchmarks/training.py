@@ -9,16 +9,27 @@ augmentation's own throughput, and the GFLOP/s achieved against a large matmul -
   2 workers, NCHW float batches, the same model, Adam and cross-entropy.
 - augmentation: images/s of ``Augmentation("keras")`` and ``("standard")`` on batches of 128.
 - GFLOP/s: 3 x 2 x MACs (forward + backward) x images/s, against a 2048^3 float32 matmul.
-Both trainers run the `standard` augmentation so the comparison is like for like.
+- compiled (``--compile``): the same ``fit`` with ``compile=True`` (torch.compile), images/s
+  of the second epoch (the first one pays for compilation).
+- Keras (``--keras-python PY``): article 000's own Keras code (``keras_tf_peer.py``) run by
+  another interpreter that has TensorFlow, in the same run, against cnnlab with the same
+  ``keras`` augmentation.
+Both PyTorch trainers run the `standard` augmentation so the comparison is like for like.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import date
+
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -86,6 +97,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2560)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="add a torch.compile column (2 epochs each)")
+    parser.add_argument("--keras-python", default=None, help="a Python with TensorFlow + Keras 3 for the article-code peer")
+    parser.add_argument("--models", default="densenet_cifar,resnet18", help="comma-separated subset of the two models")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -98,9 +112,14 @@ def main() -> None:
     print(f"# {date.today()}  {platform.machine()}  torch {torch.__version__}  threads {args.threads}; "
           f"{args.images} images/epoch, batch {args.batch_size}, fp32, CPU")
     print(f"# matmul 2048^3: {peak:.1f} GFLOP/s; augmentation: keras {aug['keras']:.0f} img/s, standard {aug['standard']:.0f} img/s")
-    print("| model | cnnlab img/s (channels_last, default) | cnnlab NCHW | plain PyTorch img/s | cnnlab / plain | cnnlab GFLOP/s (% of matmul) | augmentation keras / training |")
-    print("|---|---|---|---|---|---|---|")
+    compiled_head = " cnnlab compiled | compiled / plain |" if args.compile else ""
+    print("| model | cnnlab img/s (channels_last, default) | cnnlab NCHW | plain PyTorch img/s | cnnlab / plain | "
+          f"cnnlab GFLOP/s (% of matmul) | augmentation keras / training |{compiled_head}")
+    print("|---|---|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
+    wanted = set(args.models.split(","))
     for name, kwargs in MODELS:
+        if name not in wanted:
+            continue
         macs = model_summary(name, (3, 32, 32), **kwargs).macs
         rates = {}
         for channels_last in (True, False):
@@ -113,7 +132,42 @@ def main() -> None:
         torch.manual_seed(0)
         plain = plain_loop(cnnlab.create_model(name, num_classes=10, **kwargs), images, labels, args.batch_size)
         gflops = 3 * 2 * macs * ours / 1e9
-        print(f"| {name} {kwargs or ''} | {ours:.0f} | {rates[False]:.0f} | {plain:.0f} | {ours / plain:.2f} | {gflops:.1f} ({gflops / peak:.0%}) | {aug['keras'] / ours:.0f}x |", flush=True)
+        compiled = ""
+        if args.compile:
+            rate = cnnlab_rate(name, kwargs, data, args.batch_size, augment="standard", compile=True)
+            compiled = f" {rate:.0f} | {rate / plain:.2f} |"
+        print(f"| {name} {kwargs or ''} | {ours:.0f} | {rates[False]:.0f} | {plain:.0f} | {ours / plain:.2f} | "
+              f"{gflops:.1f} ({gflops / peak:.0%}) | {aug['keras'] / ours:.0f}x |{compiled}", flush=True)
+    if args.keras_python and "densenet_cifar" in wanted:
+        keras_peer(args, data)
+
+
+def cnnlab_rate(name, kwargs, data, batch_size, augment, compile=False) -> float:
+    """images/s of cnnlab's fit: the second epoch (the first pays for compilation or warm-up)."""
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as out:
+        config = TrainConfig(epochs=2, batch_size=batch_size, augment=augment, device="cpu", compile=compile)
+        model = cnnlab.create_model(name, num_classes=10, **kwargs)
+        return fit(model, data, config, out, quiet=True).epochs[1].images_per_s
+
+
+def keras_peer(args, data) -> None:
+    """Article 000's Keras code on TensorFlow (other interpreter) next to cnnlab, both with the
+    article's ImageDataGenerator-style augmentation, one after the other in this run."""
+    peer = subprocess.run(
+        [args.keras_python, str(Path(__file__).with_name("keras_tf_peer.py")), "--images", str(args.images)],
+        capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, check=True,
+    )
+    line = peer.stdout.strip().splitlines()[-1]
+    keras_rate = float(re.search(r"ImageDataGenerator\) (\d+) img/s", line).group(1))
+    ours = cnnlab_rate("densenet_cifar", {}, data, args.batch_size, augment="keras")
+    print(f"\n# {line}")
+    print("| densenet_cifar, `keras` augmentation | img/s | vs Keras |\n|---|---|---|")
+    print(f"| Keras + TensorFlow (article code) | {keras_rate:.0f} | 1.00 |")
+    print(f"| cnnlab eager (channels_last) | {ours:.0f} | {ours / keras_rate:.2f} |")
+    if args.compile:
+        comp = cnnlab_rate("densenet_cifar", {}, data, args.batch_size, augment="keras", compile=True)
+        print(f"| cnnlab compiled | {comp:.0f} | {comp / keras_rate:.2f} |")
 
 
 if __name__ == "__main__":

@@ -128,6 +128,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--augment", choices=["keras", "standard", "none"])
     p.add_argument("--cutout", type=int)
+    p.add_argument("--bn-momentum", type=float, help="BatchNorm momentum, Keras convention (default: the model's, 0.99)")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="NHWC memory format (default on)")
     p.add_argument("--compile", action="store_true", default=None)
@@ -170,6 +171,7 @@ def _run_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
         label_smoothing=args.label_smoothing, augment=args.augment, cutout=args.cutout, precision=args.precision,
         channels_last=args.channels_last, compile=args.compile, seed=args.seed, device=args.device,
+        bn_momentum=args.bn_momentum,
     )
     out = Path(args.out or Path("runs") / args.model)
     history, data = train_model(
@@ -286,8 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     _add_train(sub)
     # Each later command family registers itself here with one line:
-    # issue 5 (reproduce)
-    # issue 6 (search)
+    from .reproduce.cli import register as register_reproduce  # issue 5
+
+    register_reproduce(sub)
+    from .search.cli import register as register_search  # issue 6
+
+    register_search(sub)
     # issue 7 (finetune, export)
     return parser
 

@@ -30,6 +30,7 @@ class TrainConfig:
     seed: int = 0  # weights, shuffling, augmentation and dropout all follow it
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     eval_batch_size: int = 512  # images per evaluation step
+    bn_momentum: float | None = None  # BatchNorm moving-average momentum, Keras convention (0.99 = keep 99%); None keeps the model's
 
     def __post_init__(self) -> None:
         def check(ok: bool, name: str, allowed: str) -> None:
@@ -47,6 +48,7 @@ class TrainConfig:
         check(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
         check(0 <= self.warmup_epochs <= self.epochs, "warmup_epochs", f"in [0, epochs={self.epochs}]")
         check(self.augment in ("keras", "standard", "none"), "augment", "one of ('keras', 'standard', 'none')")
+        check(self.bn_momentum is None or 0 <= self.bn_momentum < 1, "bn_momentum", "None or in [0, 1) (Keras convention)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

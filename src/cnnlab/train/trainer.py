@@ -45,7 +45,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    # Every parameter, frozen ones too: a parameter with requires_grad=False gets no gradient and
+    # the optimizer skips it, and unfreezing it mid-run (cnnlab finetune's switch from head-only
+    # to whole-network training) then needs no new optimizer, so checkpoints and resume still work.
+    params = list(model.parameters())
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
@@ -111,12 +114,14 @@ def fit(
     quiet: bool = False,
     info: dict | None = None,
     on_epoch_end: Callable[[EpochRecord], None] | None = None,
+    on_epoch_start: Callable[[int], None] | None = None,
 ) -> History:
     """Train ``model`` on ``data`` following ``config``; write everything into ``out_dir``.
 
     ``resume=True`` continues from ``out_dir/last.pt`` (the config must be the same); without
     it an ``out_dir`` that already holds a run is refused rather than overwritten.
-    ``on_epoch_end`` is called after each epoch's checkpoint is written.
+    ``on_epoch_end`` is called after each epoch's checkpoint is written; ``on_epoch_start(epoch)``
+    before each epoch's training, also the first one after a resume (e.g. to freeze or unfreeze layers).
     """
     out = Path(out_dir)
     last = out / "last.pt"
@@ -128,6 +133,10 @@ def fit(
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model.to(device)
+    if config.bn_momentum is not None:  # Keras keeps `momentum` of the old average; PyTorch takes `momentum` of the new batch
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = 1.0 - config.bn_momentum
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     train_x, train_y = _to_device(data.train.images, data.train.labels, device, config.channels_last)
@@ -168,6 +177,8 @@ def fit(
 
     with Progress(config.epochs, steps, quiet=quiet) as progress:
         for epoch in range(start_epoch, config.epochs + 1):
+            if on_epoch_start is not None:
+                on_epoch_start(epoch)
             record = _train_epoch(
                 runner, model, epoch, train_x, train_y, val_x, val_y, config, optimizer, scheduler, scaler,
                 autocast, augment, generator, progress, out,

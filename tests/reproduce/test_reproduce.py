@@ -1,0 +1,138 @@
+"""`cnnlab reproduce`: the studies match SPEC.md, smoke runs write the tables and figures, and
+an interrupted reproduction resumes (finished cases skipped, a running case from its checkpoint).
+
+The runs use the real CIFAR-10 copy in ../shared/datasets (decoded once into the cache)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+import cnnlab.reproduce.runner as runner
+from cnnlab.analysis.summary import model_summary
+from cnnlab.cli import main
+from cnnlab.reproduce import PRESETS, STUDIES, reproduce
+from cnnlab.reproduce.cli import PRESET_NAMES, STUDY_NAMES
+
+# SPEC.md, "Simplified CIFAR DenseNet" and "Conv-type comparison nets": (params, depth)
+SPEC_DENSENET = {1: (255_046, 25), 2: (255_046, 25), 3: (505_200, 25), 4: (599_536, 43), 5: (1_104_186, 63), 6: (3_316_848, 121)}
+SPEC_CONVTYPES = {1: ("conv", 1_598_730), 2: ("depthwise", 58_506), 3: ("separable", 230_538)}
+
+
+def rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_studies_and_cli_choices_agree_with_spec():
+    assert set(STUDY_NAMES) == set(STUDIES) and set(PRESET_NAMES) == set(PRESETS)
+    for case in STUDIES["densenet"].cases:
+        s = model_summary(case.model, (3, 32, 32), **case.args)
+        assert (s.total_params, s.depth) == SPEC_DENSENET[case.number] == (case.article.params, case.article.depth)
+        assert case.augment == (case.number != 1)
+    for case in STUDIES["convtypes"].cases:
+        conv, params = SPEC_CONVTYPES[case.number]
+        assert case.args == {"conv": conv}
+        assert model_summary(case.model, (3, 32, 32), **case.args).total_params == params == case.article.params
+    # the fast preset keeps its promise of at most a third of the article's epochs
+    assert PRESETS["fast"].train.epochs * 3 <= PRESETS["article"].train.epochs
+
+
+@pytest.fixture(scope="module")
+def densenet_smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dn") / "smoke"
+    assert main(["reproduce", "densenet", "--preset", "smoke", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    return out
+
+
+def test_densenet_smoke_writes_the_article_table(densenet_smoke, capsys):
+    out = densenet_smoke
+    table = rows(out)
+    assert [int(r["no"]) for r in table] == [1, 2, 3, 4, 5, 6]
+    for r in table:
+        assert (int(r["params"]), int(r["depth"])) == SPEC_DENSENET[int(r["no"])]
+        assert r["augmentation"] == ("none" if r["no"] == "1" else "keras")
+        assert int(r["epochs"]) == 1 and 0 <= float(r["best_val_acc"]) <= 1
+        assert float(r["seconds_per_epoch"]) > 0 and float(r["images_per_s"]) > 0 and int(r["macs"]) > 0
+        assert abs(float(r["acc_difference"]) - (float(r["best_val_acc"]) - float(r["article_best_acc"]))) < 1e-5
+    assert [float(r["article_best_acc"]) for r in table] == [0.779, 0.838, 0.859, 0.874, 0.890, 0.909]
+    names = {"results.md", "results.csv", "results.json", "comparison.png", "accuracy_vs_cost.png", "plan.json"}
+    names |= {f"curves_case{i}.png" for i in range(1, 7)}
+    assert names <= {p.name for p in out.iterdir()}
+    assert all((out / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names if n.endswith(".png"))
+    result = json.loads((out / "results.json").read_text())
+    assert result["preset"] == "smoke" and result["train_images"] == 500 and result["validation"] == "test"
+    md = (out / "results.md").read_text()
+    assert "not comparable" in md and md.count("\n| ") == 7  # header + six rows
+    # the trainer's own history of each case is there too
+    history = json.loads((out / "case6" / "history.json").read_text())
+    assert history["info"]["model_args"] == {"growth_rate": 16, "blocks": [6, 12, 24, 16]}
+
+
+def test_rerun_skips_finished_cases(densenet_smoke, capsys):
+    before = {i: (densenet_smoke / f"case{i}" / "last.pt").stat().st_mtime_ns for i in range(1, 7)}
+    result = reproduce("densenet", "smoke", densenet_smoke, device="cpu", quiet=True)
+    assert len(result.rows) == 6
+    assert capsys.readouterr().out.count("finished earlier, skipped") == 6
+    assert before == {i: (densenet_smoke / f"case{i}" / "last.pt").stat().st_mtime_ns for i in range(1, 7)}
+
+
+def test_other_settings_in_the_same_directory_are_refused(densenet_smoke):
+    with pytest.raises(ValueError, match=r"other settings: train options epochs.*same options to resume"):
+        reproduce("densenet", "smoke", densenet_smoke, epochs=2, device="cpu")
+    with pytest.raises(ValueError, match=r"study 'densenet' has cases \[1, 2, 3, 4, 5, 6\]; unknown case\(s\) \[7\]"):
+        reproduce("densenet", "smoke", densenet_smoke, cases=[7])
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_convtypes_interrupted_and_resumed(tmp_path, monkeypatch, capsys):
+    """Killed during case 2's second epoch: the rerun skips case 1, resumes case 2 from its
+    epoch-1 checkpoint (same epoch-1 record), then trains case 3."""
+    out = tmp_path / "ct"
+    real_fit = runner.fit
+
+    def fit_interrupted_in_case2(model, data, config, out_dir, **kw):
+        if Path(out_dir).name == "case2":
+            def stop(record):
+                if record.epoch == 1:
+                    raise Interrupted
+
+            kw["on_epoch_end"] = stop
+        return real_fit(model, data, config, out_dir, **kw)
+
+    monkeypatch.setattr(runner, "fit", fit_interrupted_in_case2)
+    with pytest.raises(Interrupted):
+        reproduce("convtypes", "smoke", out, epochs=2, limit_train=200, device="cpu", quiet=True)
+    assert [int(r["no"]) for r in rows(out)] == [1]  # case 1's results were written before case 2 started
+    epoch1 = json.loads((out / "case2" / "history.json").read_text())["epochs"]
+    case1_mtime = (out / "case1" / "last.pt").stat().st_mtime_ns
+    assert len(epoch1) == 1
+    capsys.readouterr()
+
+    monkeypatch.setattr(runner, "fit", real_fit)
+    assert main(["reproduce", "convtypes", "--preset", "smoke", "--epochs", "2", "--limit-train", "200",
+                 "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+    log = capsys.readouterr().out
+    assert "case 1: convtype_cifar (conv conv): finished earlier, skipped" in log
+    assert "case 2: convtype_cifar (conv depthwise): resuming" in log
+    assert "case 3: convtype_cifar (conv separable): training" in log
+    assert (out / "case1" / "last.pt").stat().st_mtime_ns == case1_mtime
+    history = json.loads((out / "case2" / "history.json").read_text())["epochs"]
+    assert len(history) == 2 and history[0] == epoch1[0]
+    table = rows(out)
+    assert [(int(r["no"]), r["conv"], int(r["params"])) for r in table] == [(n, *SPEC_CONVTYPES[n]) for n in (1, 2, 3)]
+    assert all(int(r["epochs"]) == 2 for r in table)
+    assert "| 2 | depthwise | keras | 2 | 58,506 |" in log  # the printed table
+
+
+def test_cli_rejects_bad_cases(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "densenet", "--cases", "two"])
+    assert exit_info.value.code == 2
+    assert "--cases takes case numbers like 2,3; got 'two'" in capsys.readouterr().err
