@@ -1,0 +1,177 @@
+"""Search spaces: one function per space turns an Optuna trial into a registered model's keywords.
+
+    space = get_space("modules")
+    kwargs = space.model_kwargs(trial)              # {"layers": ("separable", "separable", "depthwise")}
+    model = create_model(space.model, **kwargs)     # the same call rebuilds a found architecture
+
+``fixed`` keywords (``cnnlab search ... --arg widths=16,32,64``) go to the model unchanged, and
+a searched keyword that is fixed is not searched (``--arg kernel_size=3`` turns the free space's
+kernel choice off). ``FixedTrial(frozen.params)`` replays a stored trial through the same function.
+
+Spaces (article 001's module search and its generalisations):
+
+==============  =================  ==========================================================
+space           model              searched
+==============  =================  ==========================================================
+modules         modulenet_cifar    layer0..2 in {conv, depthwise, separable}, all stages (27)
+modules-free    modulenet_cifar    s{stage}_layer{i} per stage (27**3), kernel_size {3, 5},
+                                   width_multiplier {0.5, 0.75, 1.0}
+densenet        densenet_cifar     growth_rate {12, 16, 24, 32}, blocks{i} in 1..(6, 12, 24, 16)
+==============  =================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+CONV_CHOICES = ("conv", "depthwise", "separable")
+KERNEL_CHOICES = (3, 5)
+WIDTH_MULTIPLIERS = (0.5, 0.75, 1.0)
+GROWTH_RATES = (12, 16, 24, 32)
+DENSE_MAX_BLOCKS = (6, 12, 24, 16)  # article 000's largest setting, [6, 12, 24, 16]
+
+
+def _modules(trial, fixed: dict[str, Any]) -> dict[str, Any]:
+    if "layers" in fixed:
+        return {}
+    return {"layers": tuple(trial.suggest_categorical(f"layer{i}", CONV_CHOICES) for i in range(3))}
+
+
+def _modules_free(trial, fixed: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if "layers" not in fixed:
+        stages = len(fixed.get("widths", (64, 128, 256)))
+        params["layers"] = tuple(
+            tuple(trial.suggest_categorical(f"s{s}_layer{i}", CONV_CHOICES) for i in range(3)) for s in range(stages)
+        )
+    if "kernel_size" not in fixed:
+        params["kernel_size"] = trial.suggest_categorical("kernel_size", KERNEL_CHOICES)
+    if "width_multiplier" not in fixed:
+        params["width_multiplier"] = trial.suggest_categorical("width_multiplier", WIDTH_MULTIPLIERS)
+    return params
+
+
+def _densenet(trial, fixed: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if "growth_rate" not in fixed:
+        params["growth_rate"] = trial.suggest_categorical("growth_rate", GROWTH_RATES)
+    if "blocks" not in fixed:
+        limits = fixed.get("max_blocks", DENSE_MAX_BLOCKS)
+        params["blocks"] = tuple(trial.suggest_int(f"blocks{i}", 1, int(top)) for i, top in enumerate(limits))
+    return params
+
+
+def _count_modules(fixed: dict[str, Any]) -> int:
+    return 1 if "layers" in fixed else 27
+
+
+def _count_modules_free(fixed: dict[str, Any]) -> int:
+    n = 1 if "layers" in fixed else 27 ** len(fixed.get("widths", (64, 128, 256)))
+    n *= 1 if "kernel_size" in fixed else len(KERNEL_CHOICES)
+    return n * (1 if "width_multiplier" in fixed else len(WIDTH_MULTIPLIERS))
+
+
+def _count_densenet(fixed: dict[str, Any]) -> int:
+    n = 1 if "growth_rate" in fixed else len(GROWTH_RATES)
+    if "blocks" not in fixed:
+        for top in fixed.get("max_blocks", DENSE_MAX_BLOCKS):
+            n *= int(top)
+    return n
+
+
+def _label_modules(kwargs: dict[str, Any]) -> str:
+    layers = kwargs.get("layers", ())
+    if layers and not isinstance(layers[0], str):  # per stage
+        text = " | ".join(", ".join(stage) for stage in layers)
+    else:
+        text = ", ".join(layers)
+    extras = []
+    if kwargs.get("kernel_size", 3) != 3:
+        extras.append(f"k{kwargs['kernel_size']}")
+    if kwargs.get("width_multiplier", 1.0) != 1.0:
+        extras.append(f"x{kwargs['width_multiplier']:g}")
+    return text + (f" ({', '.join(extras)})" if extras else "")
+
+
+def _label_densenet(kwargs: dict[str, Any]) -> str:
+    return f"k={kwargs.get('growth_rate', 16)} blocks={list(kwargs.get('blocks', (1, 2, 4, 3)))}"
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    model: str  # registered model the keywords are for
+    suggest: Callable[[Any, dict[str, Any]], dict[str, Any]]  # (trial, fixed) -> searched keywords
+    label: Callable[[dict[str, Any]], str]  # keywords -> "separable, separable, depthwise"
+    count: Callable[[dict[str, Any]], int]  # fixed -> number of distinct architectures
+    smoke_fixed: dict[str, Any] = field(default_factory=dict)  # what --preset smoke fixes to stay small
+    description: str = ""
+
+    def model_kwargs(self, trial, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The keywords of ``create_model(self.model, **kwargs)`` for this trial: fixed ones and searched ones.
+
+        Searching-only knobs (``max_blocks``) are not model keywords and are left out.
+        """
+        fixed = dict(fixed or {})
+        searched = self.suggest(trial, fixed)
+        fixed.pop("max_blocks", None)
+        return {**fixed, **searched}
+
+    def space_size(self, fixed: dict[str, Any] | None = None) -> int:
+        """How many distinct architectures the sampler can propose (lets a study stop when all are done)."""
+        return self.count(fixed or {})
+
+
+SPACES: dict[str, SearchSpace] = {
+    s.name: s
+    for s in (
+        SearchSpace(
+            "modules", "modulenet_cifar", _modules, _label_modules, _count_modules, {"widths": (8, 16, 32)},
+            "article 001: the three layers of every module, shared by all stages",
+        ),
+        SearchSpace(
+            "modules-free", "modulenet_cifar", _modules_free, _label_modules, _count_modules_free, {"widths": (8, 16, 32)},
+            "per-stage layer types, kernel size 3/5, width multiplier",
+        ),
+        SearchSpace(
+            "densenet", "densenet_cifar", _densenet, _label_densenet, _count_densenet,
+            {"bottleneck_width": 32, "max_blocks": (2, 2, 2, 2)},
+            "article 000's DenseNetSimple: growth rate and blocks per stage",
+        ),
+    )
+}
+
+
+def get_space(name: str) -> SearchSpace:
+    if name not in SPACES:
+        raise ValueError(f"unknown search space {name!r}; spaces: {', '.join(SPACES)}")
+    return SPACES[name]
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: tuples become lists (so a key is the same whichever form a keyword came in)."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in sorted(value.items())}
+    return value
+
+
+def to_json_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return _plain(kwargs)
+
+
+def from_json_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Lists back to tuples, as the factories are documented with."""
+
+    def tup(v: Any) -> Any:
+        return tuple(tup(x) for x in v) if isinstance(v, list) else v
+
+    return {k: tup(v) for k, v in kwargs.items()}
+
+
+def architecture_key(model: str, kwargs: dict[str, Any]) -> str:
+    """A canonical string for one architecture: equal keys, equal networks."""
+    return json.dumps({"model": model, **_plain(kwargs)}, sort_keys=True, separators=(",", ":"))
