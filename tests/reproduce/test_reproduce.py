@@ -119,9 +119,9 @@ def test_convtypes_interrupted_and_resumed(tmp_path, monkeypatch, capsys):
     assert main(["reproduce", "convtypes", "--preset", "smoke", "--epochs", "2", "--limit-train", "200",
                  "--device", "cpu", "--out", str(out), "--quiet"]) == 0
     log = capsys.readouterr().out
-    assert "case 1: convtype_cifar (conv conv): finished earlier, skipped" in log
-    assert "case 2: convtype_cifar (conv depthwise): resuming" in log
-    assert "case 3: convtype_cifar (conv separable): training" in log
+    assert "case 1: convtype_cifar (conv=conv): finished earlier, skipped" in log
+    assert "case 2: convtype_cifar (conv=depthwise): resuming" in log
+    assert "case 3: convtype_cifar (conv=separable): training" in log
     assert (out / "case1" / "last.pt").stat().st_mtime_ns == case1_mtime
     history = json.loads((out / "case2" / "history.json").read_text())["epochs"]
     assert len(history) == 2 and history[0] == epoch1[0]

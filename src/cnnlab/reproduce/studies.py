@@ -31,7 +31,7 @@ class Case:
 
     @property
     def label(self) -> str:
-        cols = ", ".join(f"{k} {v}" for k, v in self.columns.items())
+        cols = ", ".join(f"{k}={v}" for k, v in self.columns.items())
         return f"case {self.number}: {self.model} ({cols}{'' if self.augment else ', no augmentation'})"
 
 
