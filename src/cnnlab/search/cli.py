@@ -87,7 +87,10 @@ def settings_from_args(args: argparse.Namespace):
     space = get_space(args.space)
     name = args.preset or "article"
     extra = PRESETS[name]
-    train = preset(name).with_overrides(
+    base = preset(name)
+    if name == "smoke":  # a few dozen steps: BatchNorm statistics must follow fast, or validation sees the init
+        base = base.with_overrides(bn_momentum=0.9)
+    train = base.with_overrides(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, augment=args.augment, precision=args.precision,
         seed=args.seed, device=args.device,
     )

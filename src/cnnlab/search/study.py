@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import socket
 import time
 import warnings
@@ -119,6 +120,7 @@ def open_storage(url: str, settings: SearchSettings | None = None, for_workers: 
         return JournalStorage(JournalFileBackend(path))
     if "://" not in url:
         raise ValueError(f"storage must be an SQLAlchemy URL (sqlite:///file.db, postgresql://...) or journal:PATH, got {url!r}")
+    url = _postgres_driver(url)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
@@ -131,12 +133,32 @@ def open_storage(url: str, settings: SearchSettings | None = None, for_workers: 
             grace_period=settings.grace_period,
             heartbeat_stale_trial_callback=RetryDeadTrial(settings.max_retry),
         )
-    try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.x; we rely on them knowingly
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, **kwargs)
-    except ImportError as error:  # e.g. psycopg2 missing for postgresql://
-        raise ValueError(f"cannot open storage {url!r}: {error} (pip install cnnlab[postgres] for PostgreSQL)") from None
+    import sqlalchemy.exc
+
+    for attempt in range(10):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.x; we rely on them knowingly
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, **kwargs)
+        except ImportError as error:  # e.g. psycopg2 missing for postgresql://
+            raise ValueError(f"cannot open storage {url!r}: {error} (pip install cnnlab[postgres] for PostgreSQL)") from None
+        except sqlalchemy.exc.DBAPIError as error:
+            # workers starting together on a fresh database race to create Optuna's tables; the loser retries
+            if "already exists" not in str(error) or attempt == 9:
+                raise
+            time.sleep(0.2 + random.random())
+    raise AssertionError("unreachable")
+
+
+def _postgres_driver(url: str) -> str:
+    """SQLAlchemy 2.1 reads ``postgresql://`` as psycopg 3; use psycopg2 where only that is installed."""
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://") :]
+    return url
 
 
 def make_pruner(settings: SearchSettings) -> optuna.pruners.BasePruner:
