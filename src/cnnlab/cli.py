@@ -294,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .search.cli import register as register_search  # issue 6
 
     register_search(sub)
-    # issue 7 (finetune, export)
+    from .transfer.cli import register as register_transfer  # issue 7 (finetune, export)
+
+    register_transfer(sub)
     return parser
 
 

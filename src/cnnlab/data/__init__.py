@@ -28,11 +28,14 @@ def load_splits(
     limit_val: int | None = None,
 ) -> DataSplits:
     """Train / validation (/ test) for a run: validation is the test set (``val_split=None``,
-    what article 000 did) or a stratified ``val_split`` fraction of train; ``limit_train``
+    what article 000 did; an image folder's ``val/`` when it has one) or a stratified ``val_split`` fraction of train; ``limit_train``
     keeps a class-balanced subset of the training images, ``limit_val`` of the validation images."""
     splits = load_dataset(name, data_dir, image_size, download=download)
     train = splits.get("train", splits.get("all"))
-    data = make_splits(train, splits.get("test"), val_split, seed, source=str(data_dir or name))
+    if "val" in splits and val_split is None:  # an image folder with its own val/ split
+        data = DataSplits(train, splits["val"], splits.get("test"), "val", str(data_dir or name))
+    else:
+        data = make_splits(train, splits.get("test"), val_split, seed, source=str(data_dir or name))
     data.train = data.train.limit(limit_train, seed)
     data.val = data.val.limit(limit_val, seed)
     return data

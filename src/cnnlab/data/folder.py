@@ -1,4 +1,4 @@
-"""Image-folder datasets: ``train/<class>/*`` and ``test/<class>/*`` (or just ``<class>/*``),
+"""Image-folder datasets: ``train/<class>/*`` and ``test/<class>/*`` and/or ``val/<class>/*`` (or just ``<class>/*``),
 as a directory or as a ``.tar`` / ``.tar.gz`` of one. Class index = sorted folder name
 (for CIFAR-10 that is the official label order)."""
 
@@ -18,7 +18,7 @@ from .dataset import ImageDataset
 from .errors import DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
 
 
 def is_tar(path: Path) -> bool:
