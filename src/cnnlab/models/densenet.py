@@ -4,7 +4,9 @@ onto everything before it in its dense block; transitions compress and halve the
 Three flavours, one builder:
 
 * ``densenet121/169/201/264`` -- keras.applications' DenseNet (convs without bias, BN eps
-  1.001e-5, ZeroPadding2D + 'valid' stem), so Keras weights load layer for layer.
+  1.001e-5, ZeroPadding2D + 'valid' stem), so Keras weights load layer for layer. torchvision's
+  densenet121/169/201 are the same network with ``bn_eps=1e-5`` (its padding is symmetric
+  already: every strided step here is an explicit ZeroPadding2D + 'valid').
 * ``densenet_cifar`` -- article 000's ``DenseNetSimple`` exactly: 1x1 stem to 16 channels, convs
   with bias, transitions that are a bare 1x1 conv + 2x2 average pool, no final BN (Keras BN eps 1e-3).
 * ``densenet_bc`` -- the paper's CIFAR DenseNet-BC (its Torch code): 3x3 stem of 2k channels,
@@ -18,7 +20,7 @@ next transition), which is what timm and torchvision hand to detection necks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import torch
@@ -179,46 +181,54 @@ def _imagenet_stem(in_channels: int, stem: str, width: int, eps: float) -> tuple
 
 
 def _densenet_imagenet(
-    depth: int, num_classes: int, in_channels: int, stem: str, growth_rate: int, compression: float
+    depth: int, num_classes: int, in_channels: int, stem: str, growth_rate: int, compression: float,
+    bn_eps: float | None = None,
 ) -> DenseNet:
     growth_rate = _check_positive_int("growth_rate", growth_rate)
     compression = _check_compression(compression)
+    if bn_eps is not None and (isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or not 0 < bn_eps < 1):
+        raise ValueError(f"bn_eps must be None (Keras's {KERAS.eps}) or a number in (0, 1) (torchvision: 1e-5), got {bn_eps!r}")
+    flavour = KERAS if bn_eps is None else replace(KERAS, eps=float(bn_eps))
     blocks, width = IMAGENET_BLOCKS[depth], 64
     _check_transitions(width, blocks, growth_rate, compression)
-    stem_module, reduction = _imagenet_stem(in_channels, stem, width, KERAS.eps)
-    return DenseNet(stem_module, width, reduction, blocks, growth_rate, 4 * growth_rate, compression, KERAS, num_classes)
+    stem_module, reduction = _imagenet_stem(in_channels, stem, width, flavour.eps)
+    return DenseNet(stem_module, width, reduction, blocks, growth_rate, 4 * growth_rate, compression, flavour, num_classes)
 
 
 @register_model
 def densenet121(
-    num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", growth_rate: int = 32, compression: float = 0.5
+    num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", growth_rate: int = 32, compression: float = 0.5,
+    bn_eps: float | None = None,
 ) -> DenseNet:
     """keras.applications' DenseNet121 (Huang et al. 2017; blocks 6-12-24-16, k=32): 8,062,504 params."""
-    return _densenet_imagenet(121, num_classes, in_channels, stem, growth_rate, compression)
+    return _densenet_imagenet(121, num_classes, in_channels, stem, growth_rate, compression, bn_eps)
 
 
 @register_model
 def densenet169(
-    num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", growth_rate: int = 32, compression: float = 0.5
+    num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", growth_rate: int = 32, compression: float = 0.5,
+    bn_eps: float | None = None,
 ) -> DenseNet:
     """keras.applications' DenseNet169 (Huang et al. 2017; blocks 6-12-32-32, k=32): 14,307,880 params."""
-    return _densenet_imagenet(169, num_classes, in_channels, stem, growth_rate, compression)
+    return _densenet_imagenet(169, num_classes, in_channels, stem, growth_rate, compression, bn_eps)
 
 
 @register_model
 def densenet201(
-    num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", growth_rate: int = 32, compression: float = 0.5
+    num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", growth_rate: int = 32, compression: float = 0.5,
+    bn_eps: float | None = None,
 ) -> DenseNet:
     """keras.applications' DenseNet201 (Huang et al. 2017; blocks 6-12-48-32, k=32): 20,242,984 params."""
-    return _densenet_imagenet(201, num_classes, in_channels, stem, growth_rate, compression)
+    return _densenet_imagenet(201, num_classes, in_channels, stem, growth_rate, compression, bn_eps)
 
 
 @register_model
 def densenet264(
-    num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", growth_rate: int = 32, compression: float = 0.5
+    num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", growth_rate: int = 32, compression: float = 0.5,
+    bn_eps: float | None = None,
 ) -> DenseNet:
     """DenseNet-264 of the paper (Huang et al. 2017; blocks 6-12-64-48, k=32), built the keras.applications way."""
-    return _densenet_imagenet(264, num_classes, in_channels, stem, growth_rate, compression)
+    return _densenet_imagenet(264, num_classes, in_channels, stem, growth_rate, compression, bn_eps)
 
 
 @register_model(input_size=(3, 32, 32))

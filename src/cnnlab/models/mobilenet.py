@@ -16,6 +16,10 @@ on a 1x1 map is a Linear); v3 adds the 1x1 conv with bias to 1024/1280 + h-swish
 Stride-2 padding: v1 pads ((0, 1), (0, 1)) always; v2/v3 pad with Keras's ``correct_pad``,
 which depends on the parity of the map (:class:`CorrectPad` decides at run time, so any
 input size matches the Keras model built for that size).
+``padding="symmetric"`` (v2/v3): torchvision's padding instead, ``k // 2`` zeros on every side
+before each stride-2 conv (stem included), so windows start one pixel earlier than Keras's;
+with ``bn_eps`` (torchvision v2: 1e-5; v3 keeps 1e-3) that is torchvision's mobilenet_v2 /
+mobilenet_v3_small / _large layer for layer (``cnnlab.interop.torchvision_kwargs``).
 ``stem="cifar"``: the stem conv becomes 3x3/1 'same' (same width), everything else is kept, so
 a 32x32 input ends at 2x2 (v1, v2, v3-large) -- the networks keep all their stride-2 blocks.
 """
@@ -104,14 +108,15 @@ class InvertedResidual(nn.Module):
     """``[expand] [pad] dw [se] project`` (+ input when stride 1 and widths agree), v2/v3."""
 
     def __init__(self, in_ch: int, mid: int, out: int, kernel: int, stride: int, se: bool,
-                 act_layer: Callable[[], nn.Module], expand: bool, norm: Callable[[int], nn.Module]) -> None:
+                 act_layer: Callable[[], nn.Module], expand: bool, norm: Callable[[int], nn.Module],
+                 padding: str = "keras") -> None:
         super().__init__()
         if expand:  # Keras skips it in the first block only
             self.expand = ConvNormAct(in_ch, mid, 1, norm_layer=norm, act_layer=act_layer)
         elif mid != in_ch:
             raise ValueError(f"a block without expansion keeps its {in_ch} input channels, got {mid}")
         if stride == 2:
-            self.pad = CorrectPad(kernel)
+            self.pad = CorrectPad(kernel) if padding == "keras" else nn.ZeroPad2d(kernel // 2)
         self.dw = ConvNormAct(mid, mid, kernel, stride, "valid" if stride == 2 else "same", "depthwise",
                               norm_layer=norm, act_layer=act_layer)
         if se:
@@ -157,9 +162,9 @@ def _check_alpha(alpha: float) -> float:
     return float(alpha)
 
 
-def _stem(in_channels: int, width: int, stem: str, norm, act_layer, use_bias: bool = False) -> ConvNormAct:
+def _stem(in_channels: int, width: int, stem: str, norm, act_layer, use_bias: bool = False, padding: str = "same") -> ConvNormAct:
     strides = 2 if check_stem(stem) == "imagenet" else 1
-    return ConvNormAct(in_channels, width, 3, strides, "same", use_bias=use_bias, norm_layer=norm, act_layer=act_layer)
+    return ConvNormAct(in_channels, width, 3, strides, padding, use_bias=use_bias, norm_layer=norm, act_layer=act_layer)
 
 
 def _v1(num_classes, in_channels, stem, alpha, depth_multiplier, dropout, conv_bias) -> MobileNet:
@@ -188,11 +193,28 @@ def _v1(num_classes, in_channels, stem, alpha, depth_multiplier, dropout, conv_b
     return MobileNet(stem_block, blocks, head, reduction0=stem_block.conv.strides[0])
 
 
-def _inverted(num_classes, in_channels, stem, alpha, version: str, minimalistic: bool = False) -> MobileNet:
+def _check_flavour(padding: object, bn_eps: object) -> float:
+    if padding not in ("keras", "symmetric"):
+        raise ValueError(f"padding must be 'keras' (TensorFlow's 'same') or 'symmetric' (torchvision's), got {padding!r}")
+    if bn_eps is None:
+        return EPS
+    if isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or not 0 < bn_eps < 1:
+        raise ValueError(f"bn_eps must be None (Keras's {EPS}) or a number in (0, 1) (torchvision v2: 1e-5), got {bn_eps!r}")
+    return float(bn_eps)
+
+
+def _symmetric_stem(block: ConvNormAct) -> nn.Sequential:
+    """torchvision's stem: ``padding=1`` on every side, then the 3x3/2 conv 'valid'."""
+    return nn.Sequential(OrderedDict([("pad", nn.ZeroPad2d(block.conv.kernel_size[0] // 2)), *block.named_children()]))
+
+
+def _inverted(num_classes, in_channels, stem, alpha, version: str, minimalistic: bool = False,
+              padding: str = "keras", bn_eps: float | None = None) -> MobileNet:
     alpha = _check_alpha(alpha)
     if not isinstance(minimalistic, bool):
         raise ValueError(f"minimalistic must be True or False, got {minimalistic!r}")
-    norm = partial(batch_norm, eps=EPS, momentum=0.999)
+    eps = _check_flavour(padding, bn_eps)
+    norm = partial(batch_norm, eps=eps, momentum=0.999)
     acts = {"RE": nn.ReLU, "HS": nn.ReLU if minimalistic else nn.Hardswish}
     if version == "v2":
         channels, act = _make_divisible(32 * alpha), nn.ReLU6
@@ -202,6 +224,9 @@ def _inverted(num_classes, in_channels, stem, alpha, version: str, minimalistic:
         channels, act = 16, acts["HS"]  # the v3 stem is 16 wide whatever alpha
         rows = V3_SMALL if version == "small" else V3_LARGE
     stem_block = _stem(in_channels, channels, stem, norm, act)
+    if padding == "symmetric" and stem_block.conv.strides[0] > 1:
+        stem_block = _stem(in_channels, channels, stem, norm, act, padding="valid")
+        stem_block = _symmetric_stem(stem_block)
     blocks = []
     for i, (k, t, c, se, nl, s) in enumerate(rows):
         if version == "v2":
@@ -209,7 +234,7 @@ def _inverted(num_classes, in_channels, stem, alpha, version: str, minimalistic:
         else:
             mid, out = _make_divisible(channels * t), _make_divisible(c * alpha)
             k, se = (3, False) if minimalistic else (k, se)
-        block = InvertedResidual(channels, mid, out, k, s, se, acts[nl], expand=i > 0, norm=norm)
+        block = InvertedResidual(channels, mid, out, k, s, se, acts[nl], expand=i > 0, norm=norm, padding=padding)
         blocks.append((block, s, out))
         channels = out
     if version == "v2":  # no alpha below 1 on the last conv, as in the paper
@@ -239,33 +264,36 @@ def mobilenet(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagen
 
 @register_model
 def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet",
-                 alpha: float = 1.0) -> MobileNet:
+                 alpha: float = 1.0, padding: str = "keras", bn_eps: float | None = None) -> MobileNet:
     """keras.applications' MobileNetV2 (Sandler et al., CVPR 2018; inverted residuals): 3,538,984 params.
 
     Conv 3x3/2 32, 17 inverted-residual blocks (expand 1x1, dw 3x3, linear project 1x1; ReLU6;
     residual when stride 1 and widths agree), 1x1 conv 1280, GAP, fc. ``alpha`` scales the
-    widths (multiples of 8); the 1280 only grows (alpha > 1).
+    widths (multiples of 8); the 1280 only grows (alpha > 1). ``padding="symmetric", bn_eps=1e-5``:
+    torchvision's mobilenet_v2 (same weights, its padding and epsilon).
     """
-    return _inverted(num_classes, in_channels, stem, alpha, "v2")
+    return _inverted(num_classes, in_channels, stem, alpha, "v2", padding=padding, bn_eps=bn_eps)
 
 
 @register_model
 def mobilenet_v3_small(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet",
-                       alpha: float = 1.0, minimalistic: bool = False) -> MobileNet:
+                       alpha: float = 1.0, minimalistic: bool = False, padding: str = "keras",
+                       bn_eps: float | None = None) -> MobileNet:
     """keras.applications' MobileNetV3Small (Howard et al., ICCV 2019; SE, h-swish): 2,554,968 params.
 
     Conv 3x3/2 16, 11 inverted-residual blocks, 1x1 conv 576, GAP, 1x1 conv 1024 + h-swish,
     dropout 0.2, fc. ``minimalistic=True``: 3x3 kernels, ReLU, no squeeze-excite.
     """
-    return _inverted(num_classes, in_channels, stem, alpha, "small", minimalistic)
+    return _inverted(num_classes, in_channels, stem, alpha, "small", minimalistic, padding, bn_eps)
 
 
 @register_model
 def mobilenet_v3_large(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet",
-                       alpha: float = 1.0, minimalistic: bool = False) -> MobileNet:
+                       alpha: float = 1.0, minimalistic: bool = False, padding: str = "keras",
+                       bn_eps: float | None = None) -> MobileNet:
     """keras.applications' MobileNetV3Large (Howard et al., ICCV 2019; SE, h-swish): 5,507,432 params.
 
     Conv 3x3/2 16, 15 inverted-residual blocks, 1x1 conv 960, GAP, 1x1 conv 1280 + h-swish,
     dropout 0.2, fc. ``minimalistic=True``: 3x3 kernels, ReLU, no squeeze-excite.
     """
-    return _inverted(num_classes, in_channels, stem, alpha, "large", minimalistic)
+    return _inverted(num_classes, in_channels, stem, alpha, "large", minimalistic, padding, bn_eps)

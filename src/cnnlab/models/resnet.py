@@ -24,6 +24,14 @@ follows the add) and ``downsample`` (``conv``, ``bn``) or nothing. Keras names m
 ``conv{i+2}_block{j+1}_{1,2,3}_{conv,bn}`` -> ``stages.i.block{j}.{conv,bn}{1,2,3}`` and
 ``_0_{conv,bn}`` -> ``.downsample.{conv,bn}`` (keras.applications creates ``_0`` first).
 
+Padding: ``padding="keras"`` (default) is TensorFlow's 'same' -- for the stride-2 3x3 conv the
+extra row and column of zeros go at the bottom/right only, so its windows start at pixel 0;
+``padding="symmetric"`` is PyTorch's ``padding=1`` on every side (windows start at pixel -1),
+as torchvision builds it (a ``pad`` module before that conv, which is then 'valid'). The two
+give different numbers from the same weights. ``bn_eps``: BatchNorm epsilon, None for Keras's
+1.001e-5 (torchvision: 1e-5). torchvision's ResNets are ``conv_bias=False, padding="symmetric",
+bn_eps=1e-5`` (``cnnlab.interop.torchvision_kwargs``).
+
 Initialisation: article 004 (and the paper) initialise the weights as He et al. propose for
 ReLU nets, a normal distribution with mean 0 and std sqrt(2 / n), n = inputs of a unit
 (kh * kw * C_in). ``kernel_init="he_normal"`` (default) draws every conv kernel from exactly
@@ -65,6 +73,7 @@ DEPTHS = {
     152: ("bottleneck", (3, 8, 36, 3)),
 }
 STRIDE_ON = ("3x3", "1x1")
+PADDINGS = ("keras", "symmetric")
 KERNEL_INITS = ("he_normal", "glorot_uniform")
 
 
@@ -73,17 +82,23 @@ def _check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
-def _conv(in_channels: int, out_channels: int, kernel_size: int, strides: int, use_bias: bool) -> Conv2D:
-    return Conv2D(in_channels, out_channels, kernel_size, strides=strides, padding="same", use_bias=use_bias)
+def _conv(in_channels: int, out_channels: int, kernel_size: int, strides: int, use_bias: bool, padding: str = "same") -> Conv2D:
+    return Conv2D(in_channels, out_channels, kernel_size, strides=strides, padding=padding, use_bias=use_bias)
 
 
-def _downsample(in_channels: int, out_channels: int, strides: int, use_bias: bool) -> nn.Sequential | None:
+def _downsample(in_channels: int, out_channels: int, strides: int, use_bias: bool, eps: float = EPS) -> nn.Sequential | None:
     """1x1/s conv + BN where the shape changes (Keras's ``_0_conv``/``_0_bn``), else None (identity)."""
     if strides == 1 and in_channels == out_channels:
         return None
     return nn.Sequential(
-        OrderedDict(conv=_conv(in_channels, out_channels, 1, strides, use_bias), bn=batch_norm(out_channels, eps=EPS))
+        OrderedDict(conv=_conv(in_channels, out_channels, 1, strides, use_bias), bn=batch_norm(out_channels, eps=eps))
     )
+
+
+def _pad(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The symmetric padding before a strided 3x3 conv, where the block has one."""
+    pad = getattr(module, "pad", None)
+    return x if pad is None else pad(x)
 
 
 class BasicBlock(nn.Module):
@@ -91,19 +106,23 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels: int, width: int, strides: int, conv_bias: bool, stride_on: str = "3x3") -> None:
+    def __init__(self, in_channels: int, width: int, strides: int, conv_bias: bool, stride_on: str = "3x3",
+                 padding: str = "keras", eps: float = EPS) -> None:
         super().__init__()
-        self.conv1 = _conv(in_channels, width, 3, strides, conv_bias)
-        self.bn1 = batch_norm(width, eps=EPS)
+        symmetric = padding == "symmetric" and strides > 1
+        if symmetric:
+            self.pad = nn.ZeroPad2d(1)
+        self.conv1 = _conv(in_channels, width, 3, strides, conv_bias, "valid" if symmetric else "same")
+        self.bn1 = batch_norm(width, eps=eps)
         self.act1 = nn.ReLU()
         self.conv2 = _conv(width, width, 3, 1, conv_bias)
-        self.bn2 = batch_norm(width, eps=EPS)
+        self.bn2 = batch_norm(width, eps=eps)
         self.act2 = nn.ReLU()
-        self.downsample = _downsample(in_channels, width, strides, conv_bias)
+        self.downsample = _downsample(in_channels, width, strides, conv_bias, eps)
         self.out_channels = width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
+        y = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(_pad(self, x))))))
         return self.act2(y + (x if self.downsample is None else self.downsample(x)))
 
 
@@ -116,41 +135,45 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_channels: int, width: int, strides: int, conv_bias: bool, stride_on: str = "3x3") -> None:
+    def __init__(self, in_channels: int, width: int, strides: int, conv_bias: bool, stride_on: str = "3x3",
+                 padding: str = "keras", eps: float = EPS) -> None:
         super().__init__()
         out_channels = width * self.expansion
         s1, s2 = (strides, 1) if stride_on == "1x1" else (1, strides)
+        symmetric = padding == "symmetric" and s2 > 1
         self.conv1 = _conv(in_channels, width, 1, s1, conv_bias)
-        self.bn1 = batch_norm(width, eps=EPS)
+        self.bn1 = batch_norm(width, eps=eps)
         self.act1 = nn.ReLU()
-        self.conv2 = _conv(width, width, 3, s2, conv_bias)
-        self.bn2 = batch_norm(width, eps=EPS)
+        if symmetric:
+            self.pad = nn.ZeroPad2d(1)
+        self.conv2 = _conv(width, width, 3, s2, conv_bias, "valid" if symmetric else "same")
+        self.bn2 = batch_norm(width, eps=eps)
         self.act2 = nn.ReLU()
         self.conv3 = _conv(width, out_channels, 1, 1, conv_bias)
-        self.bn3 = batch_norm(out_channels, eps=EPS)
+        self.bn3 = batch_norm(out_channels, eps=eps)
         self.act3 = nn.ReLU()
-        self.downsample = _downsample(in_channels, out_channels, strides, conv_bias)
+        self.downsample = _downsample(in_channels, out_channels, strides, conv_bias, eps)
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.act1(self.bn1(self.conv1(x)))
-        y = self.bn3(self.conv3(self.act2(self.bn2(self.conv2(y)))))
+        y = self.bn3(self.conv3(self.act2(self.bn2(self.conv2(_pad(self, y))))))
         return self.act3(y + (x if self.downsample is None else self.downsample(x)))
 
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-def _stem(in_channels: int, stem: str, use_bias: bool) -> tuple[nn.Sequential, int]:
+def _stem(in_channels: int, stem: str, use_bias: bool, eps: float = EPS) -> tuple[nn.Sequential, int]:
     """The stem and its reduction."""
     if stem == "cifar":
         layers = OrderedDict(conv=_conv(in_channels, STEM_WIDTH, 3, 1, use_bias))
-        layers.update(bn=batch_norm(STEM_WIDTH, eps=EPS), act=nn.ReLU())
+        layers.update(bn=batch_norm(STEM_WIDTH, eps=eps), act=nn.ReLU())
         return nn.Sequential(layers), 1
     layers = OrderedDict(
         pad=nn.ZeroPad2d(3),  # conv1_pad
         conv=Conv2D(in_channels, STEM_WIDTH, 7, strides=2, padding="valid", use_bias=use_bias),  # conv1_conv
-        bn=batch_norm(STEM_WIDTH, eps=EPS),  # conv1_bn
+        bn=batch_norm(STEM_WIDTH, eps=eps),  # conv1_bn
         act=nn.ReLU(),  # conv1_relu
         pool_pad=nn.ZeroPad2d(1),  # pool1_pad (zeros are harmless after a ReLU)
         pool=MaxPooling2D(3, strides=2, padding="valid"),  # pool1_pool
@@ -170,21 +193,25 @@ class ResNet(CnnModel):
         conv_bias: bool,
         stride_on: str,
         kernel_init: str,
+        padding: str = "keras",
+        bn_eps: float | None = None,
     ) -> None:
         super().__init__()
         _check_choice("conv_bias", conv_bias, (True, False))
         _check_choice("stride_on", stride_on, STRIDE_ON)
         _check_choice("kernel_init", kernel_init, KERNEL_INITS)
+        _check_choice("padding", padding, PADDINGS)
+        eps = _check_eps(bn_eps)
         block_name, counts = DEPTHS[depth]
         block = BLOCKS[block_name]
-        self.stem, reduction = _stem(in_channels, check_stem(stem), conv_bias)
+        self.stem, reduction = _stem(in_channels, check_stem(stem), conv_bias, eps)
         channels = STEM_WIDTH
         stages = []
         self.feature_info = []
         for i, ((width, strides), n) in enumerate(zip(STAGES, counts)):
             stage = nn.Sequential()
             for j in range(n):
-                unit = block(channels, width, strides if j == 0 else 1, conv_bias, stride_on)
+                unit = block(channels, width, strides if j == 0 else 1, conv_bias, stride_on, padding, eps)
                 stage.add_module(f"block{j}", unit)
                 channels = unit.out_channels
             reduction *= strides
@@ -199,8 +226,17 @@ class ResNet(CnnModel):
                     nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_in))
 
 
-def _resnet(depth: int, num_classes: int, in_channels: int, stem: str, conv_bias: bool, stride_on: str, kernel_init: str):
-    return ResNet(depth, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init)
+def _check_eps(bn_eps: object) -> float:
+    if bn_eps is None:
+        return EPS
+    if isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or not 0 < bn_eps < 1:
+        raise ValueError(f"bn_eps must be None (Keras's {EPS}) or a number in (0, 1) (torchvision: 1e-5), got {bn_eps!r}")
+    return float(bn_eps)
+
+
+def _resnet(depth: int, num_classes: int, in_channels: int, stem: str, conv_bias: bool, stride_on: str, kernel_init: str,
+            padding: str = "keras", bn_eps: float | None = None):
+    return ResNet(depth, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)
 
 
 @register_model
@@ -211,14 +247,18 @@ def resnet18(
     conv_bias: bool = True,
     stride_on: str = "3x3",
     kernel_init: str = "he_normal",
+    padding: str = "keras",
+    bn_eps: float | None = None,
 ) -> ResNet:
     """ResNet-18 (He et al., CVPR 2016), basic blocks 2-2-2-2; conv_bias=False: torchvision's (11,689,512 PyTorch params).
 
     ``conv_bias``: convs with bias (article 004, keras.applications) or without (torchvision).
     ``stride_on`` is accepted for a uniform signature; basic blocks put the stride on their first 3x3.
     ``kernel_init``: "he_normal" (article, paper) or Keras's "glorot_uniform".
+    ``padding``: "keras" ('same', extra zeros bottom/right at stride 2) or "symmetric" (torchvision's);
+    ``bn_eps``: None (Keras's 1.001e-5) or e.g. torchvision's 1e-5.
     """
-    return _resnet(18, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init)
+    return _resnet(18, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)
 
 
 @register_model
@@ -229,12 +269,14 @@ def resnet34(
     conv_bias: bool = True,
     stride_on: str = "3x3",
     kernel_init: str = "he_normal",
+    padding: str = "keras",
+    bn_eps: float | None = None,
 ) -> ResNet:
     """ResNet-34 (He et al., CVPR 2016), basic blocks 3-4-6-3; conv_bias=False: torchvision's (21,797,672 PyTorch params).
 
     Keywords as :func:`resnet18`.
     """
-    return _resnet(34, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init)
+    return _resnet(34, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)
 
 
 @register_model
@@ -245,6 +287,8 @@ def resnet50(
     conv_bias: bool = True,
     stride_on: str = "3x3",
     kernel_init: str = "he_normal",
+    padding: str = "keras",
+    bn_eps: float | None = None,
 ) -> ResNet:
     """ResNet-50 (He et al., CVPR 2016), bottlenecks 3-4-6-3, as article 004 builds it; stride_on="1x1": keras.applications.ResNet50.
 
@@ -253,7 +297,7 @@ def resnet50(
     ``conv_bias=False``: torchvision's resnet50 (25,557,032 PyTorch params; v1.5 = ``stride_on="3x3"``).
     ``kernel_init``: "he_normal" (article, paper) or Keras's "glorot_uniform".
     """
-    return _resnet(50, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init)
+    return _resnet(50, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)
 
 
 @register_model
@@ -264,12 +308,14 @@ def resnet101(
     conv_bias: bool = True,
     stride_on: str = "3x3",
     kernel_init: str = "he_normal",
+    padding: str = "keras",
+    bn_eps: float | None = None,
 ) -> ResNet:
     """ResNet-101 (He et al., CVPR 2016), bottlenecks 3-4-23-3; stride_on="1x1": keras.applications.ResNet101.
 
     Keywords as :func:`resnet50`; ``conv_bias=False`` is torchvision's (44,549,160 PyTorch params).
     """
-    return _resnet(101, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init)
+    return _resnet(101, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)
 
 
 @register_model
@@ -280,9 +326,11 @@ def resnet152(
     conv_bias: bool = True,
     stride_on: str = "3x3",
     kernel_init: str = "he_normal",
+    padding: str = "keras",
+    bn_eps: float | None = None,
 ) -> ResNet:
     """ResNet-152 (He et al., CVPR 2016), bottlenecks 3-8-36-3; stride_on="1x1": keras.applications.ResNet152.
 
     Keywords as :func:`resnet50`; ``conv_bias=False`` is torchvision's (60,192,808 PyTorch params).
     """
-    return _resnet(152, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init)
+    return _resnet(152, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)

@@ -25,7 +25,8 @@ KERAS_SUFFIXES = (".h5", ".hdf5")
 TORCH_SUFFIXES = (".pt", ".pth")
 
 
-def load_weights(model: nn.Module, weights: str | Path, model_name: str = "", stride_on: str | None = None) -> str:
+def load_weights(model: nn.Module, weights: str | Path, model_name: str = "", stride_on: str | None = None,
+                 model_args: dict[str, Any] | None = None) -> str:
     """Load ``weights`` into ``model`` (its head may not fit: it is replaced afterwards anyway).
 
     ``weights``: ``"imagenet"`` (published weights, downloaded and cached), a Keras ``.h5`` /
@@ -35,7 +36,7 @@ def load_weights(model: nn.Module, weights: str | Path, model_name: str = "", st
     if str(weights) == "imagenet":
         from ..interop.pretrained import load_pretrained
 
-        return load_pretrained(model, model_name)
+        return load_pretrained(model, model_name, model_args)
     path = Path(weights).expanduser()
     if path.is_dir():
         path = path / "best.pt"
@@ -111,7 +112,7 @@ def finetune(
     data = load_splits("folder", data_dir, val_split, image_size, limit_train, config.seed, limit_val=limit_val)
     torch.manual_seed(config.seed)
     model = create_model(model_name, **model_args)
-    source = "none (random initialisation)" if weights is None else load_weights(model, weights, model_name, stride_on)
+    source = "none (random initialisation)" if weights is None else load_weights(model, weights, model_name, stride_on, model_args)
     model.reset_classifier(len(data.classes))
     info = {
         "model": model_name,
