@@ -68,7 +68,7 @@ def test_finetuning_rises_above_chance(finetuned):
 
 def test_head_only_epochs_leave_the_backbone_untouched(folders, pretrained, tmp_path):
     source = load_checkpoint(pretrained / "best.pt")["model"]
-    history, _ = finetune("convtype_cifar", pretrained, folders["target"], tmp_path / "one", TrainConfig(epochs=1, batch_size=32),
+    finetune("convtype_cifar", pretrained, folders["target"], tmp_path / "one", TrainConfig(epochs=1, batch_size=32),
                           freeze_epochs=1, model_args=MODEL_ARGS, limit_train=60, quiet=True)
     state = load_checkpoint(tmp_path / "one" / "last.pt")["model"]
     backbone = [k for k in source if not k.startswith("head.")]
@@ -78,7 +78,7 @@ def test_head_only_epochs_leave_the_backbone_untouched(folders, pretrained, tmp_
 
 def test_resume_crosses_the_phase_switch_like_an_uninterrupted_run(folders, pretrained, tmp_path):
     config = TrainConfig(epochs=2, batch_size=32)
-    kwargs = dict(freeze_epochs=1, model_args=MODEL_ARGS, limit_train=60, limit_val=30, quiet=True)
+    kwargs = {"freeze_epochs": 1, "model_args": MODEL_ARGS, "limit_train": 60, "limit_val": 30, "quiet": True}
     finetune("convtype_cifar", pretrained, folders["target"], tmp_path / "straight", config, **kwargs)
 
     def stop_after_first(record):

@@ -120,7 +120,7 @@ def _read_file(path: Path) -> KerasSource:
     except OSError as error:
         raise ValueError(f"{path} is not an HDF5 file Keras wrote ({error}); expected a .h5 or .weights.h5 file") from None
     with f:
-        root = f["model_weights"] if "model_weights" in f else f
+        root = f.get("model_weights", f)
         if "layer_names" in root.attrs:
             return KerasSource(_legacy_layers(root, _legacy_configs(f)), f"legacy Keras file {path}", "model_config" in f.attrs)
         if "layers" in f:
@@ -209,7 +209,7 @@ def _kind(module: nn.Module) -> str | None:
         return "bn"
     if isinstance(module, nn.Linear):
         return "dense"
-    if isinstance(module, KerasConv2dBase) or (isinstance(module, nn.modules.conv._ConvNd)):
+    if isinstance(module, (KerasConv2dBase, nn.modules.conv._ConvNd)):
         raise ValueError(f"cnnlab cannot load Keras weights into {type(module).__name__}")
     return None
 

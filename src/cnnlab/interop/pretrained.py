@@ -15,6 +15,7 @@ weights are a starting point for fine-tuning, not a calibrated ImageNet classifi
 from __future__ import annotations
 
 import hashlib
+import shutil
 import threading
 import urllib.error
 import urllib.parse
@@ -160,8 +161,7 @@ def fetch(entry: Published, timeout: float = TIMEOUT) -> Path:
 
                 def write(tmp: str) -> None:
                     with open(tmp, "wb") as f:
-                        for chunk in iter(lambda: response.read(1 << 20), b""):
-                            f.write(chunk)
+                        shutil.copyfileobj(response, f, 1 << 20)
                     _check(Path(tmp), entry)
 
                 atomic_write(path, write)

@@ -23,7 +23,7 @@ does not build); equivalence here is with ``transform_input=False``.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -54,7 +54,7 @@ def torchvision_kwargs(name: str) -> dict:
 
 def _groups(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, list[tuple[str, dict]]], list[str]]:
     """State-dict entries grouped by module, per kind (conv, bn, linear), in order."""
-    modules: "OrderedDict[str, dict[str, torch.Tensor]]" = OrderedDict()
+    modules: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
     ignored = []
     for key, value in state_dict.items():
         if key.startswith(IGNORED_PREFIXES):

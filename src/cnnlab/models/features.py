@@ -16,7 +16,7 @@ too), so a backbone costs only what it returns. Its parameter names are the full
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
