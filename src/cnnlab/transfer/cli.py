@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--schedule", choices=["constant", "cosine", "onecycle"])
     p.add_argument("--augment", choices=["keras", "standard", "none"], default="standard")
+    p.add_argument("--bn-momentum", type=float, default=None,
+                   help="BatchNorm momentum once unfrozen, Keras convention (default: the model's, 0.99)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
     p.add_argument("--val-split", type=float, default=None, help="validate on this fraction of train")
@@ -82,7 +84,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
 
     config = TrainConfig(epochs=args.epochs).with_overrides(
         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
-        schedule=args.schedule, augment=args.augment, seed=args.seed, device=args.device,
+        schedule=args.schedule, augment=args.augment, seed=args.seed, device=args.device, bn_momentum=args.bn_momentum,
     )
     out = Path(args.out or Path("runs") / f"finetune-{args.model}")
     weights = None if args.weights == "none" else args.weights
