@@ -99,6 +99,23 @@ def test_keras_files_give_keras_logits(tmp_path, keras_name, name, kwargs, size,
     assert diff <= 1e-4 and diff <= 1e-3 * scale
 
 
+def test_resnet_layers_are_ordered_by_name_in_named_files(tmp_path):
+    """Keras 2 files (the published ImageNet weights among them) may list a block's shortcut
+    elsewhere than Keras 3 does; a legacy .h5 whose layer list is reversed still loads right."""
+    import h5py
+
+    reference = keras_model("ResNet50", 64)
+    path = tmp_path / "r50.h5"
+    reference.save(path)
+    with h5py.File(path, "r+") as f:
+        names = list(f["model_weights"].attrs["layer_names"])
+        f["model_weights"].attrs["layer_names"] = names[::-1]
+    model = cnnlab.create_model("resnet50", stride_on="1x1")
+    load_keras_weights(model, path)
+    diff, scale = compare(model, *keras_logits(reference, 64))
+    assert diff <= 1e-4 and diff <= 1e-3 * scale
+
+
 @pytest.fixture(scope="module")
 def keras_resnet50():
     return keras_model("ResNet50", 64)

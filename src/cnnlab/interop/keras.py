@@ -14,7 +14,10 @@ of that kind. Keras 3's ``.weights.h5`` stores layers under class-derived names 
 this needs; legacy ``.h5`` files keep ``layer_names`` in order. A Keras classifier written as a
 1x1 ``Conv2D`` on the pooled map (MobileNet's ``conv_preds``, MobileNetV3's head) loads into
 our ``nn.Linear`` when the source has no ``Dense`` layer. VGG's first dense layer follows a
-``Flatten`` of an NHWC map: its rows are permuted to our NCHW flatten order.
+``Flatten`` of an NHWC map: its rows are permuted to our NCHW flatten order. ResNet is the
+one family whose ``model.layers`` order is not its creation order (a block's shortcut); files
+that keep keras.applications' names (``conv3_block1_0_conv``) are put in order by name, so
+Keras 2 files load whatever order they list their layers in.
 
 Files are read with h5py, never with Keras (Keras is a test dependency of cnnlab only).
 Where the source carries layer configurations (a model object, a full-model legacy ``.h5``),
@@ -309,6 +312,29 @@ def _check_resnet_stride(model: nn.Module, stride_on: str | None, description: s
         )
 
 
+RESNET_NAME = re.compile(r"conv(?P<stage>\d+)_block(?P<block>\d+)_(?P<index>[0-3])_(?P<kind>conv|bn)")
+RESNET_RANK = {"1": 0, "2": 1, "0": 2, "3": 3}  # keras.applications (Keras 3) lists the shortcut _0 after _2
+
+
+def _resnet_name_order(layers: list[SourceLayer]) -> list[SourceLayer]:
+    """keras.applications' ResNet layers in Keras 3's ``model.layers`` order, whatever order the
+    file lists them in (Keras 2 files may list a block's shortcut elsewhere): the names say it."""
+
+    def key(item: tuple[int, SourceLayer]):
+        position, layer = item
+        if layer.name in ("conv1_conv", "conv1_bn"):
+            return (0, 0, 0, 0, layer.name == "conv1_bn")
+        match = RESNET_NAME.fullmatch(layer.name)
+        if match is None:  # the classifier
+            return (2, 0, 0, 0, position)
+        return (1, int(match["stage"]), int(match["block"]), RESNET_RANK[match["index"]], match["kind"] == "bn")
+
+    names = [layer.name for layer in layers]
+    if "conv1_conv" not in names or not any(RESNET_NAME.fullmatch(n) for n in names):
+        return layers
+    return [layer for _, layer in sorted(enumerate(layers), key=key)]
+
+
 def _keras_order(model: nn.Module):
     """(name, module) in the order Keras's ``model.layers`` lists the weight layers.
 
@@ -340,6 +366,7 @@ def load_keras_weights(model: nn.Module, source: Any, strict: bool = True, strid
     ValueError listing the first mismatching tensors when the weights do not fit.
     """
     src = read_keras_source(source)
+    src.layers = _resnet_name_order(src.layers)
     if not src.has_config:
         _check_resnet_stride(model, stride_on, src.description)
     queues: dict[str, list[SourceLayer]] = {}
