@@ -366,7 +366,10 @@ def load_keras_weights(model: nn.Module, source: Any, strict: bool = True, strid
     ValueError listing the first mismatching tensors when the weights do not fit.
     """
     src = read_keras_source(source)
-    src.layers = _resnet_name_order(src.layers)
+    from ..models.resnet import ResNet
+
+    if isinstance(model, ResNet):  # (keras.applications' DenseNet uses the same name pattern, in order)
+        src.layers = _resnet_name_order(src.layers)
     if not src.has_config:
         _check_resnet_stride(model, stride_on, src.description)
     queues: dict[str, list[SourceLayer]] = {}
