@@ -129,3 +129,29 @@ def test_export_onnx_runs_in_onnxruntime_with_the_same_logits(finetuned, tmp_pat
     assert cli(["export", str(finetuned), "--onnx", str(tmp_path / "b.onnx"), "--input", "1x32x32"]) == 2
     assert "takes 3 input channels, got input shape 1x32x32" in capsys.readouterr().err
     assert not (tmp_path / "b.onnx").exists()
+
+
+def test_finetune_from_keras_and_torchvision_files(folders, tmp_path):
+    """--weights with a Keras .weights.h5 and with a torchvision-layout .pth: the backbone holds
+    those weights after head-only training (BatchNorm statistics included)."""
+    import keras  # tests/conftest.py selects the torch backend
+
+    from cnnlab.interop import torchvision_kwargs
+
+    keras.utils.set_random_seed(0)
+    reference = keras.applications.MobileNetV3Small(weights=None, input_shape=(32, 32, 3))
+    reference.save_weights(tmp_path / "v3.weights.h5")
+    config = TrainConfig(epochs=1, batch_size=32)
+    common = {"freeze_epochs": 1, "limit_train": 30, "limit_val": 30, "quiet": True}
+    history, _ = finetune("mobilenet_v3_small", tmp_path / "v3.weights.h5", folders["target"], tmp_path / "k", config, **common)
+    assert history.info["weights"] == f"keras:{tmp_path / 'v3.weights.h5'}"
+    state = load_checkpoint(tmp_path / "k" / "last.pt")["model"]
+    kernel = reference.get_layer("conv").get_weights()[0]  # the stem conv, (3, 3, 3, 16)
+    assert torch.equal(state["stem.conv.weight"], torch.from_numpy(kernel).permute(3, 2, 0, 1))
+
+    kwargs = torchvision_kwargs("resnet18")
+    source = cnnlab.create_model("resnet18", **kwargs).state_dict()
+    torch.save(source, tmp_path / "r18.pth")
+    finetune("resnet18", tmp_path / "r18.pth", folders["target"], tmp_path / "t", config, model_args=kwargs, **common)
+    state = load_checkpoint(tmp_path / "t" / "last.pt")["model"]
+    assert all(torch.equal(state[k], v) for k, v in source.items() if not k.startswith("head."))
