@@ -2,10 +2,13 @@ import pytest
 import torch
 
 import cnnlab
-from cnnlab.models import get_model_entry, register_model
+from cnnlab.models import get_model_entry, register_model, registry
 
 
-def test_duplicate_names_are_refused():
+def test_duplicate_names_are_refused(monkeypatch):
+    # a private copy of the registry: the toy model must not leak into tests that walk the zoo
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
     @register_model(family="test")
     def _registry_test_model(num_classes=10, in_channels=3):
         return torch.nn.Linear(in_channels, num_classes)
