@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit-train", type=int, default=None, metavar="N", help="class-balanced subset of N training images")
     p.add_argument("--limit-val", type=int, default=None, metavar="N", help="class-balanced subset of N validation images")
     p.add_argument("--val-split", type=float, default=None, help="validate on this fraction of train (default: the test set)")
+    p.add_argument("--bn-momentum", type=float, default=None, help="BatchNorm momentum, Keras convention (as cnnlab train)")
     p.add_argument("--epochs", type=int, help="epochs per trial (default 100; smoke 1)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -92,7 +93,7 @@ def settings_from_args(args: argparse.Namespace):
         base = base.with_overrides(bn_momentum=0.8, epochs=extra["epochs"])
     train = base.with_overrides(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, augment=args.augment, precision=args.precision,
-        seed=args.seed, device=args.device,
+        seed=args.seed, device=args.device, bn_momentum=args.bn_momentum,
     )
     fixed = {**(space.smoke_fixed if name == "smoke" else {}), **parse_args_list(args.arg)}
     objective = Objective(args.objective, args.penalty_weight, args.penalty_scale, args.cost, args.latency_batch)
