@@ -28,6 +28,7 @@ from ..data import DataSplits, load_splits
 from ..io import atomic_write, atomic_write_text
 from ..models import create_model
 from ..train import History, TrainConfig, fit
+from ..train.run import run_info
 from ..train.trainer import resolve_device
 from .presets import ReproducePreset, get_preset
 from .report import Reproduction, Row, write_reports
@@ -155,20 +156,21 @@ def reproduce(
             resume = (case_dir / "last.pt").exists()
             log(f"[{i}/{len(selected)}] {case.label}: {'resuming' if resume else 'training'} "
                 f"({time.perf_counter() - start:.0f} s elapsed)")
-            _train_case(case, config, data, case_dir, resume, quiet, device_name(dev))
+            _train_case(case, config, data, dataset, case_dir, resume, quiet, device_name(dev))
         if (case_dir / "curves.png").exists():
             atomic_write(out / f"curves_case{case.number}.png", lambda tmp, src=case_dir / "curves.png": shutil.copyfile(src, tmp))
         result = collect(plan, out, data, dev)
         write_reports(result, out)
     log(f"done in {time.perf_counter() - start:.0f} s")
-    return collect(plan, out, data, dev)
+    return result
 
 
-def _train_case(case: Case, config: TrainConfig, data: DataSplits, case_dir: Path, resume: bool, quiet: bool, dev_name: str) -> History:
+def _train_case(
+    case: Case, config: TrainConfig, data: DataSplits, dataset: str, case_dir: Path, resume: bool, quiet: bool, dev_name: str
+) -> History:
     torch.manual_seed(config.seed)
     model = create_model(case.model, num_classes=len(data.classes), **case.args)
-    info = {"model": case.model, "model_args": case.args, "classes": data.classes,
-            "image_size": list(data.train.images.shape[1:3]), "dataset": "cifar10", "case": case.number, "device_name": dev_name}
+    info = run_info(case.model, case.args, data, dataset, case=case.number, device_name=dev_name)
     return fit(model, data, config, case_dir, resume=resume, quiet=quiet, info=info)
 
 

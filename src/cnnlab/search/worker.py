@@ -30,6 +30,7 @@ from ..analysis.summary import summary
 from ..data import DataSplits, load_splits
 from ..models import create_model
 from ..train import TrainingDiverged, fit, load_checkpoint
+from ..train.run import run_info
 from ..train.trainer import resolve_device
 from .dedup import claim
 from .objectives import CostAwareMedianPruner, measure_latency
@@ -139,9 +140,8 @@ class TrialRunner:
                 self._epoch(trial, e["epoch"], e["val_acc"], curve, cost, prune=False)
         history = fit(
             model, self.data, config, run_dir, resume=resume, quiet=True,
-            info={"model": self.space.model, "model_args": to_json_kwargs(kwargs), "classes": self.data.classes,
-                  "image_size": list(self.data.train.images.shape[1:3]), "dataset": self.settings.dataset,
-                  "study": trial.study.study_name, "trial": trial.number},
+            info=run_info(self.space.model, to_json_kwargs(kwargs), self.data, self.settings.dataset,
+                          study=trial.study.study_name, trial=trial.number),
             on_epoch_end=lambda record: self._epoch(trial, record.epoch, record.val_acc, curve, cost),
         )
         best = history.summary()["best_val_acc"]

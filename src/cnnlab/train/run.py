@@ -39,14 +39,22 @@ def train_model(
     data = load_splits(dataset, data_dir, val_split, image_size, limit_train, config.seed, limit_val=limit_val)
     torch.manual_seed(config.seed)
     model = create_model(model_name, num_classes=len(data.classes), **model_args)
-    info = {
+    info = run_info(model_name, model_args, data, dataset)
+    return fit(model, data, config, out_dir, resume=resume, quiet=quiet, info=info), data
+
+
+def run_info(model_name: str, model_args: dict[str, Any], data: DataSplits, dataset: str, **extra: Any) -> dict[str, Any]:
+    """What a run records to be rebuilt later (``load_run``): the model, its keywords, the
+    classes and image size it was trained on, and where the data came from; ``extra`` adds
+    the caller's own entries."""
+    return {
         "model": model_name,
         "model_args": model_args,
         "classes": data.classes,
         "image_size": list(data.train.images.shape[1:3]),
         "dataset": dataset,
+        **extra,
     }
-    return fit(model, data, config, out_dir, resume=resume, quiet=quiet, info=info), data
 
 
 @dataclass

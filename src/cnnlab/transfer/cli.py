@@ -10,15 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _shape(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.lower().replace(",", "x").split("x"))
-    except ValueError:
-        values = ()
-    if len(values) != 3 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"--input must be CxHxW positive ints, e.g. 3x32x32, got {text!r}")
-    return values
+from ..cli import _input_size
 
 
 def _image_size(text: str) -> tuple[int, int]:
@@ -70,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a trained run to ONNX, checked with onnxruntime")
     p.add_argument("run_path", metavar="RUN_DIR_OR_CHECKPOINT")
     p.add_argument("--onnx", required=True, metavar="OUT.onnx")
-    p.add_argument("--input", type=_shape, default=None, metavar="CxHxW", help="input shape (default: the run's image size)")
+    p.add_argument("--input", type=_input_size, default=None, metavar="CxHxW", help="input shape (default: the run's image size)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest accepted |onnxruntime - PyTorch| logit difference")
     p.set_defaults(run=_run_export)
 

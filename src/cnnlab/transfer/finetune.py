@@ -19,6 +19,7 @@ from torch import nn
 from ..data import DataSplits, load_splits
 from ..models import create_model
 from ..train import History, TrainConfig, fit, load_checkpoint
+from ..train.run import run_info
 from .freeze import freeze, unfreeze
 
 KERAS_SUFFIXES = (".h5", ".hdf5")
@@ -114,15 +115,7 @@ def finetune(
     model = create_model(model_name, **model_args)
     source = "none (random initialisation)" if weights is None else load_weights(model, weights, model_name, stride_on, model_args)
     model.reset_classifier(len(data.classes))
-    info = {
-        "model": model_name,
-        "model_args": model_args,
-        "classes": data.classes,
-        "image_size": list(data.train.images.shape[1:3]),
-        "dataset": str(data_dir),
-        "weights": source,
-        "freeze_epochs": freeze_epochs,
-    }
+    info = run_info(model_name, model_args, data, str(data_dir), weights=source, freeze_epochs=freeze_epochs)
     out = Path(out_dir)
     if resume and (out / "last.pt").is_file():
         earlier = load_checkpoint(out / "last.pt")["history"]["info"].get("freeze_epochs")
