@@ -1,20 +1,27 @@
-"""Training throughput on this machine: cnnlab's trainer next to a plain PyTorch loop, the
-augmentation's own throughput, and the GFLOP/s achieved against a large matmul -- all in one run.
+"""Training throughput on this machine: cnnlab's trainer next to a plain PyTorch loop and
+article 000's Keras code, the augmentation's own throughput, and the GFLOP/s achieved against
+a large matmul -- all in one run.
 
-    .venv/bin/python benchmarks/training.py [--images 2560] [--threads 2]
+    .venv/bin/python benchmarks/training.py [--images 2560] [--threads 2] [--compile] [--keras-python PY]
 
-- cnnlab: ``cnnlab.train.fit`` (uint8 data on the device, batch augmentation), one epoch.
+Every training figure is measured in a fresh Python process of its own (``--measure``), so no
+trainer inherits another's allocator state, thread pools or warm caches, and every figure is
+images/s of the *second* epoch (the first pays for warm-up: oneDNN primitive creation, first
+page touches, torch.compile, TensorFlow's tracing).
+
+- cnnlab: ``cnnlab.train.fit`` (uint8 data on the device, batch augmentation), channels_last
+  (the default) and NCHW, and once more with ``CNNLAB_MALLOC_TUNING=0`` (glibc's allocator as
+  it comes, see ``cnnlab/train/host.py``) to show what that setting is worth.
 - plain: the loop tutorials write -- a ``Dataset`` doing per-image pad-4/crop/flip in NumPy
   (what torchvision's RandomCrop + RandomHorizontalFlip + ToTensor do), a ``DataLoader`` with
   2 workers, NCHW float batches, the same model, Adam and cross-entropy.
 - augmentation: images/s of ``Augmentation("keras")`` and ``("standard")`` on batches of 128.
-- GFLOP/s: 3 x 2 x MACs (forward + backward) x images/s, against a 2048^3 float32 matmul.
-- compiled (``--compile``): the same ``fit`` with ``compile=True`` (torch.compile), images/s
-  of the second epoch (the first one pays for compilation).
+- GFLOP/s: 3 x 2 x MACs (forward + backward) x images/s, against a 2048^3 float32 matmul; the
+  *ceiling* is the images/s a model would reach if every one of its FLOPs ran at that rate.
+- compiled (``--compile``): the same ``fit`` with ``compile=True`` (torch.compile).
 - Keras (``--keras-python PY``): article 000's own Keras code (``keras_tf_peer.py``) run by
-  another interpreter that has TensorFlow, in the same run, against cnnlab with the same
-  ``keras`` augmentation.
-Both PyTorch trainers run the `standard` augmentation so the comparison is like for like.
+  another interpreter that has TensorFlow, against cnnlab with the same ``keras`` augmentation.
+Both PyTorch trainers run the `standard` augmentation so that comparison is like for like.
 """
 
 from __future__ import annotations
@@ -62,14 +69,16 @@ class PerImage(Dataset):
 
 
 def plain_loop(model, images, labels, batch_size) -> float:
+    """images/s of the second epoch of the tutorial loop."""
     loader = DataLoader(PerImage(images, labels), batch_size=batch_size, shuffle=True, num_workers=2)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    start = time.perf_counter()
-    for x, y in loader:
-        optimizer.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
+    for epoch in range(2):
+        start = time.perf_counter()
+        for x, y in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
     return len(images) / (time.perf_counter() - start)
 
 
@@ -92,66 +101,83 @@ def augmentation_rate(policy: str, batches=20) -> float:
     return 128 * batches / (time.perf_counter() - start)
 
 
+def synthetic(n: int):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, n).astype(np.int64)
+    classes = [str(i) for i in range(10)]
+    return images, labels, make_splits(ImageDataset(images, labels, classes), ImageDataset(images[:256], labels[:256], classes))
+
+
+def measure(kind: str, name: str, args) -> float:
+    """One figure, in this (fresh) process: images/s of the second epoch."""
+    kwargs = dict(MODELS)[name]
+    images, labels, data = synthetic(args.images)
+    torch.manual_seed(0)
+    model = cnnlab.create_model(name, num_classes=10, **kwargs)
+    if kind == "plain":
+        return plain_loop(model, images, labels, args.batch_size)
+    augment = "keras" if kind.endswith("-keras") else "standard"
+    config = TrainConfig(epochs=2, batch_size=args.batch_size, augment=augment, device="cpu",
+                         channels_last=kind != "nchw", compile=kind.startswith("compiled"))
+    with tempfile.TemporaryDirectory() as out:
+        return fit(model, data, config, out, quiet=True).epochs[1].images_per_s
+
+
+def in_fresh_process(kind: str, name: str, args) -> float:
+    env = {**os.environ}
+    if kind == "untuned":
+        env["CNNLAB_MALLOC_TUNING"] = "0"
+    cmd = [sys.executable, __file__, "--measure", kind, "--models", name, "--images", str(args.images),
+           "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise RuntimeError(f"{kind} {name} failed:\n{done.stderr[-3000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=2560)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--compile", action="store_true", help="add a torch.compile column (2 epochs each)")
+    parser.add_argument("--compile", action="store_true", help="add a torch.compile column")
     parser.add_argument("--keras-python", default=None, help="a Python with TensorFlow + Keras 3 for the article-code peer")
     parser.add_argument("--models", default="densenet_cifar,resnet18", help="comma-separated subset of the two models")
+    parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)  # internal: one figure in this process
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, args.images).astype(np.int64)
-    classes = [str(i) for i in range(10)]
-    data = make_splits(ImageDataset(images, labels, classes), ImageDataset(images[:256], labels[:256], classes))
+    if args.measure:
+        print(f"{measure(args.measure, args.models, args):.3f}")
+        return
     peak = matmul_gflops()
     aug = {p: augmentation_rate(p) for p in ("keras", "standard")}
     print(f"# {date.today()}  {platform.machine()}  torch {torch.__version__}  threads {args.threads}; "
-          f"{args.images} images/epoch, batch {args.batch_size}, fp32, CPU")
+          f"{args.images} images/epoch, batch {args.batch_size}, fp32, CPU; images/s of the second epoch, one fresh process each")
     print(f"# matmul 2048^3: {peak:.1f} GFLOP/s; augmentation: keras {aug['keras']:.0f} img/s, standard {aug['standard']:.0f} img/s")
     compiled_head = " cnnlab compiled | compiled / plain |" if args.compile else ""
-    print("| model | cnnlab img/s (channels_last, default) | cnnlab NCHW | plain PyTorch img/s | cnnlab / plain | "
-          f"cnnlab GFLOP/s (% of matmul) | augmentation keras / training |{compiled_head}")
-    print("|---|---|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
-    wanted = set(args.models.split(","))
+    print("| model | cnnlab img/s (channels_last, default) | cnnlab NCHW | cnnlab, glibc malloc untuned | plain PyTorch img/s | "
+          f"cnnlab / plain | cnnlab GFLOP/s (% of matmul) | ceiling img/s | augmentation keras / training |{compiled_head}")
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
+    wanted = args.models.split(",")
     for name, kwargs in MODELS:
         if name not in wanted:
             continue
         macs = model_summary(name, (3, 32, 32), **kwargs).macs
-        rates = {}
-        for channels_last in (True, False):
-            torch.manual_seed(0)
-            with tempfile.TemporaryDirectory() as out:
-                config = TrainConfig(epochs=1, batch_size=args.batch_size, augment="standard", device="cpu", channels_last=channels_last)
-                model = cnnlab.create_model(name, num_classes=10, **kwargs)
-                rates[channels_last] = fit(model, data, config, out, quiet=True).epochs[0].images_per_s
-        ours = rates[True]
-        torch.manual_seed(0)
-        plain = plain_loop(cnnlab.create_model(name, num_classes=10, **kwargs), images, labels, args.batch_size)
+        ours, nchw, untuned, plain = (in_fresh_process(k, name, args) for k in ("cnnlab", "nchw", "untuned", "plain"))
         gflops = 3 * 2 * macs * ours / 1e9
+        ceiling = peak * 1e9 / (3 * 2 * macs)
         compiled = ""
         if args.compile:
-            rate = cnnlab_rate(name, kwargs, data, args.batch_size, augment="standard", compile=True)
+            rate = in_fresh_process("compiled", name, args)
             compiled = f" {rate:.0f} | {rate / plain:.2f} |"
-        print(f"| {name} {kwargs or ''} | {ours:.0f} | {rates[False]:.0f} | {plain:.0f} | {ours / plain:.2f} | "
-              f"{gflops:.1f} ({gflops / peak:.0%}) | {aug['keras'] / ours:.0f}x |{compiled}", flush=True)
+        print(f"| {name} {kwargs or ''} | {ours:.0f} | {nchw:.0f} | {untuned:.0f} | {plain:.0f} | {ours / plain:.2f} | "
+              f"{gflops:.1f} ({gflops / peak:.0%}) | {ceiling:.0f} | {aug['keras'] / ours:.0f}x |{compiled}", flush=True)
     if args.keras_python and "densenet_cifar" in wanted:
-        keras_peer(args, data)
+        keras_peer(args, peak)
 
 
-def cnnlab_rate(name, kwargs, data, batch_size, augment, compile=False) -> float:
-    """images/s of cnnlab's fit: the second epoch (the first pays for compilation or warm-up)."""
-    torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as out:
-        config = TrainConfig(epochs=2, batch_size=batch_size, augment=augment, device="cpu", compile=compile)
-        model = cnnlab.create_model(name, num_classes=10, **kwargs)
-        return fit(model, data, config, out, quiet=True).epochs[1].images_per_s
-
-
-def keras_peer(args, data) -> None:
+def keras_peer(args, peak: float) -> None:
     """Article 000's Keras code on TensorFlow (other interpreter) next to cnnlab, both with the
     article's ImageDataGenerator-style augmentation, one after the other in this run."""
     peer = subprocess.run(
@@ -160,14 +186,16 @@ def keras_peer(args, data) -> None:
     )
     line = peer.stdout.strip().splitlines()[-1]
     keras_rate = float(re.search(r"ImageDataGenerator\) (\d+) img/s", line).group(1))
-    ours = cnnlab_rate("densenet_cifar", {}, data, args.batch_size, augment="keras")
+    ours = in_fresh_process("cnnlab-keras", "densenet_cifar", args)
+    ceiling = peak * 1e9 / (3 * 2 * model_summary("densenet_cifar", (3, 32, 32)).macs)
     print(f"\n# {line}")
-    print("| densenet_cifar, `keras` augmentation | img/s | vs Keras |\n|---|---|---|")
-    print(f"| Keras + TensorFlow (article code) | {keras_rate:.0f} | 1.00 |")
-    print(f"| cnnlab eager (channels_last) | {ours:.0f} | {ours / keras_rate:.2f} |")
+    print(f"# ceiling (every FLOP at the matmul's rate): {ceiling:.0f} img/s = {ceiling / keras_rate:.2f}x Keras")
+    print("| densenet_cifar, `keras` augmentation | img/s | vs Keras | % of ceiling |\n|---|---|---|---|")
+    print(f"| Keras + TensorFlow (article code) | {keras_rate:.0f} | 1.00 | {keras_rate / ceiling:.0%} |")
+    print(f"| cnnlab eager (channels_last) | {ours:.0f} | {ours / keras_rate:.2f} | {ours / ceiling:.0%} |")
     if args.compile:
-        comp = cnnlab_rate("densenet_cifar", {}, data, args.batch_size, augment="keras", compile=True)
-        print(f"| cnnlab compiled | {comp:.0f} | {comp / keras_rate:.2f} |")
+        comp = in_fresh_process("compiled-keras", "densenet_cifar", args)
+        print(f"| cnnlab compiled | {comp:.0f} | {comp / keras_rate:.2f} | {comp / ceiling:.0%} |")
 
 
 if __name__ == "__main__":

@@ -81,5 +81,10 @@ class ConvNormAct(nn.Sequential):
         if norm_layer is not None:
             self.add_module("bn", norm_layer(out_channels))
         if act_layer is not None:
-            self.add_module("act", act_layer())
+            act = act_layer()
+            if type(act) in (nn.ReLU, nn.ReLU6):
+                # Its input (the BN's or conv's output) is used by nothing else, and neither
+                # backward needs it: overwriting it saves one activation-sized buffer per layer.
+                act.inplace = True
+            self.add_module("act", act)
         self.out_channels = out_channels

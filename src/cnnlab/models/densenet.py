@@ -62,10 +62,10 @@ class DenseLayer(nn.Module):
     def __init__(self, in_channels: int, growth_rate: int, bottleneck: int, flavour: Flavour) -> None:
         super().__init__()
         self.bn1 = batch_norm(in_channels, eps=flavour.eps)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         self.conv1 = Conv2D(in_channels, bottleneck, 1, use_bias=flavour.bias)
         self.bn2 = batch_norm(bottleneck, eps=flavour.eps)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv2 = Conv2D(bottleneck, growth_rate, 3, padding="same", use_bias=flavour.bias)
         self.out_channels = in_channels + growth_rate
 
@@ -81,7 +81,7 @@ class Transition(nn.Sequential):
         super().__init__()
         if flavour.transition_norm:
             self.add_module("bn", batch_norm(in_channels, eps=flavour.eps))
-            self.add_module("act", nn.ReLU())
+            self.add_module("act", nn.ReLU(inplace=True))
         self.add_module("conv", Conv2D(in_channels, out_channels, 1, use_bias=flavour.bias))
         self.add_module("pool", AveragePooling2D(2, strides=2))
 
@@ -123,7 +123,7 @@ class DenseNet(CnnModel):
         if flavour.final_norm:
             self.final = nn.Sequential()
             self.final.add_module("bn", batch_norm(channels, eps=flavour.eps))
-            self.final.add_module("act", nn.ReLU())
+            self.final.add_module("act", nn.ReLU(inplace=True))
         self.head = ClassifierHead(channels, num_classes)
 
 
@@ -173,7 +173,7 @@ def _imagenet_stem(in_channels: int, stem: str, width: int, eps: float) -> tuple
     else:
         layers.add_module("conv", Conv2D(in_channels, width, 3, padding="same", use_bias=False))
     layers.add_module("bn", batch_norm(width, eps=eps))
-    layers.add_module("act", nn.ReLU())
+    layers.add_module("act", nn.ReLU(inplace=True))
     if stem == "imagenet":
         layers.add_module("pool_pad", nn.ZeroPad2d(1))
         layers.add_module("pool", MaxPooling2D(3, strides=2))

@@ -114,10 +114,10 @@ class BasicBlock(nn.Module):
             self.pad = nn.ZeroPad2d(1)
         self.conv1 = _conv(in_channels, width, 3, strides, conv_bias, "valid" if symmetric else "same")
         self.bn1 = batch_norm(width, eps=eps)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         self.conv2 = _conv(width, width, 3, 1, conv_bias)
         self.bn2 = batch_norm(width, eps=eps)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.downsample = _downsample(in_channels, width, strides, conv_bias, eps)
         self.out_channels = width
 
@@ -143,15 +143,15 @@ class Bottleneck(nn.Module):
         symmetric = padding == "symmetric" and s2 > 1
         self.conv1 = _conv(in_channels, width, 1, s1, conv_bias)
         self.bn1 = batch_norm(width, eps=eps)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         if symmetric:
             self.pad = nn.ZeroPad2d(1)
         self.conv2 = _conv(width, width, 3, s2, conv_bias, "valid" if symmetric else "same")
         self.bn2 = batch_norm(width, eps=eps)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv3 = _conv(width, out_channels, 1, 1, conv_bias)
         self.bn3 = batch_norm(out_channels, eps=eps)
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
         self.downsample = _downsample(in_channels, out_channels, strides, conv_bias, eps)
         self.out_channels = out_channels
 
@@ -168,13 +168,13 @@ def _stem(in_channels: int, stem: str, use_bias: bool, eps: float = EPS) -> tupl
     """The stem and its reduction."""
     if stem == "cifar":
         layers = OrderedDict(conv=_conv(in_channels, STEM_WIDTH, 3, 1, use_bias))
-        layers.update(bn=batch_norm(STEM_WIDTH, eps=eps), act=nn.ReLU())
+        layers.update(bn=batch_norm(STEM_WIDTH, eps=eps), act=nn.ReLU(inplace=True))
         return nn.Sequential(layers), 1
     layers = OrderedDict(
         pad=nn.ZeroPad2d(3),  # conv1_pad
         conv=Conv2D(in_channels, STEM_WIDTH, 7, strides=2, padding="valid", use_bias=use_bias),  # conv1_conv
         bn=batch_norm(STEM_WIDTH, eps=eps),  # conv1_bn
-        act=nn.ReLU(),  # conv1_relu
+        act=nn.ReLU(inplace=True),  # conv1_relu
         pool_pad=nn.ZeroPad2d(1),  # pool1_pad (zeros are harmless after a ReLU)
         pool=MaxPooling2D(3, strides=2, padding="valid"),  # pool1_pool
     )

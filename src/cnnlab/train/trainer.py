@@ -27,6 +27,7 @@ from ..data.augment import Augmentation
 from ..io import atomic_write, atomic_write_text
 from .config import TrainConfig
 from .history import EpochRecord, History
+from .host import keep_freed_memory
 
 CHECK_EVERY = 20  # steps between progress updates (and the host syncs they cost)
 
@@ -131,6 +132,8 @@ def fit(
         raise FileNotFoundError(f"nothing to resume: {last} does not exist")
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
+    # glibc on CPU: reuse freed activations instead of an mmap/munmap per buffer per step (train/host.py)
+    host_malloc = keep_freed_memory() if device.type == "cpu" else None
     torch.manual_seed(config.seed)
     model.to(device)
     if config.bn_momentum is not None:  # Keras keeps `momentum` of the old average; PyTorch takes `momentum` of the new batch
@@ -153,7 +156,8 @@ def fit(
     runner = torch.compile(model) if config.compile else model
     history = History(
         config.to_dict(),
-        info={"validation": data.validation, "source": data.source, "device": str(device), "train_images": len(train_x), **(info or {})},
+        info={"validation": data.validation, "source": data.source, "device": str(device), "train_images": len(train_x)}
+        | ({"host_malloc": host_malloc} if host_malloc else {}) | (info or {}),
     )
     best_acc, start_epoch = -1.0, 1
     if resume:
