@@ -42,6 +42,7 @@ def test_history_files_and_learning(tmp_path):
     assert [e["epoch"] for e in saved["epochs"]] == [1, 2, 3, 4, 5, 6]
     assert set(saved["epochs"][0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s"}
     assert saved["config"]["batch_size"] == 32 and saved["info"]["validation"] == "test"
+    assert saved["info"]["host_malloc"] in ("tuned", "off", "unsupported")  # what CPU runs did to the allocator
     assert saved["summary"]["best_val_acc"] == max(e["val_acc"] for e in saved["epochs"])
     assert (tmp_path / "history.csv").read_text().splitlines()[0] == "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_s"
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
