@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # The main job: article 000's DenseNet study (six cases) with the CPU-sized `quick` preset, about
-# 5 minutes on 2 cores (data from the cache, $$CNNLAB_DATA, ../shared/datasets, or a download),
+# 4 minutes on 2 cores (data from the cache, $$CNNLAB_DATA, ../shared/datasets, or a download),
 # then the results table beside the article's.
 run: $(STAMP)
 	$(VENV)/bin/cnnlab reproduce densenet --preset quick --out runs/make-run-$$(date +%Y%m%d-%H%M%S)
