@@ -16,8 +16,13 @@ page touches, torch.compile, TensorFlow's tracing).
   (what torchvision's RandomCrop + RandomHorizontalFlip + ToTensor do), a ``DataLoader`` with
   2 workers, NCHW float batches, the same model, Adam and cross-entropy.
 - augmentation: images/s of ``Augmentation("keras")`` and ``("standard")`` on batches of 128.
-- GFLOP/s: 3 x 2 x MACs (forward + backward) x images/s, against a 2048^3 float32 matmul; the
-  *ceiling* is the images/s a model would reach if every one of its FLOPs ran at that rate.
+- GFLOP/s: 3 x 2 x MACs (forward + backward) x images/s, against a 2048^3 float32 matmul and
+  against the *peak*: the faster of that matmul and a large 3x3 convolution (oneDNN), both
+  timed in this run. The *ceiling* is the images/s a model would reach if every one of its
+  FLOPs ran at the peak.
+- convolutions-only bound: every conv layer of the model timed alone, forward + backward at
+  its real input shape; the images/s the model could not beat even if BatchNorm, activations,
+  concatenations, pooling and the optimizer cost nothing.
 - compiled (``--compile``): the same ``fit`` with ``compile=True`` (torch.compile).
 - Keras (``--keras-python PY``): article 000's own Keras code (``keras_tf_peer.py``) run by
   another interpreter that has TensorFlow, against cnnlab with the same ``keras`` augmentation.
@@ -91,6 +96,50 @@ def matmul_gflops(n=2048, repeat=5) -> float:
     return 2 * n**3 * repeat / (time.perf_counter() - start) / 1e9
 
 
+def conv_gflops(repeat=5) -> float:
+    """The fastest fp32 kernel we know on this CPU: a 3x3 convolution, 256 -> 256 channels, 8x8,
+    batch 128, channels_last (oneDNN). On AMD CPUs it beats the matmul, which goes through MKL."""
+    x = torch.randn(128, 256, 8, 8).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(256, 256, 3, 3).contiguous(memory_format=torch.channels_last)
+    F.conv2d(x, w, padding=1)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        F.conv2d(x, w, padding=1)
+    return 2 * 128 * 64 * 256 * 256 * 9 * repeat / (time.perf_counter() - start) / 1e9
+
+
+def conv_bound(name: str, kwargs: dict, batch_size: int, repeat: int = 5) -> float:
+    """images/s the model could not beat even if everything but its convolutions were free:
+    each conv layer timed alone (forward + backward, channels_last, batch ``batch_size``, the
+    input shapes the model gives it), summed over the model's layers."""
+    from cnnlab.layers.conv import Conv2D
+    from cnnlab.train.host import keep_freed_memory
+
+    keep_freed_memory()  # as fit does on CPU (this is the parent process: the figures above ran in their own)
+    torch.manual_seed(0)
+    model = cnnlab.create_model(name, num_classes=10, **kwargs).to(memory_format=torch.channels_last)
+    shapes = []
+    hooks = [m.register_forward_pre_hook(lambda m, a: shapes.append((m, a[0].shape))) for m in model.modules() if isinstance(m, Conv2D)]
+    model(torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last))
+    for h in hooks:
+        h.remove()
+    total = 0.0
+    for i, (conv, shape) in enumerate(shapes):
+        x = torch.randn(batch_size, *shape[1:]).contiguous(memory_format=torch.channels_last).requires_grad_(i > 0)
+        grad = torch.randn_like(conv(x))
+
+        def step():
+            conv.zero_grad(set_to_none=True)
+            conv(x).backward(grad)
+
+        step()
+        start = time.perf_counter()
+        for _ in range(repeat):
+            step()
+        total += (time.perf_counter() - start) / repeat
+    return batch_size / total
+
+
 def augmentation_rate(policy: str, batches=20) -> float:
     x = torch.randint(0, 256, (128, 3, 32, 32), dtype=torch.uint8)
     aug, g = Augmentation(policy), torch.Generator().manual_seed(0)
@@ -150,15 +199,16 @@ def main() -> None:
     if args.measure:
         print(f"{measure(args.measure, args.models, args):.3f}")
         return
-    peak = matmul_gflops()
+    matmul = matmul_gflops()
+    peak = max(matmul, conv_gflops())
     aug = {p: augmentation_rate(p) for p in ("keras", "standard")}
     print(f"# {date.today()}  {platform.machine()}  torch {torch.__version__}  threads {args.threads}; "
           f"{args.images} images/epoch, batch {args.batch_size}, fp32, CPU; images/s of the second epoch, one fresh process each")
-    print(f"# matmul 2048^3: {peak:.1f} GFLOP/s; augmentation: keras {aug['keras']:.0f} img/s, standard {aug['standard']:.0f} img/s")
+    print(f"# matmul 2048^3: {matmul:.1f} GFLOP/s; peak (max of matmul and a 3x3 conv): {peak:.1f} GFLOP/s; augmentation: keras {aug['keras']:.0f} img/s, standard {aug['standard']:.0f} img/s")
     compiled_head = " cnnlab compiled | compiled / plain |" if args.compile else ""
     print("| model | cnnlab img/s (channels_last, default) | cnnlab NCHW | cnnlab, glibc malloc untuned | plain PyTorch img/s | "
-          f"cnnlab / plain | cnnlab GFLOP/s (% of matmul) | ceiling img/s | augmentation keras / training |{compiled_head}")
-    print("|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
+          f"cnnlab / plain | cnnlab GFLOP/s (% of matmul, % of peak) | ceiling img/s | convolutions-only bound img/s | augmentation keras / training |{compiled_head}")
+    print("|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
     wanted = args.models.split(",")
     for name, kwargs in MODELS:
         if name not in wanted:
@@ -167,12 +217,13 @@ def main() -> None:
         ours, nchw, untuned, plain = (in_fresh_process(k, name, args) for k in ("cnnlab", "nchw", "untuned", "plain"))
         gflops = 3 * 2 * macs * ours / 1e9
         ceiling = peak * 1e9 / (3 * 2 * macs)
+        bound = conv_bound(name, kwargs, args.batch_size)
         compiled = ""
         if args.compile:
             rate = in_fresh_process("compiled", name, args)
             compiled = f" {rate:.0f} | {rate / plain:.2f} |"
         print(f"| {name} {kwargs or ''} | {ours:.0f} | {nchw:.0f} | {untuned:.0f} | {plain:.0f} | {ours / plain:.2f} | "
-              f"{gflops:.1f} ({gflops / peak:.0%}) | {ceiling:.0f} | {aug['keras'] / ours:.0f}x |{compiled}", flush=True)
+              f"{gflops:.1f} ({gflops / matmul:.0%}, {gflops / peak:.0%}) | {ceiling:.0f} | {bound:.0f} | {aug['keras'] / ours:.0f}x |{compiled}", flush=True)
     if args.keras_python and "densenet_cifar" in wanted:
         keras_peer(args, peak)
 
@@ -188,8 +239,10 @@ def keras_peer(args, peak: float) -> None:
     keras_rate = float(re.search(r"ImageDataGenerator\) (\d+) img/s", line).group(1))
     ours = in_fresh_process("cnnlab-keras", "densenet_cifar", args)
     ceiling = peak * 1e9 / (3 * 2 * model_summary("densenet_cifar", (3, 32, 32)).macs)
+    bound = conv_bound("densenet_cifar", {}, args.batch_size)
     print(f"\n# {line}")
-    print(f"# ceiling (every FLOP at the matmul's rate): {ceiling:.0f} img/s = {ceiling / keras_rate:.2f}x Keras")
+    print(f"# ceiling (every FLOP at the peak rate): {ceiling:.0f} img/s = {ceiling / keras_rate:.2f}x Keras; "
+          f"convolutions-only bound: {bound:.0f} img/s = {bound / keras_rate:.2f}x Keras")
     print("| densenet_cifar, `keras` augmentation | img/s | vs Keras | % of ceiling |\n|---|---|---|---|")
     print(f"| Keras + TensorFlow (article code) | {keras_rate:.0f} | 1.00 | {keras_rate / ceiling:.0%} |")
     print(f"| cnnlab eager (channels_last) | {ours:.0f} | {ours / keras_rate:.2f} | {ours / ceiling:.0%} |")
