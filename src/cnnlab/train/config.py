@@ -25,7 +25,7 @@ class TrainConfig:
     augment: str = "keras"  # keras (article 000's ImageDataGenerator), standard (pad-crop-flip), none
     cutout: int = 0  # standard augmentation: side of the cutout square, 0 = off
     precision: str = "fp32"  # fp32, or bf16 / fp16 autocast (fp16 uses a gradient scaler on CUDA)
-    channels_last: bool = True  # NHWC memory format for model and batches (1.1-1.25x faster on CPU, benchmarks/training.py)
+    channels_last: bool = True  # NHWC memory format for model and batches (1.1-1.3x faster on CPU, benchmarks/training.py)
     compile: bool = False  # torch.compile the model
     seed: int = 0  # weights, shuffling, augmentation and dropout all follow it
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
