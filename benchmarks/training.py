@@ -210,6 +210,7 @@ def main() -> None:
           f"cnnlab / plain | cnnlab GFLOP/s (% of matmul, % of peak) | ceiling img/s | convolutions-only bound img/s | augmentation keras / training |{compiled_head}")
     print("|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
     wanted = args.models.split(",")
+    bounds = {}
     for name, kwargs in MODELS:
         if name not in wanted:
             continue
@@ -217,7 +218,7 @@ def main() -> None:
         ours, nchw, untuned, plain = (in_fresh_process(k, name, args) for k in ("cnnlab", "nchw", "untuned", "plain"))
         gflops = 3 * 2 * macs * ours / 1e9
         ceiling = peak * 1e9 / (3 * 2 * macs)
-        bound = conv_bound(name, kwargs, args.batch_size)
+        bound = bounds[name] = conv_bound(name, kwargs, args.batch_size)
         compiled = ""
         if args.compile:
             rate = in_fresh_process("compiled", name, args)
@@ -225,10 +226,10 @@ def main() -> None:
         print(f"| {name} {kwargs or ''} | {ours:.0f} | {nchw:.0f} | {untuned:.0f} | {plain:.0f} | {ours / plain:.2f} | "
               f"{gflops:.1f} ({gflops / matmul:.0%}, {gflops / peak:.0%}) | {ceiling:.0f} | {bound:.0f} | {aug['keras'] / ours:.0f}x |{compiled}", flush=True)
     if args.keras_python and "densenet_cifar" in wanted:
-        keras_peer(args, peak)
+        keras_peer(args, peak, bounds["densenet_cifar"])
 
 
-def keras_peer(args, peak: float) -> None:
+def keras_peer(args, peak: float, bound: float) -> None:
     """Article 000's Keras code on TensorFlow (other interpreter) next to cnnlab, both with the
     article's ImageDataGenerator-style augmentation, one after the other in this run."""
     peer = subprocess.run(
@@ -239,7 +240,6 @@ def keras_peer(args, peak: float) -> None:
     keras_rate = float(re.search(r"ImageDataGenerator\) (\d+) img/s", line).group(1))
     ours = in_fresh_process("cnnlab-keras", "densenet_cifar", args)
     ceiling = peak * 1e9 / (3 * 2 * model_summary("densenet_cifar", (3, 32, 32)).macs)
-    bound = conv_bound("densenet_cifar", {}, args.batch_size)
     print(f"\n# {line}")
     print(f"# ceiling (every FLOP at the peak rate): {ceiling:.0f} img/s = {ceiling / keras_rate:.2f}x Keras; "
           f"convolutions-only bound: {bound:.0f} img/s = {bound / keras_rate:.2f}x Keras")

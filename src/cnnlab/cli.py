@@ -34,6 +34,21 @@ def _size(text: str):
     return _ints(text, (1, 2), "a size")
 
 
+def _image_size(text: str) -> tuple[int, int]:
+    """``--image-size``: N (square) or H,W, positive, always as (H, W) for the image loaders."""
+    values = _ints(text, (1, 2), "--image-size")
+    h, w = (values, values) if isinstance(values, int) else values
+    if min(h, w) < 1:
+        raise argparse.ArgumentTypeError(f"--image-size must be N or H,W positive ints, got {text!r}")
+    return (h, w)
+
+
+def add_limit_options(p: argparse.ArgumentParser) -> None:
+    """``--limit-train`` / ``--limit-val``, the same for every command that trains."""
+    p.add_argument("--limit-train", type=int, default=None, metavar="N", help="class-balanced subset of N training images")
+    p.add_argument("--limit-val", type=int, default=None, metavar="N", help="class-balanced subset of N validation images")
+
+
 def _cell(text: str):
     return _ints(text, (3,), "--cell (y,x,channel)")
 
@@ -134,10 +149,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", default=None)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
-    p.add_argument("--limit-train", type=int, default=None, metavar="N", help="class-balanced subset of N training images")
-    p.add_argument("--limit-val", type=int, default=None, metavar="N", help="class-balanced subset of N validation images")
+    add_limit_options(p)
     p.add_argument("--val-split", type=float, default=None, help="validate on this fraction of train (default: the test set)")
-    p.add_argument("--image-size", type=_size, default=None, metavar="H,W", help="resize image-folder images")
+    p.add_argument("--image-size", type=_image_size, default=None, metavar="N|H,W", help="resize image-folder images")
     p.add_argument("--out", default=None, help="run directory (default runs/MODEL)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")

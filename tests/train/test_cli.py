@@ -55,3 +55,14 @@ def test_train_reports_bad_data_before_training(tmp_path, capsys):
         main(["train", "convtype_cifar", "--dataset", "x", "--data-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "r")])
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_train_image_size_n_resizes_square(folder, tmp_path):
+    """`--image-size N` means NxN (it used to reach the loader as a bare int and fail there)."""
+    out = tmp_path / "run"
+    assert main(["train", "convtype_cifar", "--arg", "widths=8,16", "--dataset", "shapes", "--data-dir", str(folder),
+                 "--image-size", "8", "--epochs", "1", "--batch-size", "16", "--augment", "none", "--device", "cpu",
+                 "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "history.json").read_text())["info"]["image_size"] == [8, 8]
+    with pytest.raises(SystemExit):
+        main(["train", "convtype_cifar", "--data-dir", str(folder), "--image-size", "0"])

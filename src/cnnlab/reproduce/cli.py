@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli import add_limit_options
+
 STUDY_NAMES = ("densenet", "convtypes")  # kept in step with studies.STUDIES by a test
 PRESET_NAMES = ("article", "fast", "quick", "smoke")
 
@@ -32,8 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "quick: ~5 min on a 2-core CPU; smoke: 1 epoch on 500 images (default: quick)")
     p.add_argument("--cases", type=_cases, default=None, metavar="N,N", help="only these cases (default: all)")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
-    p.add_argument("--limit-train", type=int, default=None, metavar="N", help="class-balanced subset of N training images")
-    p.add_argument("--limit-val", type=int, default=None, metavar="N", help="class-balanced subset of N validation images")
+    add_limit_options(p)
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
     p.add_argument("--dataset", default="cifar10")
     p.add_argument("--data-dir", default=None, help="local copy: official archive, its folder, an image-folder tree or tar")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli import add_limit_options
+
 SPACE_NAMES = ("modules", "modules-free", "densenet")  # checked against spaces.SPACES by the tests
 OBJECTIVE_NAMES = ("error", "error+params", "error+latency", "pareto")
 PRESETS = {
@@ -45,8 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE", help="fixed model keyword, e.g. widths=32,64,128")
     p.add_argument("--dataset", default="cifar10")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--limit-train", type=int, default=None, metavar="N", help="class-balanced subset of N training images")
-    p.add_argument("--limit-val", type=int, default=None, metavar="N", help="class-balanced subset of N validation images")
+    add_limit_options(p)
     p.add_argument("--val-split", type=float, default=None, help="validate on this fraction of train (default: the test set)")
     p.add_argument("--bn-momentum", type=float, default=None, help="BatchNorm momentum, Keras convention (as cnnlab train)")
     p.add_argument("--epochs", type=int, help="epochs per trial (default 100; smoke 1)")

@@ -10,17 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import _input_size
-
-
-def _image_size(text: str) -> tuple[int, int]:
-    try:
-        values = tuple(int(v) for v in text.lower().replace("x", ",").split(","))
-    except ValueError:
-        values = ()
-    if len(values) not in (1, 2) or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"--image-size must be N or H,W positive ints, got {text!r}")
-    return (values[0], values[-1])
+from ..cli import _image_size, _input_size, add_limit_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,8 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
     p.add_argument("--val-split", type=float, default=None, help="validate on this fraction of train")
-    p.add_argument("--limit-train", type=int, default=None, metavar="N", help="class-balanced subset of N training images")
-    p.add_argument("--limit-val", type=int, default=None, metavar="N", help="class-balanced subset of N validation images")
+    add_limit_options(p)
     p.add_argument("--out", default=None, help="run directory (default runs/finetune-MODEL)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
