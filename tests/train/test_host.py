@@ -28,7 +28,7 @@ def step():
     opt.zero_grad(set_to_none=True)
     torch.nn.functional.cross_entropy(model(x), y).backward()
     opt.step()
-for _ in range(3):  # warm-up: the heap grows to its working size
+for _ in range(5):  # warm-up: the heap grows to its working size
     step()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(3):
@@ -59,5 +59,6 @@ def test_training_steps_reuse_freed_memory_instead_of_faulting_in_new_pages():
     # glibc as it comes: every large activation is a fresh mmap, each of its pages faulted in and
     # zeroed again every step (measured: ~110,000 faults per step, a third of the step's time)
     assert untuned["faults_per_step"] > 10_000, untuned
-    # kept: once the heap has grown to the step's working size nothing new is mapped (measured: ~0)
-    assert tuned["faults_per_step"] < 500, tuned
+    # kept: once the heap has grown to the step's working size almost nothing new is mapped
+    # (measured: 0 on a quiet machine, ~2,700 with the other test worker busy beside it)
+    assert tuned["faults_per_step"] < untuned["faults_per_step"] / 20, (tuned, untuned)
