@@ -171,6 +171,7 @@ def _train_case(
     torch.manual_seed(config.seed)
     model = create_model(case.model, num_classes=len(data.classes), **case.args)
     info = run_info(case.model, case.args, data, dataset, case=case.number, device_name=dev_name)
+    info["target_val_acc"] = case.article.best_acc  # the history records when the article's figure was first reached
     return fit(model, data, config, case_dir, resume=resume, quiet=quiet, info=info)
 
 

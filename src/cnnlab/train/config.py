@@ -7,7 +7,8 @@ from typing import Any
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+TTAS = ("none", "flip")
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,13 @@ class TrainConfig:
     label_smoothing: float = 0.0  # cross-entropy label smoothing
     augment: str = "keras"  # keras (article 000's ImageDataGenerator), standard (pad-crop-flip), none
     cutout: int = 0  # standard augmentation: side of the cutout square, 0 = off
-    precision: str = "fp32"  # fp32, or bf16 / fp16 autocast (fp16 uses a gradient scaler on CUDA)
+    precision: str = "fp32"  # fp32, bf16 / fp16 autocast (fp16 uses a gradient scaler on CUDA), or auto (bf16 where the device computes it natively, else fp32)
     channels_last: bool = True  # NHWC memory format for model and batches (1.1-1.3x faster on CPU, benchmarks/training.py)
     compile: bool = False  # torch.compile the model
     seed: int = 0  # weights, shuffling, augmentation and dropout all follow it
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     eval_batch_size: int = 512  # images per evaluation step
+    tta: str = "none"  # test-time augmentation measured beside plain accuracy each epoch: none, or flip (mean of the image and its mirror)
     bn_momentum: float | None = None  # BatchNorm moving-average momentum, Keras convention (0.99 = keep 99%); None keeps the model's
 
     def __post_init__(self) -> None:
@@ -48,6 +50,7 @@ class TrainConfig:
         check(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
         check(0 <= self.warmup_epochs <= self.epochs, "warmup_epochs", f"in [0, epochs={self.epochs}]")
         check(self.augment in ("keras", "standard", "none"), "augment", "one of ('keras', 'standard', 'none')")
+        check(self.tta in TTAS, "tta", f"one of {TTAS}")
         check(self.bn_momentum is None or 0 <= self.bn_momentum < 1, "bn_momentum", "None or in [0, 1) (Keras convention)")
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..io import atomic_write, atomic_write_text
 
-COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s")
+COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s", "val_acc_tta")
 
 
 @dataclass
@@ -25,6 +25,7 @@ class EpochRecord:
     lr: float  # at the end of the epoch
     seconds: float  # training + validation wall time
     images_per_s: float  # training images per second
+    val_acc_tta: float | None = None  # with the run's test-time augmentation (config "tta"); None without
 
 
 @dataclass
@@ -48,7 +49,32 @@ class History:
             "seconds_per_epoch_median": statistics.median(seconds),
             "images_per_s_median": statistics.median(e.images_per_s for e in self.epochs),
             "epochs": len(self.epochs),
-        }
+        } | self._tta_summary() | self._target_summary()
+
+    def _tta_summary(self) -> dict[str, Any]:
+        scored = [e for e in self.epochs if e.val_acc_tta is not None]
+        if not scored:
+            return {}
+        best = max(scored, key=lambda e: e.val_acc_tta)
+        return {"best_val_acc_tta": best.val_acc_tta, "best_epoch_tta": best.epoch}
+
+    def _target_summary(self) -> dict[str, Any]:
+        """When the run first reached ``info["target_val_acc"]`` (e.g. the article's figure):
+        epoch and wall seconds from the start, by plain accuracy and with test-time augmentation."""
+        target = self.info.get("target_val_acc")
+        if target is None:
+            return {}
+        out: dict[str, Any] = {"target_val_acc": target}
+        for key, metric in (("reached_target", "val_acc"), ("reached_target_tta", "val_acc_tta")):
+            elapsed, hit = 0.0, None
+            for e in self.epochs:
+                elapsed += e.seconds
+                value = getattr(e, metric)
+                if value is not None and value >= target:
+                    hit = {"epoch": e.epoch, "seconds": round(elapsed, 1), "val_acc": value}
+                    break
+            out[key] = hit
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config, "info": self.info, "epochs": [asdict(e) for e in self.epochs], "summary": self.summary()}
@@ -62,7 +88,7 @@ class History:
         writer = csv.writer(buffer)
         writer.writerow(COLUMNS)
         for e in self.epochs:
-            writer.writerow([getattr(e, c) for c in COLUMNS])
+            writer.writerow(["" if getattr(e, c) is None else getattr(e, c) for c in COLUMNS])
         return buffer.getvalue()
 
     def table(self) -> str:

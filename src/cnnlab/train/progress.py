@@ -49,7 +49,9 @@ class Progress:
     def epoch_done(self, r: EpochRecord) -> None:
         line = (
             f"epoch {r.epoch}/{self.epochs}: train loss {r.train_loss:.4f} acc {r.train_acc:.2%} | "
-            f"val loss {r.val_loss:.4f} acc {r.val_acc:.2%} | {r.seconds:.1f} s, {r.images_per_s:.0f} img/s"
+            f"val loss {r.val_loss:.4f} acc {r.val_acc:.2%}"
+            + (f" (flip TTA {r.val_acc_tta:.2%})" if r.val_acc_tta is not None else "")
+            + f" | {r.seconds:.1f} s, {r.images_per_s:.0f} img/s"
         )
         if self.bar is not None:
             self.bar.console.print(line)

@@ -83,18 +83,40 @@ def _to_device(images, labels, device, channels_last: bool):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512, autocast=nullcontext) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of ``model`` on uint8 images ``x`` (rescaled by 1/255)."""
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512, autocast=nullcontext, tta: str = "none"
+) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` on uint8 images ``x`` (rescaled by 1/255).
+
+    ``tta="flip"`` averages the softmax of each image and of its horizontal mirror.
+    """
     model.eval()
     loss = torch.zeros((), device=x.device, dtype=torch.float64)
     correct = torch.zeros((), device=x.device, dtype=torch.int64)
     for start in range(0, len(x), batch_size):
         xb, yb = x[start : start + batch_size].float() / 255.0, y[start : start + batch_size]
         with autocast():
-            logits = model(xb)
-        loss += F.cross_entropy(logits.float(), yb, reduction="sum").double()
+            logits = model(xb).float()
+            if tta == "flip":
+                probs = 0.5 * (logits.softmax(dim=1) + model(xb.flip(3)).float().softmax(dim=1))
+                logits = probs.clamp_min(1e-12).log()
+        loss += F.cross_entropy(logits, yb, reduction="sum").double()
         correct += (logits.argmax(dim=1) == yb).sum()
     return loss.item() / len(x), correct.item() / len(x)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16 where the device computes it natively (CUDA with bf16, or a CPU with
+    AVX-512 BF16 / AMX), else fp32 (emulated bf16 is slower than fp32 on an AVX2 CPU)."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        flags = []
+    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
 
 
 def _checkpoint(path: Path, state: dict) -> None:
@@ -147,16 +169,18 @@ def fit(
     steps = math.ceil(len(train_x) / config.batch_size)
     optimizer = build_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
-    use_scaler = config.precision == "fp16" and device.type == "cuda"
+    precision = resolve_precision(config.precision, device)
+    use_scaler = precision == "fp16" and device.type == "cuda"
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[config.precision]
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
     augment = Augmentation(config.augment, cutout=config.cutout)
     generator = torch.Generator().manual_seed(config.seed)  # shuffling and augmentation
     runner = torch.compile(model) if config.compile else model
     history = History(
         config.to_dict(),
-        info={"validation": data.validation, "source": data.source, "device": str(device), "train_images": len(train_x)}
+        info={"validation": data.validation, "source": data.source, "device": str(device), "train_images": len(train_x),
+              "precision": precision}
         | ({"host_malloc": host_malloc} if host_malloc else {}) | (info or {}),
     )
     best_acc, start_epoch = -1.0, 1
@@ -252,6 +276,9 @@ def _train_epoch(runner, model, epoch, train_x, train_y, val_x, val_y, config, o
             progress.step(step + 1, seen, loss_sum.item() / seen, correct.item() / seen, time.perf_counter() - start)
     train_seconds = time.perf_counter() - start
     val_loss, val_acc = evaluate(runner, val_x, val_y, config.eval_batch_size, autocast)
+    val_acc_tta = None
+    if config.tta != "none":
+        val_acc_tta = evaluate(runner, val_x, val_y, config.eval_batch_size, autocast, tta=config.tta)[1]
     return EpochRecord(
         epoch=epoch,
         train_loss=loss_sum.item() / n,
@@ -261,4 +288,5 @@ def _train_epoch(runner, model, epoch, train_x, train_y, val_x, val_y, config, o
         lr=optimizer.param_groups[0]["lr"],
         seconds=time.perf_counter() - start,
         images_per_s=n / train_seconds,
+        val_acc_tta=val_acc_tta,
     )
