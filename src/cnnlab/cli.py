@@ -143,8 +143,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--augment", choices=["keras", "standard", "none"])
     p.add_argument("--cutout", type=int)
-    p.add_argument("--bn-momentum", type=float, help="BatchNorm momentum, Keras convention (default: the model's, 0.99)")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--bn-momentum", type=float, help="BatchNorm momentum, Keras convention (default 0.9, PyTorch's 0.1; the article preset: Keras's 0.99)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], help="auto: bf16 where the device computes it natively")
+    p.add_argument("--tta", choices=["none", "flip"], help="also measure flip test-time augmentation each epoch")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="NHWC memory format (default on)")
     p.add_argument("--compile", action="store_true", default=None)
     p.add_argument("--seed", type=int)
@@ -163,6 +164,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="confusion matrix (default RUN_DIR/confusion.png)")
+    p.add_argument("--tta", choices=["none", "flip"], default="none", help="flip: also report accuracy with horizontal-flip test-time augmentation")
     p.set_defaults(run=_run_evaluate)
 
     p = sub.add_parser("predict", help="top-5 classes of image files with a trained run")
@@ -185,7 +187,7 @@ def _run_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
         label_smoothing=args.label_smoothing, augment=args.augment, cutout=args.cutout, precision=args.precision,
         channels_last=args.channels_last, compile=args.compile, seed=args.seed, device=args.device,
-        bn_momentum=args.bn_momentum,
+        bn_momentum=args.bn_momentum, tta=args.tta,
     )
     out = Path(args.out or Path("runs") / args.model)
     history, data = train_model(
@@ -208,10 +210,17 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     from .train.run import evaluate_run
 
-    run_dir = Path(args.run_path) if Path(args.run_path).is_dir() else Path(args.run_path).parent
-    png = Path(args.plot) if args.plot else run_dir / "confusion.png"
-    result = evaluate_run(args.run_path, args.dataset, args.data_dir, args.device, png)
+    path = Path(args.run_path)
+    if args.plot:
+        png = Path(args.plot)
+    elif path.is_dir() or path.name in ("last.pt", "best.pt"):  # a run: beside its checkpoints
+        png = (path if path.is_dir() else path.parent) / "confusion.png"
+    else:  # a weights file: beside it, named after it
+        png = path.with_name(f"{path.stem}-confusion.png")
+    result = evaluate_run(args.run_path, args.dataset, args.data_dir, args.device, png, tta=args.tta)
     print(f"{result['images']} test images: loss {result['loss']:.4f}, accuracy {result['accuracy']:.2%}")
+    if "accuracy_tta" in result:
+        print(f"with {result['tta']} test-time augmentation: loss {result['loss_tta']:.4f}, accuracy {result['accuracy_tta']:.2%}")
     for name, acc in result["per_class_accuracy"].items():
         print(f"  {name:<16} {acc:7.2%}")
     print(f"wrote {png} and {png.with_suffix('.json')}")

@@ -40,11 +40,11 @@ def test_history_files_and_learning(tmp_path):
     history = fit(tiny_model(), tiny_data(n=192), CONFIG.with_overrides(epochs=6, lr=1e-2), tmp_path, quiet=True)
     saved = json.loads((tmp_path / "history.json").read_text())
     assert [e["epoch"] for e in saved["epochs"]] == [1, 2, 3, 4, 5, 6]
-    assert set(saved["epochs"][0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s"}
+    assert set(saved["epochs"][0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s", "val_acc_tta"}
     assert saved["config"]["batch_size"] == 32 and saved["info"]["validation"] == "test"
     assert saved["info"]["host_malloc"] in ("tuned", "off", "unsupported")  # what CPU runs did to the allocator
     assert saved["summary"]["best_val_acc"] == max(e["val_acc"] for e in saved["epochs"])
-    assert (tmp_path / "history.csv").read_text().splitlines()[0] == "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_s"
+    assert (tmp_path / "history.csv").read_text().splitlines()[0] == "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_s,val_acc_tta"
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "config.json").read_text())["train"]["seed"] == 3
     assert history.epochs[-1].train_acc > 0.8  # it learns the two halves

@@ -27,7 +27,7 @@ PRESETS: dict[str, ReproducePreset] = {
         "article",
         # Article 000: Keras Adam defaults, batch 128, 100 epochs, ImageDataGenerator augmentation,
         # Keras BatchNorm (momentum 0.99), the whole test set as validation.
-        TrainConfig(epochs=100, batch_size=128, optimizer="adam", lr=1e-3, augment="keras"),
+        TrainConfig(epochs=100, batch_size=128, optimizer="adam", lr=1e-3, augment="keras", bn_momentum=0.99, precise_bn=0),
         None, None,
         "the article's protocol: Adam (Keras defaults), batch 128, 100 epochs, its augmentation, test set as validation",
         True,
@@ -44,10 +44,10 @@ PRESETS: dict[str, ReproducePreset] = {
         TrainConfig(
             epochs=30, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
             schedule="onecycle", warmup_epochs=2, label_smoothing=0.1, augment="standard", precision="auto",
-            bn_momentum=0.9, tta="flip",
+            bn_momentum=0.9, tta="flip", precise_bn=0,
         ),
         None, None,
-        "cnnlab's recipe: 30 epochs, SGD+Nesterov 0.1, one-cycle, L2 5e-4, label smoothing 0.1, pad-crop-flip, bf16",
+        "cnnlab's recipe: 30 epochs, SGD+Nesterov 0.1, one-cycle, L2 5e-4, label smoothing 0.1, pad-crop-flip, flip TTA, bf16 where native",
         True,
     ),
     "quick": ReproducePreset(

@@ -32,7 +32,16 @@ class TrainConfig:
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     eval_batch_size: int = 512  # images per evaluation step
     tta: str = "none"  # test-time augmentation measured beside plain accuracy each epoch: none, or flip (mean of the image and its mirror)
-    bn_momentum: float | None = None  # BatchNorm moving-average momentum, Keras convention (0.99 = keep 99%); None keeps the model's
+    # BatchNorm moving-average momentum, Keras convention (0.99 = keep 99% of the old average per step);
+    # None keeps the model's own (Keras's 0.99 for cnnlab's models).
+    bn_momentum: float | None = None
+    # "Precise BN": after each epoch's training, recompute every trainable BatchNorm layer's
+    # statistics as the exact mean/variance over this many (unaugmented) training images, so
+    # evaluation and checkpoints use statistics of the final weights. Without it, Keras's momentum
+    # 0.99 leaves the statistics hundreds of steps behind the weights and a short run evaluates near
+    # chance (12% after 2 epochs on 5,000 images, against 26% train accuracy). 0 = off (the
+    # `article` presets, faithful to Keras).
+    precise_bn: int = 1024
 
     def __post_init__(self) -> None:
         def check(ok: bool, name: str, allowed: str) -> None:
@@ -50,6 +59,7 @@ class TrainConfig:
         check(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
         check(0 <= self.warmup_epochs <= self.epochs, "warmup_epochs", f"in [0, epochs={self.epochs}]")
         check(self.augment in ("keras", "standard", "none"), "augment", "one of ('keras', 'standard', 'none')")
+        check(isinstance(self.precise_bn, int) and self.precise_bn >= 0, "precise_bn", "a number of images >= 0")
         check(self.tta in TTAS, "tta", f"one of {TTAS}")
         check(self.bn_momentum is None or 0 <= self.bn_momentum < 1, "bn_momentum", "None or in [0, 1) (Keras convention)")
 
@@ -72,7 +82,7 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = {
     # Article 000's protocol: Keras Adam defaults, batch 128, 100 epochs, ImageDataGenerator
     # augmentation, the test set as validation (the split is chosen with the data).
-    "article": TrainConfig(epochs=100, batch_size=128, optimizer="adam", lr=1e-3, augment="keras"),
+    "article": TrainConfig(epochs=100, batch_size=128, optimizer="adam", lr=1e-3, augment="keras", bn_momentum=0.99, precise_bn=0),
     # One quick pass for tests and smoke runs.
     "smoke": TrainConfig(epochs=1, batch_size=64, augment="standard"),
 }

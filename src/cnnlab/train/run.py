@@ -72,7 +72,7 @@ def load_run(path: str | Path, device: str = "auto", which: str = "best.pt") -> 
     if not checkpoint.is_file():
         raise FileNotFoundError(f"no checkpoint at {checkpoint}; give a run directory (with {which}) or a .pt file")
     state = load_checkpoint(checkpoint)
-    info = state["history"]["info"]
+    info = state["info"] if "info" in state else state["history"]["info"]  # a weights file, or a training checkpoint
     if "model" not in info:
         raise ValueError(f"{checkpoint} does not say which model it holds (no 'model' in its run info)")
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in info.get("model_args", {}).items()}
@@ -82,10 +82,36 @@ def load_run(path: str | Path, device: str = "auto", which: str = "best.pt") -> 
     return LoadedRun(model, info["classes"], tuple(info["image_size"]), info)
 
 
+WEIGHTS_FORMAT = "cnnlab-weights/1"
+
+
+def save_weights(path: str | Path, out: str | Path, which: str = "last.pt") -> Path:
+    """The model of a run (``which`` checkpoint of a run directory, or a checkpoint file) without
+    optimizer state: its weights and the run info that rebuilds it (``load_run`` reads both)."""
+    path = Path(path)
+    checkpoint = path / which if path.is_dir() else path
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"no checkpoint at {checkpoint}; give a run directory (with {which}) or a .pt file")
+    state = load_checkpoint(checkpoint)
+    info = state["info"] if "info" in state else state["history"]["info"]
+    summary = state.get("summary") or state.get("history", {}).get("summary", {})
+    weights = {"format": WEIGHTS_FORMAT, "model": state["model"], "info": info, "epoch": state.get("epoch"), "summary": summary}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda tmp: torch.save(weights, tmp))
+    return out
+
+
 def evaluate_run(
-    path: str | Path, dataset: str = "cifar10", data_dir: str | Path | None = None, device: str = "auto", out_png: str | Path | None = None
+    path: str | Path,
+    dataset: str = "cifar10",
+    data_dir: str | Path | None = None,
+    device: str = "auto",
+    out_png: str | Path | None = None,
+    tta: str = "none",
 ) -> dict[str, Any]:
-    """Loss, accuracy, per-class accuracy and confusion matrix on the dataset's test split."""
+    """Loss, accuracy, per-class accuracy and confusion matrix on the dataset's test split;
+    ``tta="flip"`` adds ``accuracy_tta`` (softmax averaged with the mirrored image)."""
     run = load_run(path, device)
     data = load_splits(dataset, data_dir, image_size=run.image_size)
     if data.classes != run.classes:
@@ -102,6 +128,9 @@ def evaluate_run(
     np.add.at(confusion, (test.labels, predicted), 1)
     per_class = {c: float(confusion[i, i] / max(1, confusion[i].sum())) for i, c in enumerate(run.classes)}
     result = {"images": len(test), "loss": loss, "accuracy": acc, "per_class_accuracy": per_class, "confusion": confusion.tolist()}
+    if tta != "none":
+        result["tta"] = tta
+        result["loss_tta"], result["accuracy_tta"] = evaluate(run.model, x, y, tta=tta)
     if out_png is not None:
         _confusion_png(confusion, run.classes, Path(out_png))
         Path(out_png).with_suffix(".json").write_text(json.dumps(result, indent=1))

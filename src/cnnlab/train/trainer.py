@@ -30,6 +30,8 @@ from .history import EpochRecord, History
 from .host import keep_freed_memory
 
 CHECK_EVERY = 20  # steps between progress updates (and the host syncs they cost)
+# What a run started before an option existed did, so that it can still be resumed.
+OPTIONS_BEFORE_THEY_EXISTED = {"precise_bn": 0, "tta": "none"}
 
 
 class TrainingDiverged(RuntimeError):
@@ -119,6 +121,28 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
 
 
+@torch.no_grad()
+def precise_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int, autocast=nullcontext) -> int:
+    """Set every BatchNorm layer that trains (frozen ones stay as they are) to the exact mean and
+    variance of its inputs over ``images`` (uint8 NCHW), the other layers in eval mode (no
+    dropout). Returns the number of layers recomputed."""
+    model.train()
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats]
+    model.eval()
+    momenta = [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: every batch weighs the same
+        m.train()
+    for start in range(0, len(images), batch_size):
+        with autocast():
+            model(images[start : start + batch_size].float() / 255.0)
+    for m, momentum in zip(layers, momenta):
+        m.momentum = momentum
+    model.eval()
+    return len(layers)
+
+
 def _checkpoint(path: Path, state: dict) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
@@ -162,6 +186,7 @@ def fit(
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.momentum = 1.0 - config.bn_momentum
+    batchnorm = {1.0 - m.momentum for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None}
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     train_x, train_y = _to_device(data.train.images, data.train.labels, device, config.channels_last)
@@ -180,14 +205,17 @@ def fit(
     history = History(
         config.to_dict(),
         info={"validation": data.validation, "source": data.source, "device": str(device), "train_images": len(train_x),
-              "precision": precision}
+              "precision": precision,
+              # what BatchNorm did: its moving-average momentum in the Keras convention
+              "batchnorm_momentum": sorted(round(m, 6) for m in batchnorm) if batchnorm else None}
         | ({"host_malloc": host_malloc} if host_malloc else {}) | (info or {}),
     )
     best_acc, start_epoch = -1.0, 1
     if resume:
         state = load_checkpoint(last, map_location=device)
-        if state["config"] != config.to_dict():
-            changed = sorted(k for k in state["config"] if state["config"][k] != config.to_dict().get(k))
+        saved = {**OPTIONS_BEFORE_THEY_EXISTED, **state["config"]}
+        if saved != config.to_dict():
+            changed = sorted(k for k in saved if saved[k] != config.to_dict().get(k))
             raise ValueError(f"cannot resume {out}: the run was started with other options ({', '.join(changed)})")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -275,6 +303,11 @@ def _train_epoch(runner, model, epoch, train_x, train_y, val_x, val_y, config, o
             seen = min(n, (step + 1) * config.batch_size)
             progress.step(step + 1, seen, loss_sum.item() / seen, correct.item() / seen, time.perf_counter() - start)
     train_seconds = time.perf_counter() - start
+    if config.precise_bn:
+        # the same images every epoch: the first ones of a fixed permutation (no generator draw, so
+        # shuffling and augmentation do not depend on this option)
+        subset = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed))[: config.precise_bn].to(device)
+        precise_batchnorm(model, train_x[subset], config.batch_size, autocast)
     val_loss, val_acc = evaluate(runner, val_x, val_y, config.eval_batch_size, autocast)
     val_acc_tta = None
     if config.tta != "none":

@@ -48,9 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     p.set_defaults(run=_run_finetune)
 
-    p = sub.add_parser("export", help="export a trained run to ONNX, checked with onnxruntime")
+    p = sub.add_parser("export", help="export a trained run to ONNX (checked with onnxruntime) or to a weights-only .pt")
     p.add_argument("run_path", metavar="RUN_DIR_OR_CHECKPOINT")
-    p.add_argument("--onnx", required=True, metavar="OUT.onnx")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--onnx", metavar="OUT.onnx")
+    target.add_argument("--weights", metavar="OUT.pt",
+                        help="the model's weights and what rebuilds it, no optimizer state (cnnlab evaluate/predict/finetune read it)")
+    p.add_argument("--which", choices=["last.pt", "best.pt"], default="last.pt", help="--weights from a run directory: which checkpoint")
     p.add_argument("--input", type=_input_size, default=None, metavar="CxHxW", help="input shape (default: the run's image size)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest accepted |onnxruntime - PyTorch| logit difference")
     p.set_defaults(run=_run_export)
@@ -84,6 +88,15 @@ def _run_finetune(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    if args.weights:
+        import hashlib
+
+        from ..train.run import save_weights
+
+        path = save_weights(args.run_path, args.weights, args.which)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        print(f"wrote {path} ({path.stat().st_size:,} bytes, sha256 {digest})")
+        return 0
     from ..export import export_onnx
 
     report = export_onnx(args.run_path, args.onnx, args.input, tolerance=args.tolerance)
