@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import cnnlab
 from cnnlab.cli import main
@@ -17,6 +16,8 @@ from cnnlab.data import ImageDataset, make_splits
 from cnnlab.train import TrainConfig, evaluate, fit, load_checkpoint
 from cnnlab.train.history import EpochRecord, History
 from cnnlab.train.trainer import resolve_precision
+
+from .test_cli import folder  # noqa: F401 (the small image folder fixture)
 
 
 def colour_data(n=480, size=16, classes=4, seed=0):
@@ -145,14 +146,8 @@ def test_precision_auto(monkeypatch, tmp_path):
         TrainConfig(tta="crop")
 
 
-def test_weights_file_round_trip_through_the_cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
-    root = tmp_path / "shapes"
-    for split, n in (("train", 24), ("test", 8)):
-        for c, name in enumerate(("dark", "light")):
-            (root / split / name).mkdir(parents=True)
-            for i in range(n):
-                Image.new("RGB", (16, 16), (30 + 180 * c + i, 40 + 180 * c, 50 + 150 * c)).save(root / split / name / f"{i}.png")
+def test_weights_file_round_trip_through_the_cli(folder, tmp_path, capsys):
+    root = folder
     out = tmp_path / "run"
     assert main(["train", "convtype_cifar", "--arg", "conv=separable", "--arg", "widths=8,16", "--dataset", "shapes",
                  "--data-dir", str(root), "--epochs", "2", "--batch-size", "16", "--augment", "none", "--tta", "flip",

@@ -57,6 +57,11 @@ def run_info(model_name: str, model_args: dict[str, Any], data: DataSplits, data
     }
 
 
+def _info(state: dict) -> dict[str, Any]:
+    """The run info of a weights file (``info``) or of a training checkpoint (``history.info``)."""
+    return state["info"] if "info" in state else state["history"]["info"]
+
+
 @dataclass
 class LoadedRun:
     model: nn.Module
@@ -72,7 +77,7 @@ def load_run(path: str | Path, device: str = "auto", which: str = "best.pt") -> 
     if not checkpoint.is_file():
         raise FileNotFoundError(f"no checkpoint at {checkpoint}; give a run directory (with {which}) or a .pt file")
     state = load_checkpoint(checkpoint)
-    info = state["info"] if "info" in state else state["history"]["info"]  # a weights file, or a training checkpoint
+    info = _info(state)
     if "model" not in info:
         raise ValueError(f"{checkpoint} does not say which model it holds (no 'model' in its run info)")
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in info.get("model_args", {}).items()}
@@ -93,7 +98,7 @@ def save_weights(path: str | Path, out: str | Path, which: str = "last.pt") -> P
     if not checkpoint.is_file():
         raise FileNotFoundError(f"no checkpoint at {checkpoint}; give a run directory (with {which}) or a .pt file")
     state = load_checkpoint(checkpoint)
-    info = state["info"] if "info" in state else state["history"]["info"]
+    info = _info(state)
     summary = state.get("summary") or state.get("history", {}).get("summary", {})
     weights = {"format": WEIGHTS_FORMAT, "model": state["model"], "info": info, "epoch": state.get("epoch"), "summary": summary}
     out = Path(out)
