@@ -49,7 +49,7 @@ def export_onnx(
     seed: int = 0,
 ) -> ExportReport:
     """Write the model of a run directory (its ``best.pt``) or checkpoint as ONNX and check it."""
-    from .train.run import load_run
+    from .train.rundir import load_run
 
     run = load_run(run_path, device="cpu")
     model = run.model.float().eval()

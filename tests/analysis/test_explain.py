@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab.analysis.explain import ARTICLE_OUTPUTS, explain, format_text
+from cnnlab.analysis.explain import (
+    ARTICLE_OUTPUTS,
+    explain,
+    explain_cell,
+    format_text,
+    make_config,
+    run_example,
+)
 from cnnlab.cli import main
 
 
@@ -165,3 +172,98 @@ def test_console_entry_point_runs():
     """``python -m cnnlab`` (what the ``cnnlab`` script calls) prints the Conv2D explanation."""
     result = subprocess.run([sys.executable, "-m", "cnnlab", "explain", "conv2d"], capture_output=True, text=True, check=True)
     assert "598.5" in result.stdout
+
+
+def config_with(kind: str, strides: int, padding: str, rng: np.random.Generator) -> dict:
+    """A random example of ``kind`` with the given strides and padding."""
+    options = {**random_options(kind, rng), "strides": strides, "padding": padding}
+    if strides > 1:
+        options["dilation_rate"] = 1
+    if kind == "transpose":
+        options["output_padding"] = int(rng.integers(0, strides)) if rng.random() < 0.5 else None
+    return options
+
+
+def kernel_2d(e, s) -> np.ndarray:
+    """The (kh, kw) kernel slice that sum ``s`` of explanation ``e`` multiplies its input channel by."""
+    c, m = s.channel, e.cell[2]
+    if e.config.kind == "conv2d":
+        return e.weights["kernel"][:, :, c, m]
+    if e.config.kind == "transpose":
+        return e.weights["kernel"][:, :, m, c]
+    return e.weights["depthwise_kernel"][:, :, c, s.multiplier]
+
+
+def check_sum(s, e) -> None:
+    """A sum's products and result, against the example's own input and weights."""
+    for t in s.terms:
+        assert t.product == t.value * t.weight and not t.padding
+    assert s.result == pytest.approx(sum(t.product for t in s.terms), abs=1e-12)
+    if s.channel is None:  # separable's pointwise mix reads the depthwise results, not the input
+        return
+    kernel = kernel_2d(e, s)
+    for t in s.terms:
+        assert t.value == e.input[t.input_pos[0], t.input_pos[1], s.channel] and t.weight == kernel[t.kernel_pos]
+    (h, w), (kh, kw) = e.config.input_size, e.config.kernel_size
+    for t in s.padding:  # taps on padding zeros: outside the input, value 0
+        assert t.padding and t.value == 0 and not (0 <= t.input_pos[0] < h and 0 <= t.input_pos[1] < w)
+        assert t.weight == kernel[t.kernel_pos]
+    if e.config.kind != "transpose":  # a forward window has one tap per kernel cell, padding included
+        assert [t.kernel_pos for t in s.window] == [(i, j) for i in range(kh) for j in range(kw)]
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("strides", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["conv2d", "depthwise", "separable", "transpose"])
+def test_computed_products_and_sums_equal_the_layer_output(kind, strides, padding):
+    """The data a renderer reads (products, partial sums, total) rebuilds the layer's float64 output."""
+    rng = np.random.default_rng(100 * strides + len(padding))
+    for _ in range(3):
+        run = run_example(make_config(kind, **config_with(kind, strides, padding, rng)))
+        with torch.no_grad():  # the layer's own output, computed again
+            x = torch.from_numpy(run.input.transpose(2, 0, 1))[None]
+            produced = run.layer(x)[0].numpy().transpose(1, 2, 0)
+        assert produced.dtype == np.float64
+        ho, wo, m = produced.shape
+        for cell in [(y, x, c) for y in range(ho) for x in range(wo) for c in range(m)]:
+            e = explain_cell(run, cell)
+            sums = [s for step in e.steps for s in step.sums]
+            for s in sums:
+                check_sum(s, e)
+            if kind == "separable":
+                (_, depthwise), (_, (mix,)) = e.steps
+                assert [t.value for t in mix.terms] == [s.result for s in depthwise]
+                assert [s.channel for s in depthwise] == [k // e.config.depth_multiplier for k in range(len(depthwise))]
+                total = sum(t.product for t in mix.terms)
+            else:
+                if kind == "depthwise":
+                    assert [s.channel for s in sums] == [cell[2] // e.config.depth_multiplier]
+                total = sum(sum(t.product for t in s.terms) for s in sums)
+            total += e.bias or 0.0
+            assert total == pytest.approx(produced[cell], rel=1e-12, abs=1e-12)
+            assert e.value == pytest.approx(total, rel=1e-12, abs=1e-12) and e.matches
+
+
+def test_same_padding_marks_the_keras_extra_bottom_right_cells():
+    """Keras 'same', 4x4 input, 3x3 kernel, stride 2: the one padded row/column is after the input."""
+    run = run_example(make_config("conv2d", input_size=4, in_channels=1, filters=1, strides=2, padding="same"))
+    assert run.input_padding == ((0, 1), (0, 1))
+    (_, (s,)), = explain_cell(run, (1, 1, 0)).steps
+    assert sorted(t.input_pos for t in s.padding) == [(2, 4), (3, 4), (4, 2), (4, 3), (4, 4)]
+    assert [t.padding for t in s.window] == [False, False, True, False, False, True, True, True, True]
+    (_, (s,)), = explain_cell(run, (0, 0, 0)).steps
+    assert s.padded == 0  # nothing is padded before the input
+    transpose = run_example(make_config("transpose", strides=2, padding="same", output_padding=1))
+    assert transpose.output_crop == transpose.layer._crops and transpose.input_padding == ((0, 0), (0, 0))
+
+
+def test_one_run_serves_every_cell_and_the_json_keeps_its_shape():
+    run = run_example(make_config("conv2d", input_size=4, padding="same"))
+    for cell in [(0, 0, 0), (3, 2, 1)]:
+        again = explain("conv2d", cell=cell, input_size=4, padding="same")
+        assert format_text(explain_cell(run, cell)) == format_text(again)
+    data = explain_cell(run, (3, 3, 2)).to_dict()
+    assert set(data["steps"][0]["sums"][0]) == {"label", "terms", "padded_terms", "result"}
+    assert set(data["steps"][0]["sums"][0]["terms"][0]) == {"value", "weight", "input_pos", "kernel_pos"}
+    assert data["steps"][0]["sums"][0]["padded_terms"] == 5 and data["article_output"] is None
+    assert explain("conv2d").to_dict()["article_output"] == ARTICLE_OUTPUTS["conv2d"]

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-import cnnlab.reproduce.runner as runner
+import cnnlab.train.pipeline as pipeline
 from cnnlab.analysis.summary import model_summary
 from cnnlab.cli import main
-from cnnlab.reproduce import PRESETS, STUDIES, reproduce
-from cnnlab.reproduce.cli import PRESET_NAMES, STUDY_NAMES
+from cnnlab.data import DataConfig
+from cnnlab.presets import PRESETS
+from cnnlab.reproduce import STUDIES, reproduce
 
 # SPEC.md, "Simplified CIFAR DenseNet" and "Conv-type comparison nets": (params, depth)
 SPEC_DENSENET = {1: (255_046, 25), 2: (255_046, 25), 3: (505_200, 25), 4: (599_536, 43), 5: (1_104_186, 63), 6: (3_316_848, 121)}
@@ -27,8 +28,16 @@ def rows(out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def choices(command: str, option: str) -> list[str]:
+    """The choices ``cnnlab COMMAND`` offers for ``option`` (a flag or a positional's name)."""
+    from cnnlab.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    return next(a for a in sub._actions if option in a.option_strings or a.dest == option).choices
+
+
 def test_studies_and_cli_choices_agree_with_spec():
-    assert set(STUDY_NAMES) == set(STUDIES) and set(PRESET_NAMES) == set(PRESETS)
+    assert set(choices("reproduce", "study")) == set(STUDIES) and set(choices("reproduce", "--preset")) == set(PRESETS)
     for case in STUDIES["densenet"].cases:
         s = model_summary(case.model, (3, 32, 32), **case.args)
         assert (s.total_params, s.depth) == SPEC_DENSENET[case.number] == (case.article.params, case.article.depth)
@@ -95,7 +104,7 @@ def test_convtypes_interrupted_and_resumed(tmp_path, monkeypatch, capsys):
     """Killed during case 2's second epoch: the rerun skips case 1, resumes case 2 from its
     epoch-1 checkpoint (same epoch-1 record), then trains case 3."""
     out = tmp_path / "ct"
-    real_fit = runner.fit
+    real_fit = pipeline.fit
 
     def fit_interrupted_in_case2(model, data, config, out_dir, **kw):
         if Path(out_dir).name == "case2":
@@ -106,16 +115,16 @@ def test_convtypes_interrupted_and_resumed(tmp_path, monkeypatch, capsys):
             kw["on_epoch_end"] = stop
         return real_fit(model, data, config, out_dir, **kw)
 
-    monkeypatch.setattr(runner, "fit", fit_interrupted_in_case2)
+    monkeypatch.setattr(pipeline, "fit", fit_interrupted_in_case2)  # every case trains through run_training
     with pytest.raises(Interrupted):
-        reproduce("convtypes", "smoke", out, epochs=2, limit_train=200, device="cpu", quiet=True)
+        reproduce("convtypes", "smoke", out, epochs=2, data=DataConfig(limit_train=200), device="cpu", quiet=True)
     assert [int(r["no"]) for r in rows(out)] == [1]  # case 1's results were written before case 2 started
     epoch1 = json.loads((out / "case2" / "history.json").read_text())["epochs"]
     case1_mtime = (out / "case1" / "last.pt").stat().st_mtime_ns
     assert len(epoch1) == 1
     capsys.readouterr()
 
-    monkeypatch.setattr(runner, "fit", real_fit)
+    monkeypatch.setattr(pipeline, "fit", real_fit)
     assert main(["reproduce", "convtypes", "--preset", "smoke", "--epochs", "2", "--limit-train", "200",
                  "--device", "cpu", "--out", str(out), "--quiet"]) == 0
     log = capsys.readouterr().out

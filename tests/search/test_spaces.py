@@ -11,13 +11,14 @@ import pytest
 import cnnlab
 from cnnlab.analysis.summary import summary
 from cnnlab.search import SPACES, Objective, get_space, rebuild
-from cnnlab.search.cli import OBJECTIVE_NAMES, SPACE_NAMES
+from cnnlab.search.study import PRUNERS
+from cnnlab.cli.search import OBJECTIVE_NAMES, PRUNER_NAMES, SPACE_NAMES
 from cnnlab.search.objectives import OBJECTIVES, CostAwareMedianPruner, measure_latency
 from cnnlab.search.spaces import architecture_key, from_json_kwargs, to_json_kwargs
 
 
 def test_cli_names_match_the_library():
-    assert SPACE_NAMES == tuple(SPACES) and OBJECTIVE_NAMES == OBJECTIVES
+    assert SPACE_NAMES == tuple(SPACES) and OBJECTIVE_NAMES == OBJECTIVES and PRUNER_NAMES == PRUNERS
 
 
 def test_modules_space_is_the_articles_27_and_rebuilds_exactly():

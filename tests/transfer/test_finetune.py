@@ -13,9 +13,15 @@ from torch import nn
 
 import cnnlab
 from cnnlab.cli import main
-from cnnlab.data import load_splits
+from cnnlab.data import DataConfig, load_splits
 from cnnlab.train import TrainConfig, fit, load_checkpoint
 from cnnlab.transfer.finetune import finetune
+
+
+def tune(model, weights, folder, out, config, limit_train=None, limit_val=None, **kwargs):
+    """``finetune`` on an image folder, with the data options spelled as in the tests below."""
+    data = DataConfig("folder", str(folder), limit_train=limit_train, limit_val=limit_val)
+    return finetune(model, weights, out, data=data, train=config, **kwargs)
 
 MODEL_ARGS = {"widths": (16, 32, 64)}
 
@@ -68,7 +74,7 @@ def test_finetuning_rises_above_chance(finetuned):
 
 def test_head_only_epochs_leave_the_backbone_untouched(folders, pretrained, tmp_path):
     source = load_checkpoint(pretrained / "best.pt")["model"]
-    finetune("convtype_cifar", pretrained, folders["target"], tmp_path / "one", TrainConfig(epochs=1, batch_size=32),
+    tune("convtype_cifar", pretrained, folders["target"], tmp_path / "one", TrainConfig(epochs=1, batch_size=32),
                           freeze_epochs=1, model_args=MODEL_ARGS, limit_train=60, quiet=True)
     state = load_checkpoint(tmp_path / "one" / "last.pt")["model"]
     backbone = [k for k in source if not k.startswith("head.")]
@@ -79,22 +85,22 @@ def test_head_only_epochs_leave_the_backbone_untouched(folders, pretrained, tmp_
 def test_resume_crosses_the_phase_switch_like_an_uninterrupted_run(folders, pretrained, tmp_path):
     config = TrainConfig(epochs=2, batch_size=32)
     kwargs = {"freeze_epochs": 1, "model_args": MODEL_ARGS, "limit_train": 60, "limit_val": 30, "quiet": True}
-    finetune("convtype_cifar", pretrained, folders["target"], tmp_path / "straight", config, **kwargs)
+    tune("convtype_cifar", pretrained, folders["target"], tmp_path / "straight", config, **kwargs)
 
     def stop_after_first(record):
         if record.epoch == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        finetune("convtype_cifar", pretrained, folders["target"], tmp_path / "resumed", config, on_epoch_end=stop_after_first, **kwargs)
-    finetune("convtype_cifar", pretrained, folders["target"], tmp_path / "resumed", config, resume=True, **kwargs)
+        tune("convtype_cifar", pretrained, folders["target"], tmp_path / "resumed", config, on_epoch_end=stop_after_first, **kwargs)
+    tune("convtype_cifar", pretrained, folders["target"], tmp_path / "resumed", config, resume=True, **kwargs)
     straight = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
     resumed = load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
     first = load_checkpoint(pretrained / "best.pt")["model"]
     assert not torch.equal(resumed["stages.0.adjust.conv.weight"], first["stages.0.adjust.conv.weight"])  # phase 2 ran
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
     with pytest.raises(ValueError, match="started with --freeze-epochs 1, not 0"):
-        finetune("convtype_cifar", pretrained, folders["target"], tmp_path / "resumed", config, resume=True,
+        tune("convtype_cifar", pretrained, folders["target"], tmp_path / "resumed", config, resume=True,
                  **{**kwargs, "freeze_epochs": 0})
 
 
@@ -114,7 +120,7 @@ def test_export_onnx_runs_in_onnxruntime_with_the_same_logits(finetuned, tmp_pat
     import numpy as np
     import onnxruntime
 
-    from cnnlab.train.run import load_run
+    from cnnlab.train import load_run
 
     path = tmp_path / "model.onnx"
     assert cli(["export", str(finetuned), "--onnx", str(path), "--input", "3x32x32"]) == 0
@@ -143,7 +149,7 @@ def test_finetune_from_keras_and_torchvision_files(folders, tmp_path):
     reference.save_weights(tmp_path / "v3.weights.h5")
     config = TrainConfig(epochs=1, batch_size=32)
     common = {"freeze_epochs": 1, "limit_train": 30, "limit_val": 30, "quiet": True}
-    history, _ = finetune("mobilenet_v3_small", tmp_path / "v3.weights.h5", folders["target"], tmp_path / "k", config, **common)
+    history = tune("mobilenet_v3_small", tmp_path / "v3.weights.h5", folders["target"], tmp_path / "k", config, **common).history
     assert history.info["weights"] == f"keras:{tmp_path / 'v3.weights.h5'}"
     state = load_checkpoint(tmp_path / "k" / "last.pt")["model"]
     kernel = reference.get_layer("conv").get_weights()[0]  # the stem conv, (3, 3, 3, 16)
@@ -152,6 +158,6 @@ def test_finetune_from_keras_and_torchvision_files(folders, tmp_path):
     kwargs = torchvision_kwargs("resnet18")
     source = cnnlab.create_model("resnet18", **kwargs).state_dict()
     torch.save(source, tmp_path / "r18.pth")
-    finetune("resnet18", tmp_path / "r18.pth", folders["target"], tmp_path / "t", config, model_args=kwargs, **common)
+    tune("resnet18", tmp_path / "r18.pth", folders["target"], tmp_path / "t", config, model_args=kwargs, **common)
     state = load_checkpoint(tmp_path / "t" / "last.pt")["model"]
     assert all(torch.equal(state[k], v) for k, v in source.items() if not k.startswith("head."))

@@ -10,42 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..io import atomic_write, atomic_write_text
+from ..figures import save_figure, subplots
+from ..io import atomic_write_text
+from ..models.arguments import parse_model_spec
 from .summary import ModelSummary, human, model_summary
-
-
-def parse_value(text: str) -> Any:
-    """A command-line value: int, float, true/false/none, a comma-separated tuple of those, or a string."""
-    if "," in text:
-        return tuple(parse_value(part) for part in text.split(",") if part != "")
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_args_list(items: Sequence[str]) -> dict[str, Any]:
-    """``["growth_rate=16", "blocks=1,2,4,3"]`` -> ``{"growth_rate": 16, "blocks": (1, 2, 4, 3)}``."""
-    kwargs = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise ValueError(f"model arguments look like name=value, got {item!r}")
-        kwargs[key] = parse_value(value)
-    return kwargs
-
-
-def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"densenet_cifar:growth_rate=32:blocks=2,4,8,5"`` -> name and keyword arguments."""
-    name, *args = spec.split(":")
-    return name, parse_args_list(args)
 
 
 @dataclass
@@ -90,13 +58,8 @@ class Comparison:
         png = Path(png)
         if png.suffix.lower() != ".png":
             raise ValueError(f"--plot must name a .png file, got {str(png)!r}")
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         records = self.records()
-        fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+        fig, ax = subplots(figsize=(7, 5), dpi=120)
         xs = [r["total_params"] for r in records]
         ys = [r["macs"] for r in records]
         ax.scatter(xs, ys, s=[20 + 4 * r["depth"] ** 0.8 for r in records], alpha=0.7)
@@ -110,8 +73,7 @@ class Comparison:
         ax.set_title("Cost of the models (marker size grows with depth)")
         ax.grid(True, which="both", alpha=0.3)
         fig.tight_layout()
-        written = [atomic_write(png, lambda tmp: fig.savefig(tmp, format="png"))]
-        plt.close(fig)
+        written = [save_figure(fig, png)]
         written.append(atomic_write_text(png.with_suffix(".csv"), self.to_csv()))
         written.append(atomic_write_text(png.with_suffix(".json"), json.dumps(records, indent=1)))
         return written

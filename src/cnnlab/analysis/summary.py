@@ -258,6 +258,11 @@ def summary(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), name: s
         for h in handles:
             h.remove()
         model.train(was_training)
+    return _ledger(model, name, tuple(input_size), rows, tracer, out)
+
+
+def _ledger(model: nn.Module, name: str | None, input_size: tuple, rows: dict[str, LayerRow], tracer: _Tracer, out) -> ModelSummary:
+    """The summary of a traced forward pass: its rows with their MACs, and the totals."""
     for key, macs in tracer.macs.items():
         if key in rows:
             rows[key].macs = macs
@@ -266,7 +271,7 @@ def summary(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), name: s
     out_tensor = out if isinstance(out, torch.Tensor) else tree_flatten(out)[0][0]
     return ModelSummary(
         model=name or type(model).__name__,
-        input_size=tuple(input_size),
+        input_size=input_size,
         rows=ordered,
         total_params=trainable + non_trainable,
         trainable_params=trainable,

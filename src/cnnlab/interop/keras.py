@@ -15,9 +15,10 @@ this needs; legacy ``.h5`` files keep ``layer_names`` in order. A Keras classifi
 1x1 ``Conv2D`` on the pooled map (MobileNet's ``conv_preds``, MobileNetV3's head) loads into
 our ``nn.Linear`` when the source has no ``Dense`` layer. VGG's first dense layer follows a
 ``Flatten`` of an NHWC map: its rows are permuted to our NCHW flatten order. ResNet is the
-one family whose ``model.layers`` order is not its creation order (a block's shortcut); files
-that keep keras.applications' names (``conv3_block1_0_conv``) are put in order by name, so
-Keras 2 files load whatever order they list their layers in.
+one family whose ``model.layers`` order is not its creation order (a block's shortcut):
+:mod:`cnnlab.models.resnet_keras` gives its order, and puts files that keep keras.applications'
+names (``conv3_block1_0_conv``) in order by name, so Keras 2 files load whatever order they
+list their layers in.
 
 Files are read with h5py, never with Keras (Keras is a test dependency of cnnlab only).
 Where the source carries layer configurations (a model object, a full-model legacy ``.h5``),
@@ -42,6 +43,7 @@ from torch import nn
 from ..layers import Conv2D, DepthwiseConv2D, SeparableConv2D
 from ..layers.base import KerasConv2dBase
 from ..models.base import ClassifierHead
+from ..models.resnet_keras import check_keras_stride_on, keras_module_order, keras_name_order
 
 # Keras class (and its snake-case name in .weights.h5) -> kind
 KERAS_CLASSES = {
@@ -288,74 +290,6 @@ def _config_mismatch(module: nn.Module, layer: SourceLayer) -> str | None:
     return None
 
 
-def _check_resnet_stride(model: nn.Module, stride_on: str | None, description: str) -> None:
-    from ..models.resnet import Bottleneck
-
-    blocks = [m for m in model.modules() if isinstance(m, Bottleneck)]
-    strided = next((b for b in blocks if max(b.conv1.strides + b.conv2.strides) > 1), None)
-    if strided is None:
-        return
-    ours = "1x1" if max(strided.conv1.strides) > 1 else "3x3"
-    if stride_on is None:
-        raise ValueError(
-            f"{description} has no layer configurations, so it cannot say where its ResNet puts the stride of "
-            f"a downsampling block; this model has it on the {ours} conv. keras.applications' ResNet50/101/152 "
-            f"put it on the 1x1 conv: build the model with stride_on='1x1' and pass stride_on='1x1' here "
-            f"(stride_on='3x3' for weights saved from article 004's Keras ResNet)"
-        )
-    if stride_on not in ("1x1", "3x3"):
-        raise ValueError(f"stride_on must be '1x1' or '3x3', got {stride_on!r}")
-    if stride_on != ours:
-        raise ValueError(
-            f"the weights come from a ResNet with the stride on the {stride_on} conv, but this model has it on the "
-            f"{ours} conv; build it with stride_on={stride_on!r}"
-        )
-
-
-RESNET_NAME = re.compile(r"conv(?P<stage>\d+)_block(?P<block>\d+)_(?P<index>[0-3])_(?P<kind>conv|bn)")
-RESNET_RANK = {"1": 0, "2": 1, "0": 2, "3": 3}  # keras.applications (Keras 3) lists the shortcut _0 after _2
-
-
-def _resnet_name_order(layers: list[SourceLayer]) -> list[SourceLayer]:
-    """keras.applications' ResNet layers in Keras 3's ``model.layers`` order, whatever order the
-    file lists them in (Keras 2 files may list a block's shortcut elsewhere): the names say it."""
-
-    def key(item: tuple[int, SourceLayer]):
-        position, layer = item
-        if layer.name in ("conv1_conv", "conv1_bn"):
-            return (0, 0, 0, 0, layer.name == "conv1_bn")
-        match = RESNET_NAME.fullmatch(layer.name)
-        if match is None:  # the classifier
-            return (2, 0, 0, 0, position)
-        return (1, int(match["stage"]), int(match["block"]), RESNET_RANK[match["index"]], match["kind"] == "bn")
-
-    names = [layer.name for layer in layers]
-    if "conv1_conv" not in names or not any(RESNET_NAME.fullmatch(n) for n in names):
-        return layers
-    return [layer for _, layer in sorted(enumerate(layers), key=key)]
-
-
-def _keras_order(model: nn.Module):
-    """(name, module) in the order Keras's ``model.layers`` lists the weight layers.
-
-    The zoo creates them in that order everywhere except in ResNet's downsampling bottlenecks:
-    keras.applications lists the shortcut (``_0_conv``, ``_0_bn``) after ``_2_relu`` and
-    before ``_3_conv`` / ``_3_bn``, where our block defines it last.
-    """
-    from ..models.resnet import Bottleneck
-
-    skip: set[str] = set()
-    for name, module in model.named_modules():
-        if any(name == s or name.startswith(s + ".") for s in skip):
-            continue
-        if isinstance(module, Bottleneck) and module.downsample is not None:
-            skip.add(name)
-            for child in ("conv1", "bn1", "conv2", "bn2", "downsample.conv", "downsample.bn", "conv3", "bn3"):
-                yield f"{name}.{child}", module.get_submodule(child)
-            continue
-        yield name, module
-
-
 def load_keras_weights(model: nn.Module, source: Any, strict: bool = True, stride_on: str | None = None) -> list[str]:
     """Copy Keras weights into ``model``; returns the Keras layer names loaded, in our module order.
 
@@ -366,12 +300,9 @@ def load_keras_weights(model: nn.Module, source: Any, strict: bool = True, strid
     ValueError listing the first mismatching tensors when the weights do not fit.
     """
     src = read_keras_source(source)
-    from ..models.resnet import ResNet
-
-    if isinstance(model, ResNet):  # (keras.applications' DenseNet uses the same name pattern, in order)
-        src.layers = _resnet_name_order(src.layers)
+    src.layers = keras_name_order(model, src.layers)
     if not src.has_config:
-        _check_resnet_stride(model, stride_on, src.description)
+        check_keras_stride_on(model, stride_on, src.description)
     queues: dict[str, list[SourceLayer]] = {}
     for layer in src.layers:
         queues.setdefault(layer.kind, []).append(layer)
@@ -380,7 +311,7 @@ def load_keras_weights(model: nn.Module, source: Any, strict: bool = True, strid
     head = getattr(model, "head", None)
     head_modules = set(head.modules()) if isinstance(head, nn.Module) else set()
     pairs, loaded, problems, missing = [], [], [], []
-    for name, module in _keras_order(model):
+    for name, module in keras_module_order(model):
         kind = _kind(module)
         if kind is None:
             continue

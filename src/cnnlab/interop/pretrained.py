@@ -6,6 +6,10 @@ Keras publishes in keras.applications' source, or the SHA-256 prefix in torchvis
 name) on every use. Without network the download fails within seconds with a message saying
 what to fetch where -- it never hangs.
 
+Each family lists its files beside its factories (``RESNET50_WEIGHTS`` in
+:mod:`cnnlab.models.resnet`, registered with ``register_model(weights=...)``); this module only
+chooses, fetches, verifies and loads them.
+
 Note that the published weights were trained on preprocessed images (Keras: "caffe" BGR mean
 subtraction for VGG/ResNet, [-1, 1] for MobileNet/Xception, ImageNet mean/std for DenseNet;
 torchvision: ImageNet mean/std), while cnnlab's trainer feeds images scaled to [0, 1]. The
@@ -20,67 +24,18 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
 
 from ..io import atomic_write
-from .torchvision import TORCHVISION_KWARGS
+from ..models.weights import Published, published
 
 TIMEOUT = 10.0  # seconds: connecting (DNS included) and each read
 
-
-@dataclass(frozen=True)
-class Published:
-    framework: str  # "keras" or "torchvision"
-    url: str
-    md5: str | None = None  # Keras's published file_hash (None: Keras publishes none)
-    sha256_prefix: str | None = None  # torchvision: the hash in the file name
-    model_kwargs: dict = field(default_factory=dict)  # the flavour the weights are for
-
-    @property
-    def filename(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
-
-
-_K = "https://storage.googleapis.com/tensorflow/keras-applications/"
-_T = "https://download.pytorch.org/models/"
-KERAS: dict[str, Published] = {
-    "vgg16": Published("keras", _K + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5", "64373286793e3c8b2b4e3219cbf3544b"),
-    "vgg19": Published("keras", _K + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels.h5", "cbe5617147190e668d6c5d5026f83318"),
-    **{
-        f"resnet{d}": Published("keras", _K + f"resnet/resnet{d}_weights_tf_dim_ordering_tf_kernels.h5", md5, model_kwargs={"stride_on": "1x1"})
-        for d, md5 in ((50, "2cb95161c43110f7111970584f804107"), (101, "f1aeb4b969a6efcfb50fad2f0c20cfc5"),
-                       (152, "100835be76be38e30d865e96f2aaae62"))
-    },
-    "mobilenet": Published("keras", _K + "mobilenet/mobilenet_1_0_224_tf.h5"),
-    "mobilenet_v2": Published("keras", _K + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
-    "mobilenet_v3_small": Published("keras", _K + "mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float.h5",
-                                    "8768d4c2e7dee89b9d02b2d03d65d862"),
-    "mobilenet_v3_large": Published("keras", _K + "mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float.h5",
-                                    "59e551e166be033d707958cf9e29a6a7"),
-    **{
-        f"densenet{d}": Published("keras", _K + f"densenet/densenet{d}_weights_tf_dim_ordering_tf_kernels.h5", md5)
-        for d, md5 in ((121, "9d60b8095a5708f2dcce2bca79d332c7"), (169, "d699b8f76981ab1b30698df4c175e90b"),
-                       (201, "1ceb130c1ea1b78c3bf6114dbdfd8807"))
-    },
-    "xception": Published("keras", _K + "xception/xception_weights_tf_dim_ordering_tf_kernels.h5", "0a58e3b7378bc2990ea3b43d5981f1f6"),
-}
-_TV_FILES = {
-    "resnet18": "resnet18-f37072fd.pth", "resnet34": "resnet34-b627a593.pth", "resnet50": "resnet50-0676ba61.pth",
-    "resnet101": "resnet101-63fe2227.pth", "resnet152": "resnet152-394f9c45.pth",
-    "densenet121": "densenet121-a639ec97.pth", "densenet169": "densenet169-b2777c0a.pth", "densenet201": "densenet201-c1103571.pth",
-    "vgg11": "vgg11-8a719046.pth", "vgg13": "vgg13-19584684.pth", "vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth",
-    "vgg11_bn": "vgg11_bn-6002323d.pth", "vgg13_bn": "vgg13_bn-abd245e5.pth", "vgg16_bn": "vgg16_bn-6c64b313.pth",
-    "vgg19_bn": "vgg19_bn-c79401a0.pth", "mobilenet_v2": "mobilenet_v2-b0353104.pth",
-    "mobilenet_v3_small": "mobilenet_v3_small-047dcff4.pth", "mobilenet_v3_large": "mobilenet_v3_large-8738ca79.pth",
-    "googlenet": "googlenet-1378be20.pth",
-}
-TORCHVISION: dict[str, Published] = {
-    name: Published("torchvision", _T + file, sha256_prefix=file.rsplit("-", 1)[1].split(".")[0], model_kwargs=TORCHVISION_KWARGS[name])
-    for name, file in _TV_FILES.items()
-}
+# The registry's published files by model name (each family lists them beside its factories).
+KERAS: dict[str, Published] = published("keras")
+TORCHVISION: dict[str, Published] = published("torchvision")
 
 
 def weights_dir() -> Path:

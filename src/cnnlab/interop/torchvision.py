@@ -4,8 +4,9 @@
     load_torchvision_weights(model, torch.load("resnet50-0676ba61.pth", weights_only=True))
 
 cnnlab's layers compute what Keras computes. Where torchvision's network differs, a keyword
-of the model picks torchvision's flavour (:data:`TORCHVISION_KWARGS`): no conv bias in ResNets;
-BatchNorm epsilon 1e-5 (ResNet, DenseNet, MobileNetV2); BatchNorm in GoogLeNet; and padding.
+of the model picks torchvision's flavour (:data:`TORCHVISION_KWARGS`, read from each family's
+table of published weights): no conv bias in ResNets; BatchNorm epsilon 1e-5 (ResNet,
+DenseNet, MobileNetV2); BatchNorm in GoogLeNet; and padding.
 Keras's 'same' puts the one extra row/column of a stride-2 3x3 conv at the bottom/right, so its
 windows start at pixel 0; PyTorch's ``padding=1`` pads every side, so they start at pixel -1.
 The same weights then give different outputs, so ``padding="symmetric"`` builds ResNet's and
@@ -30,17 +31,11 @@ from torch import nn
 
 from ..layers import Conv2D, DepthwiseConv2D
 from ..layers.base import KerasConv2dBase
+from ..models.weights import published
 
-_RESNET = {"conv_bias": False, "padding": "symmetric", "bn_eps": 1e-5}
-TORCHVISION_KWARGS: dict[str, dict] = {
-    **{f"resnet{d}": _RESNET for d in (18, 34, 50, 101, 152)},
-    **{f"densenet{d}": {"bn_eps": 1e-5} for d in (121, 169, 201)},
-    **{f"vgg{d}{bn}": {"dropout": 0.5} for d in (11, 13, 16, 19) for bn in ("", "_bn")},
-    "mobilenet_v2": {"padding": "symmetric", "bn_eps": 1e-5},
-    "mobilenet_v3_small": {"padding": "symmetric"},
-    "mobilenet_v3_large": {"padding": "symmetric"},
-    "googlenet": {"batch_norm": True},
-}
+# model -> the keywords of torchvision's flavour: those of its published torchvision weights,
+# which each family lists beside its factories (``RESNET50_WEIGHTS`` in cnnlab.models.resnet)
+TORCHVISION_KWARGS: dict[str, dict] = {name: weights.model_kwargs for name, weights in published("torchvision").items()}
 IGNORED_PREFIXES = ("aux1.", "aux2.")  # torchvision GoogLeNet's auxiliary heads
 
 

@@ -144,3 +144,15 @@ def check_stem(stem: str) -> str:
     if stem not in ("imagenet", "cifar"):
         raise ValueError(f"stem must be 'imagenet' (the paper's) or 'cifar' (3x3 stride 1, no early pooling), got {stem!r}")
     return stem
+
+
+def check_bn_eps(bn_eps: object, default: float, torchvision: str = "torchvision: 1e-5") -> float:
+    """The BatchNorm epsilon a ``bn_eps`` keyword asks for: None is the family's Keras ``default``;
+    otherwise a number in (0, 1) (``torchvision`` names torchvision's value in the error)."""
+    if bn_eps is None:
+        return default
+    if isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or not 0 < bn_eps < 1:
+        raise ValueError(
+            f"bn_eps must be None (Keras's {default}) or a number in (0, 1) ({torchvision}), got {bn_eps!r}"
+        )
+    return float(bn_eps)

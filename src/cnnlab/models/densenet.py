@@ -28,8 +28,9 @@ from torch import nn
 
 from ..layers import AveragePooling2D, Conv2D, MaxPooling2D
 from ..layers.blocks import batch_norm
-from .base import ClassifierHead, CnnModel, FeatureInfo, check_stem
+from .base import ClassifierHead, CnnModel, FeatureInfo, check_bn_eps, check_stem
 from .registry import register_model
+from .weights import Published, keras_weights, torchvision_weights
 
 # depth: n (dense layers) of blocks 1-4; every ImageNet net: stem 64, k = 32, bottleneck 4k,
 # compression 0.5, reductions 4, 8, 16, 32. (The paper's "264" has 265 weight layers.)
@@ -181,54 +182,61 @@ def _imagenet_stem(in_channels: int, stem: str, width: int, eps: float) -> tuple
 
 
 def _densenet_imagenet(
-    depth: int, num_classes: int, in_channels: int, stem: str, growth_rate: int, compression: float,
+    depth: int,
+    *,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    stem: str = "imagenet",
+    growth_rate: int = 32,
+    compression: float = 0.5,
     bn_eps: float | None = None,
 ) -> DenseNet:
+    """Every ImageNet depth's builder: its keywords are what each ``densenet<depth>`` factory accepts."""
     growth_rate = _check_positive_int("growth_rate", growth_rate)
     compression = _check_compression(compression)
-    if bn_eps is not None and (isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or not 0 < bn_eps < 1):
-        raise ValueError(f"bn_eps must be None (Keras's {KERAS.eps}) or a number in (0, 1) (torchvision: 1e-5), got {bn_eps!r}")
-    flavour = KERAS if bn_eps is None else replace(KERAS, eps=float(bn_eps))
+    flavour = replace(KERAS, eps=check_bn_eps(bn_eps, KERAS.eps))
     blocks, width = IMAGENET_BLOCKS[depth], 64
     _check_transitions(width, blocks, growth_rate, compression)
     stem_module, reduction = _imagenet_stem(in_channels, stem, width, flavour.eps)
     return DenseNet(stem_module, width, reduction, blocks, growth_rate, 4 * growth_rate, compression, flavour, num_classes)
 
 
-@register_model
-def densenet121(
-    num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", growth_rate: int = 32, compression: float = 0.5,
-    bn_eps: float | None = None,
-) -> DenseNet:
+# Published ImageNet weights: keras.applications' DenseNet121/169/201 (with the MD5 Keras
+# publishes) and torchvision's, the same networks with BatchNorm eps 1e-5.
+def _weights(depth: int, keras_md5: str, torchvision_file: str) -> tuple[Published, ...]:
+    return (
+        keras_weights(f"densenet/densenet{depth}_weights_tf_dim_ordering_tf_kernels.h5", keras_md5),
+        torchvision_weights(torchvision_file, bn_eps=1e-5),
+    )
+
+
+DENSENET121_WEIGHTS = _weights(121, "9d60b8095a5708f2dcce2bca79d332c7", "densenet121-a639ec97.pth")
+DENSENET169_WEIGHTS = _weights(169, "d699b8f76981ab1b30698df4c175e90b", "densenet169-b2777c0a.pth")
+DENSENET201_WEIGHTS = _weights(201, "1ceb130c1ea1b78c3bf6114dbdfd8807", "densenet201-c1103571.pth")
+
+
+@register_model(builder=_densenet_imagenet, weights=DENSENET121_WEIGHTS)
+def densenet121(**kwargs) -> DenseNet:
     """keras.applications' DenseNet121 (Huang et al. 2017; blocks 6-12-24-16, k=32): 8,062,504 params."""
-    return _densenet_imagenet(121, num_classes, in_channels, stem, growth_rate, compression, bn_eps)
+    return _densenet_imagenet(121, **kwargs)
 
 
-@register_model
-def densenet169(
-    num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", growth_rate: int = 32, compression: float = 0.5,
-    bn_eps: float | None = None,
-) -> DenseNet:
+@register_model(builder=_densenet_imagenet, weights=DENSENET169_WEIGHTS)
+def densenet169(**kwargs) -> DenseNet:
     """keras.applications' DenseNet169 (Huang et al. 2017; blocks 6-12-32-32, k=32): 14,307,880 params."""
-    return _densenet_imagenet(169, num_classes, in_channels, stem, growth_rate, compression, bn_eps)
+    return _densenet_imagenet(169, **kwargs)
 
 
-@register_model
-def densenet201(
-    num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", growth_rate: int = 32, compression: float = 0.5,
-    bn_eps: float | None = None,
-) -> DenseNet:
+@register_model(builder=_densenet_imagenet, weights=DENSENET201_WEIGHTS)
+def densenet201(**kwargs) -> DenseNet:
     """keras.applications' DenseNet201 (Huang et al. 2017; blocks 6-12-48-32, k=32): 20,242,984 params."""
-    return _densenet_imagenet(201, num_classes, in_channels, stem, growth_rate, compression, bn_eps)
+    return _densenet_imagenet(201, **kwargs)
 
 
-@register_model
-def densenet264(
-    num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", growth_rate: int = 32, compression: float = 0.5,
-    bn_eps: float | None = None,
-) -> DenseNet:
+@register_model(builder=_densenet_imagenet)
+def densenet264(**kwargs) -> DenseNet:
     """DenseNet-264 of the paper (Huang et al. 2017; blocks 6-12-64-48, k=32), built the keras.applications way."""
-    return _densenet_imagenet(264, num_classes, in_channels, stem, growth_rate, compression, bn_eps)
+    return _densenet_imagenet(264, **kwargs)
 
 
 @register_model(input_size=(3, 32, 32))

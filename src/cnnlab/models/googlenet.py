@@ -34,6 +34,7 @@ from ..layers.blocks import ConvNormAct
 from ..layers.blocks import batch_norm as norm_layer
 from .base import ClassifierHead, CnnModel, FeatureInfo, check_stem
 from .registry import register_model
+from .weights import torchvision_weights
 
 # Inception modules per stage, each: name, (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
 # Stage s > 0 opens with a 3x3/2 max-pool (stage 3's is 2x2/2 in torchvision); stage 0 holds the
@@ -132,7 +133,11 @@ class GoogLeNet(CnnModel):
         self.head = ClassifierHead(channels, num_classes, drop_rate=dropout)
 
 
-@register_model
+# Published ImageNet weights: torchvision's (its flavour; they expect its transform_input=True).
+GOOGLENET_WEIGHTS = (torchvision_weights("googlenet-1378be20.pth", batch_norm=True),)
+
+
+@register_model(weights=GOOGLENET_WEIGHTS)
 def googlenet(
     num_classes: int = 1000,
     in_channels: int = 3,

@@ -36,8 +36,9 @@ from torch import nn
 
 from ..layers import Conv2D
 from ..layers.blocks import ConvNormAct, batch_norm
-from .base import ClassifierHead, CnnModel, FeatureInfo, check_stem
+from .base import ClassifierHead, CnnModel, FeatureInfo, check_bn_eps, check_stem
 from .registry import register_model
+from .weights import keras_weights, torchvision_weights
 
 # v1 [keras mobilenet._depthwise_conv_block]: c pointwise filters (x alpha), n blocks, s depthwise stride
 #         c, n, s
@@ -196,11 +197,7 @@ def _v1(num_classes, in_channels, stem, alpha, depth_multiplier, dropout, conv_b
 def _check_flavour(padding: object, bn_eps: object) -> float:
     if padding not in ("keras", "symmetric"):
         raise ValueError(f"padding must be 'keras' (TensorFlow's 'same') or 'symmetric' (torchvision's), got {padding!r}")
-    if bn_eps is None:
-        return EPS
-    if isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or not 0 < bn_eps < 1:
-        raise ValueError(f"bn_eps must be None (Keras's {EPS}) or a number in (0, 1) (torchvision v2: 1e-5), got {bn_eps!r}")
-    return float(bn_eps)
+    return check_bn_eps(bn_eps, EPS, "torchvision v2: 1e-5")
 
 
 def _symmetric_stem(block: ConvNormAct) -> nn.Sequential:
@@ -248,7 +245,24 @@ def _inverted(num_classes, in_channels, stem, alpha, version: str, minimalistic:
     return MobileNet(stem_block, blocks, head, final, last, reduction0=stem_block.conv.strides[0])
 
 
-@register_model
+# Published ImageNet weights: keras.applications' four (Keras publishes no MD5 for v1 and v2) and
+# torchvision's v2 and v3, in its flavour.
+MOBILENET_WEIGHTS = (keras_weights("mobilenet/mobilenet_1_0_224_tf.h5"),)
+MOBILENET_V2_WEIGHTS = (
+    keras_weights("mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
+    torchvision_weights("mobilenet_v2-b0353104.pth", padding="symmetric", bn_eps=1e-5),
+)
+MOBILENET_V3_SMALL_WEIGHTS = (
+    keras_weights("mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float.h5", "8768d4c2e7dee89b9d02b2d03d65d862"),
+    torchvision_weights("mobilenet_v3_small-047dcff4.pth", padding="symmetric"),
+)
+MOBILENET_V3_LARGE_WEIGHTS = (
+    keras_weights("mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float.h5", "59e551e166be033d707958cf9e29a6a7"),
+    torchvision_weights("mobilenet_v3_large-8738ca79.pth", padding="symmetric"),
+)
+
+
+@register_model(weights=MOBILENET_WEIGHTS)
 def mobilenet(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", alpha: float = 1.0,
               depth_multiplier: int = 1, dropout: float = 1e-3, conv_bias: bool = False) -> MobileNet:
     """keras.applications' MobileNet v1 (Howard et al., 2017; 28 layers): 4,253,864 params.
@@ -262,7 +276,7 @@ def mobilenet(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagen
     return _v1(num_classes, in_channels, stem, alpha, depth_multiplier, dropout, conv_bias)
 
 
-@register_model
+@register_model(weights=MOBILENET_V2_WEIGHTS)
 def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet",
                  alpha: float = 1.0, padding: str = "keras", bn_eps: float | None = None) -> MobileNet:
     """keras.applications' MobileNetV2 (Sandler et al., CVPR 2018; inverted residuals): 3,538,984 params.
@@ -275,25 +289,28 @@ def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, stem: str = "ima
     return _inverted(num_classes, in_channels, stem, alpha, "v2", padding=padding, bn_eps=bn_eps)
 
 
-@register_model
-def mobilenet_v3_small(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet",
-                       alpha: float = 1.0, minimalistic: bool = False, padding: str = "keras",
-                       bn_eps: float | None = None) -> MobileNet:
+def _mobilenet_v3(version: str, *, num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet",
+                  alpha: float = 1.0, minimalistic: bool = False, padding: str = "keras",
+                  bn_eps: float | None = None) -> MobileNet:
+    """Both v3 sizes' builder: its keywords are what ``mobilenet_v3_small`` / ``_large`` accept."""
+    return _inverted(num_classes, in_channels, stem, alpha, version, minimalistic, padding, bn_eps)
+
+
+@register_model(builder=_mobilenet_v3, weights=MOBILENET_V3_SMALL_WEIGHTS)
+def mobilenet_v3_small(**kwargs) -> MobileNet:
     """keras.applications' MobileNetV3Small (Howard et al., ICCV 2019; SE, h-swish): 2,554,968 params.
 
     Conv 3x3/2 16, 11 inverted-residual blocks, 1x1 conv 576, GAP, 1x1 conv 1024 + h-swish,
     dropout 0.2, fc. ``minimalistic=True``: 3x3 kernels, ReLU, no squeeze-excite.
     """
-    return _inverted(num_classes, in_channels, stem, alpha, "small", minimalistic, padding, bn_eps)
+    return _mobilenet_v3("small", **kwargs)
 
 
-@register_model
-def mobilenet_v3_large(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet",
-                       alpha: float = 1.0, minimalistic: bool = False, padding: str = "keras",
-                       bn_eps: float | None = None) -> MobileNet:
+@register_model(builder=_mobilenet_v3, weights=MOBILENET_V3_LARGE_WEIGHTS)
+def mobilenet_v3_large(**kwargs) -> MobileNet:
     """keras.applications' MobileNetV3Large (Howard et al., ICCV 2019; SE, h-swish): 5,507,432 params.
 
     Conv 3x3/2 16, 15 inverted-residual blocks, 1x1 conv 960, GAP, 1x1 conv 1280 + h-swish,
     dropout 0.2, fc. ``minimalistic=True``: 3x3 kernels, ReLU, no squeeze-excite.
     """
-    return _inverted(num_classes, in_channels, stem, alpha, "large", minimalistic, padding, bn_eps)
+    return _mobilenet_v3("large", **kwargs)

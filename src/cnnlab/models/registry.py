@@ -4,6 +4,19 @@
     >>> cnnlab.list_models("resnet*")[:2]
     ['resnet101', 'resnet152']
     >>> model = cnnlab.create_model("densenet_cifar", growth_rate=32)
+
+A family of variants shares one builder whose keyword-only parameters are the keywords every
+variant accepts; a variant is then one line (as in timm)::
+
+    def _resnet(depth: int, *, num_classes: int = 1000, stem: str = "imagenet", ...) -> ResNet: ...
+
+    @register_model(builder=_resnet)
+    def resnet18(**kwargs) -> ResNet:
+        "ResNet-18 (He et al., CVPR 2016), basic blocks 2-2-2-2 ..."
+        return _resnet(18, **kwargs)
+
+The factory's signature is then the builder's keywords (``inspect.signature(resnet18)`` shows
+them with their defaults), and so are its accepted arguments.
 """
 
 from __future__ import annotations
@@ -12,9 +25,12 @@ import difflib
 import fnmatch
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from torch import nn
+
+if TYPE_CHECKING:
+    from .weights import Published
 
 
 @dataclass(frozen=True)
@@ -26,20 +42,42 @@ class ModelEntry:
     family: str
     input_size: tuple[int, int, int]  # default (C, H, W) the architecture was designed for
     description: str
+    weights: tuple[Published, ...] = ()  # published ImageNet weights (cnnlab.interop.pretrained)
 
     def accepted_arguments(self) -> list[str]:
+        """The keywords the factory takes (a family builder's, for ``register_model(builder=...)``)."""
         return [p for p in inspect.signature(self.factory).parameters if p != "kwargs"]
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
+def _builder_signature(factory: Callable[..., nn.Module], builder: Callable[..., nn.Module]) -> inspect.Signature:
+    """The factory's signature taken from ``builder``: its keyword-only parameters (the others
+    are the variant's, e.g. ResNet's depth, which the factory passes itself)."""
+    own = inspect.signature(factory)
+    if any(p.kind is not p.VAR_KEYWORD for p in own.parameters.values()):
+        raise TypeError(
+            f"{factory.__qualname__} takes its keywords from {builder.__qualname__}: define it as (**kwargs)"
+        )
+    keywords = [p for p in inspect.signature(builder).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return own.replace(parameters=keywords)
+
+
 def register_model(
-    fn: Callable[..., nn.Module] | None = None, *, family: str | None = None, input_size: tuple[int, int, int] = (3, 224, 224)
+    fn: Callable[..., nn.Module] | None = None,
+    *,
+    family: str | None = None,
+    input_size: tuple[int, int, int] = (3, 224, 224),
+    builder: Callable[..., nn.Module] | None = None,
+    weights: tuple[Published, ...] = (),
 ):
     """Register a model factory under its function name (decorator, with or without arguments).
 
     ``family`` defaults to the factory's module name (``cnnlab.models.resnet`` -> ``resnet``).
+    ``builder``: the family's builder whose keyword-only parameters the factory, written as
+    ``(**kwargs)``, accepts (see the module docstring). ``weights``: the model's published
+    ImageNet weight files (:mod:`cnnlab.models.weights`).
     Registering a name twice is an error: the registry never silently replaces a model.
     """
 
@@ -48,6 +86,8 @@ def register_model(
         if name in _REGISTRY:
             other = _REGISTRY[name].factory
             raise ValueError(f"model {name!r} is already registered (by {other.__module__}.{other.__qualname__})")
+        if builder is not None:
+            factory.__signature__ = _builder_signature(factory, builder)  # type: ignore[attr-defined]
         doc = inspect.getdoc(factory) or ""
         _REGISTRY[name] = ModelEntry(
             name,
@@ -55,6 +95,7 @@ def register_model(
             family or factory.__module__.rsplit(".", 1)[-1],
             tuple(input_size),  # type: ignore[arg-type]
             doc.splitlines()[0] if doc else "",
+            tuple(weights),
         )
         return factory
 

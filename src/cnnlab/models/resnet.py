@@ -22,7 +22,8 @@ Layout: ``stem`` (``pad``, ``conv``, ``bn``, ``act``, ``pool_pad``, ``pool``); `
 act3]`` in Keras's order (conv-bn-relu, conv-bn-relu, conv-bn, add, relu: the last ``act``
 follows the add) and ``downsample`` (``conv``, ``bn``) or nothing. Keras names map one to one:
 ``conv{i+2}_block{j+1}_{1,2,3}_{conv,bn}`` -> ``stages.i.block{j}.{conv,bn}{1,2,3}`` and
-``_0_{conv,bn}`` -> ``.downsample.{conv,bn}`` (keras.applications creates ``_0`` first).
+``_0_{conv,bn}`` -> ``.downsample.{conv,bn}`` (keras.applications creates ``_0`` first;
+:mod:`.resnet_keras` holds Keras's layer order and names for loading its weights).
 
 Padding: ``padding="keras"`` (default) is TensorFlow's 'same' -- for the stride-2 3x3 conv the
 extra row and column of zeros go at the bottom/right only, so its windows start at pixel 0;
@@ -53,8 +54,9 @@ from torch import nn
 
 from ..layers import Conv2D, MaxPooling2D
 from ..layers.blocks import batch_norm
-from .base import ClassifierHead, CnnModel, FeatureInfo, check_stem
+from .base import ClassifierHead, CnnModel, FeatureInfo, check_bn_eps, check_stem
 from .registry import register_model
+from .weights import Published, keras_weights, torchvision_weights
 
 EPS = 1.001e-5  # keras.applications' ResNet BatchNormalization epsilon
 STEM_WIDTH = 64
@@ -201,7 +203,7 @@ class ResNet(CnnModel):
         _check_choice("stride_on", stride_on, STRIDE_ON)
         _check_choice("kernel_init", kernel_init, KERNEL_INITS)
         _check_choice("padding", padding, PADDINGS)
-        eps = _check_eps(bn_eps)
+        eps = check_bn_eps(bn_eps, EPS)
         block_name, counts = DEPTHS[depth]
         block = BLOCKS[block_name]
         self.stem, reduction = _stem(in_channels, check_stem(stem), conv_bias, eps)
@@ -226,21 +228,9 @@ class ResNet(CnnModel):
                     nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_in))
 
 
-def _check_eps(bn_eps: object) -> float:
-    if bn_eps is None:
-        return EPS
-    if isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or not 0 < bn_eps < 1:
-        raise ValueError(f"bn_eps must be None (Keras's {EPS}) or a number in (0, 1) (torchvision: 1e-5), got {bn_eps!r}")
-    return float(bn_eps)
-
-
-def _resnet(depth: int, num_classes: int, in_channels: int, stem: str, conv_bias: bool, stride_on: str, kernel_init: str,
-            padding: str = "keras", bn_eps: float | None = None):
-    return ResNet(depth, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)
-
-
-@register_model
-def resnet18(
+def _resnet(
+    depth: int,
+    *,
     num_classes: int = 1000,
     in_channels: int = 3,
     stem: str = "imagenet",
@@ -250,6 +240,32 @@ def resnet18(
     padding: str = "keras",
     bn_eps: float | None = None,
 ) -> ResNet:
+    """Every depth's builder: its keywords are what each ``resnet*`` factory accepts."""
+    return ResNet(depth, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)
+
+
+# Published ImageNet weights: torchvision's five depths, in its flavour, and keras.applications'
+# ResNet50/101/152 (stride on the 1x1 conv), with the MD5 Keras publishes.
+TORCHVISION_FLAVOUR = {"conv_bias": False, "padding": "symmetric", "bn_eps": 1e-5}
+
+
+def _weights(depth: int, torchvision_file: str, keras_md5: str | None = None) -> tuple[Published, ...]:
+    files = [torchvision_weights(torchvision_file, **TORCHVISION_FLAVOUR)]
+    if keras_md5 is not None:
+        path = f"resnet/resnet{depth}_weights_tf_dim_ordering_tf_kernels.h5"
+        files.append(keras_weights(path, keras_md5, stride_on="1x1"))
+    return tuple(files)
+
+
+RESNET18_WEIGHTS = _weights(18, "resnet18-f37072fd.pth")
+RESNET34_WEIGHTS = _weights(34, "resnet34-b627a593.pth")
+RESNET50_WEIGHTS = _weights(50, "resnet50-0676ba61.pth", "2cb95161c43110f7111970584f804107")
+RESNET101_WEIGHTS = _weights(101, "resnet101-63fe2227.pth", "f1aeb4b969a6efcfb50fad2f0c20cfc5")
+RESNET152_WEIGHTS = _weights(152, "resnet152-394f9c45.pth", "100835be76be38e30d865e96f2aaae62")
+
+
+@register_model(builder=_resnet, weights=RESNET18_WEIGHTS)
+def resnet18(**kwargs) -> ResNet:
     """ResNet-18 (He et al., CVPR 2016), basic blocks 2-2-2-2; conv_bias=False: torchvision's (11,689,512 PyTorch params).
 
     ``conv_bias``: convs with bias (article 004, keras.applications) or without (torchvision).
@@ -258,38 +274,20 @@ def resnet18(
     ``padding``: "keras" ('same', extra zeros bottom/right at stride 2) or "symmetric" (torchvision's);
     ``bn_eps``: None (Keras's 1.001e-5) or e.g. torchvision's 1e-5.
     """
-    return _resnet(18, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)
+    return _resnet(18, **kwargs)
 
 
-@register_model
-def resnet34(
-    num_classes: int = 1000,
-    in_channels: int = 3,
-    stem: str = "imagenet",
-    conv_bias: bool = True,
-    stride_on: str = "3x3",
-    kernel_init: str = "he_normal",
-    padding: str = "keras",
-    bn_eps: float | None = None,
-) -> ResNet:
+@register_model(builder=_resnet, weights=RESNET34_WEIGHTS)
+def resnet34(**kwargs) -> ResNet:
     """ResNet-34 (He et al., CVPR 2016), basic blocks 3-4-6-3; conv_bias=False: torchvision's (21,797,672 PyTorch params).
 
     Keywords as :func:`resnet18`.
     """
-    return _resnet(34, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)
+    return _resnet(34, **kwargs)
 
 
-@register_model
-def resnet50(
-    num_classes: int = 1000,
-    in_channels: int = 3,
-    stem: str = "imagenet",
-    conv_bias: bool = True,
-    stride_on: str = "3x3",
-    kernel_init: str = "he_normal",
-    padding: str = "keras",
-    bn_eps: float | None = None,
-) -> ResNet:
+@register_model(builder=_resnet, weights=RESNET50_WEIGHTS)
+def resnet50(**kwargs) -> ResNet:
     """ResNet-50 (He et al., CVPR 2016), bottlenecks 3-4-6-3, as article 004 builds it; stride_on="1x1": keras.applications.ResNet50.
 
     Defaults are article 004's ResNet-50 (convs with bias, stride on the 3x3 conv, He init).
@@ -297,40 +295,23 @@ def resnet50(
     ``conv_bias=False``: torchvision's resnet50 (25,557,032 PyTorch params; v1.5 = ``stride_on="3x3"``).
     ``kernel_init``: "he_normal" (article, paper) or Keras's "glorot_uniform".
     """
-    return _resnet(50, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)
+    return _resnet(50, **kwargs)
 
 
-@register_model
-def resnet101(
-    num_classes: int = 1000,
-    in_channels: int = 3,
-    stem: str = "imagenet",
-    conv_bias: bool = True,
-    stride_on: str = "3x3",
-    kernel_init: str = "he_normal",
-    padding: str = "keras",
-    bn_eps: float | None = None,
-) -> ResNet:
+@register_model(builder=_resnet, weights=RESNET101_WEIGHTS)
+def resnet101(**kwargs) -> ResNet:
     """ResNet-101 (He et al., CVPR 2016), bottlenecks 3-4-23-3; stride_on="1x1": keras.applications.ResNet101.
 
     Keywords as :func:`resnet50`; ``conv_bias=False`` is torchvision's (44,549,160 PyTorch params).
     """
-    return _resnet(101, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)
+    return _resnet(101, **kwargs)
 
 
-@register_model
-def resnet152(
-    num_classes: int = 1000,
-    in_channels: int = 3,
-    stem: str = "imagenet",
-    conv_bias: bool = True,
-    stride_on: str = "3x3",
-    kernel_init: str = "he_normal",
-    padding: str = "keras",
-    bn_eps: float | None = None,
-) -> ResNet:
+@register_model(builder=_resnet, weights=RESNET152_WEIGHTS)
+def resnet152(**kwargs) -> ResNet:
     """ResNet-152 (He et al., CVPR 2016), bottlenecks 3-8-36-3; stride_on="1x1": keras.applications.ResNet152.
 
     Keywords as :func:`resnet50`; ``conv_bias=False`` is torchvision's (60,192,808 PyTorch params).
     """
-    return _resnet(152, num_classes, in_channels, stem, conv_bias, stride_on, kernel_init, padding, bn_eps)
+    return _resnet(152, **kwargs)
+

@@ -25,6 +25,7 @@ from ..layers import MaxPooling2D
 from ..layers.blocks import ConvNormAct, batch_norm
 from .base import ClassifierHead, CnnModel, FeatureInfo, check_stem
 from .registry import register_model
+from .weights import Published, keras_weights, torchvision_weights
 
 # Convs per stage (n) for each depth; stage widths c = 64, 128, 256, 512, 512; every conv 3x3/1
 # 'same'; every stage ends with MaxPooling2D 2x2/2. Depth = sum(n) + 3 dense layers.
@@ -82,53 +83,75 @@ def _check_dropout(value: object) -> float:
     return float(value)
 
 
-def _vgg(depth: int, bn: bool, num_classes: int, in_channels: int, stem: str, dropout: float) -> VGG:
+def _vgg(depth: int, bn: bool, *, num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet",
+         dropout: float = 0.0) -> VGG:
+    """Every VGG's builder (``bn``: torchvision's BatchNorm flavour): its keywords are what each factory accepts."""
     return VGG(depth, num_classes, in_channels, stem, BN_EPS if bn else None, _check_dropout(dropout))
 
 
-@register_model
-def vgg11(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", dropout: float = 0.0) -> VGG:
+# Published ImageNet weights: torchvision's eight (trained with dropout 0.5) and keras.applications'
+# VGG16 and VGG19, with the MD5 Keras publishes.
+def _weights(torchvision_file: str, keras_md5: str | None = None) -> tuple[Published, ...]:
+    files = [torchvision_weights(torchvision_file, dropout=0.5)]
+    if keras_md5 is not None:
+        name = torchvision_file.split("-")[0]
+        files.append(keras_weights(f"{name}/{name}_weights_tf_dim_ordering_tf_kernels.h5", keras_md5))
+    return tuple(files)
+
+
+VGG11_WEIGHTS = _weights("vgg11-8a719046.pth")
+VGG13_WEIGHTS = _weights("vgg13-19584684.pth")
+VGG16_WEIGHTS = _weights("vgg16-397923af.pth", "64373286793e3c8b2b4e3219cbf3544b")
+VGG19_WEIGHTS = _weights("vgg19-dcbb9e9d.pth", "cbe5617147190e668d6c5d5026f83318")
+VGG11_BN_WEIGHTS = _weights("vgg11_bn-6002323d.pth")
+VGG13_BN_WEIGHTS = _weights("vgg13_bn-abd245e5.pth")
+VGG16_BN_WEIGHTS = _weights("vgg16_bn-6c64b313.pth")
+VGG19_BN_WEIGHTS = _weights("vgg19_bn-c79401a0.pth")
+
+
+@register_model(builder=_vgg, weights=VGG11_WEIGHTS)
+def vgg11(**kwargs) -> VGG:
     """VGG-11 (Simonyan & Zisserman 2015, configuration A), built the keras.applications way: 132,863,336 params."""
-    return _vgg(11, False, num_classes, in_channels, stem, dropout)
+    return _vgg(11, False, **kwargs)
 
 
-@register_model
-def vgg13(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", dropout: float = 0.0) -> VGG:
+@register_model(builder=_vgg, weights=VGG13_WEIGHTS)
+def vgg13(**kwargs) -> VGG:
     """VGG-13 (Simonyan & Zisserman 2015, configuration B), built the keras.applications way: 133,047,848 params."""
-    return _vgg(13, False, num_classes, in_channels, stem, dropout)
+    return _vgg(13, False, **kwargs)
 
 
-@register_model
-def vgg16(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", dropout: float = 0.0) -> VGG:
+@register_model(builder=_vgg, weights=VGG16_WEIGHTS)
+def vgg16(**kwargs) -> VGG:
     """keras.applications' VGG16 (Simonyan & Zisserman 2015; article 004's VGG16): 138,357,544 params."""
-    return _vgg(16, False, num_classes, in_channels, stem, dropout)
+    return _vgg(16, False, **kwargs)
 
 
-@register_model
-def vgg19(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", dropout: float = 0.0) -> VGG:
+@register_model(builder=_vgg, weights=VGG19_WEIGHTS)
+def vgg19(**kwargs) -> VGG:
     """keras.applications' VGG19 (Simonyan & Zisserman 2015, configuration E): 143,667,240 params."""
-    return _vgg(19, False, num_classes, in_channels, stem, dropout)
+    return _vgg(19, False, **kwargs)
 
 
-@register_model
-def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", dropout: float = 0.0) -> VGG:
+@register_model(builder=_vgg, weights=VGG11_BN_WEIGHTS)
+def vgg11_bn(**kwargs) -> VGG:
     """torchvision's vgg11_bn (VGG-11 with BatchNorm eps 1e-5 after every conv): 132,868,840 trainable params."""
-    return _vgg(11, True, num_classes, in_channels, stem, dropout)
+    return _vgg(11, True, **kwargs)
 
 
-@register_model
-def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", dropout: float = 0.0) -> VGG:
+@register_model(builder=_vgg, weights=VGG13_BN_WEIGHTS)
+def vgg13_bn(**kwargs) -> VGG:
     """torchvision's vgg13_bn (VGG-13 with BatchNorm eps 1e-5 after every conv): 133,053,736 trainable params."""
-    return _vgg(13, True, num_classes, in_channels, stem, dropout)
+    return _vgg(13, True, **kwargs)
 
 
-@register_model
-def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", dropout: float = 0.0) -> VGG:
+@register_model(builder=_vgg, weights=VGG16_BN_WEIGHTS)
+def vgg16_bn(**kwargs) -> VGG:
     """torchvision's vgg16_bn (VGG-16 with BatchNorm eps 1e-5 after every conv): 138,365,992 trainable params."""
-    return _vgg(16, True, num_classes, in_channels, stem, dropout)
+    return _vgg(16, True, **kwargs)
 
 
-@register_model
-def vgg19_bn(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", dropout: float = 0.0) -> VGG:
+@register_model(builder=_vgg, weights=VGG19_BN_WEIGHTS)
+def vgg19_bn(**kwargs) -> VGG:
     """torchvision's vgg19_bn (VGG-19 with BatchNorm eps 1e-5 after every conv): 143,678,248 trainable params."""
-    return _vgg(19, True, num_classes, in_channels, stem, dropout)
+    return _vgg(19, True, **kwargs)

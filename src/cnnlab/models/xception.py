@@ -38,6 +38,7 @@ from ..layers import Conv2D, MaxPooling2D, SeparableConv2D
 from ..layers.blocks import batch_norm
 from .base import ClassifierHead, CnnModel, FeatureInfo, check_stem
 from .registry import register_model
+from .weights import keras_weights
 
 EPS = 1e-3  # Keras BatchNormalization default; keras.applications.Xception keeps it
 
@@ -144,7 +145,13 @@ class Xception(CnnModel):
         self.head = ClassifierHead(f2, num_classes)
 
 
-@register_model(input_size=(3, 299, 299))
+# Published ImageNet weights: keras.applications', with the MD5 Keras publishes.
+XCEPTION_WEIGHTS = (
+    keras_weights("xception/xception_weights_tf_dim_ordering_tf_kernels.h5", "0a58e3b7378bc2990ea3b43d5981f1f6"),
+)
+
+
+@register_model(input_size=(3, 299, 299), weights=XCEPTION_WEIGHTS)
 def xception(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet") -> Xception:
     """keras.applications' Xception (Chollet, CVPR 2017; 36 separable/conv layers + fc): 22,910,480 params.
 

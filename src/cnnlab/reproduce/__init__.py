@@ -5,15 +5,13 @@
     >>> print(result.table())                                       # doctest: +SKIP
 
 Studies: ``densenet`` (article 000's six cases) and ``convtypes`` (article 001's three nets).
-Presets: ``article``, ``fast``, ``quick``, ``smoke`` (see ``presets.py``).
+Presets: ``article``, ``fast``, ``quick``, ``smoke`` (``cnnlab.presets``, shared with train and search).
 """
 
-from .presets import PRESETS, ReproducePreset, get_preset
 from .report import Reproduction, Row
 from .runner import make_plan, reproduce
 from .studies import STUDIES, ArticleRow, Case, Study, get_study
 
 __all__ = [
-    "ArticleRow", "Case", "PRESETS", "ReproducePreset", "Reproduction", "Row", "STUDIES", "Study",
-    "get_preset", "get_study", "make_plan", "reproduce",
+    "ArticleRow", "Case", "Reproduction", "Row", "STUDIES", "Study", "get_study", "make_plan", "reproduce",
 ]

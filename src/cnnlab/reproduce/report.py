@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write, atomic_write_text
+from ..figures import save_figure, subplots
+from ..io import atomic_write_text
 from ..train import TrainConfig
-from .presets import ReproducePreset
+from ..presets import Preset
 from .studies import Case, Study
 
 
@@ -33,6 +34,9 @@ class Row:
     device: str
     reached_article_at: int | None  # first epoch whose val acc >= the article's best
     val_acc_curve: list[float] = field(default_factory=list)
+    best_val_acc_tta: float | None = None  # with the preset's test-time augmentation (None: not measured)
+    reached_article_seconds: float | None = None  # wall time from the start of training to that epoch's end
+    seconds: float = 0.0  # wall time of all epochs trained so far
 
     @property
     def finished(self) -> bool:
@@ -66,13 +70,16 @@ class Row:
             "article_seconds_per_epoch": a.seconds_per_epoch,
             "acc_difference": round(self.difference, 6),
             "reached_article_acc_at_epoch": self.reached_article_at,
+            "reached_article_acc_at_seconds": self.reached_article_seconds,
+            "best_val_acc_tta": None if self.best_val_acc_tta is None else round(self.best_val_acc_tta, 6),
+            "seconds": round(self.seconds, 1),
         }
 
 
 @dataclass
 class Reproduction:
     study: Study
-    preset: ReproducePreset
+    preset: Preset
     config: TrainConfig
     rows: list[Row]
     train_images: int
@@ -83,17 +90,20 @@ class Reproduction:
     def table(self) -> str:
         """The article's columns, then ours, as a Markdown table."""
         s = self.study
-        head = ["No", *s.columns, "augmentation", "epochs", "params", "depth", "best val acc", "s/epoch",
+        head = ["No", *s.columns, "augmentation", "epochs", "minutes", "params", "depth", "best val acc", "s/epoch",
                 "MACs", "img/s", "device", "article acc", "diff", "article s/epoch", "reached article acc"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
             a = r.case.article
             epochs = f"{r.epochs}" if r.finished else f"{r.epochs}/{r.planned_epochs} (running)"
             reached = f"epoch {r.reached_article_at}" if r.reached_article_at else "no"
+            if r.reached_article_seconds is not None:
+                reached += f", {r.reached_article_seconds / 60:.1f} min"
+            best = f"{r.best_val_acc:.2%}" + ("" if r.best_val_acc_tta is None else f" (flip {r.best_val_acc_tta:.2%})")
             cells = [
-                str(r.case.number), *(r.case.columns[c] for c in s.columns), r.augmentation, epochs,
+                str(r.case.number), *(r.case.columns[c] for c in s.columns), r.augmentation, epochs, f"{r.seconds / 60:.1f}",
                 f"{r.params:,}" + ("" if r.params == a.params else f" (article {a.params:,})"),
-                str(r.depth), f"{r.best_val_acc:.2%}", f"{r.seconds_per_epoch:.1f}", f"{r.macs / 1e6:.1f}M",
+                str(r.depth), best, f"{r.seconds_per_epoch:.1f}", f"{r.macs / 1e6:.1f}M",
                 f"{r.images_per_s:.0f}", r.device, f"{a.best_acc:.2%}", f"{r.difference * 100:+.2f} pt",
                 "-" if a.seconds_per_epoch is None else f"{a.seconds_per_epoch:.1f}", reached,
             ]
@@ -115,7 +125,8 @@ class Reproduction:
         parts += ["", self.table(), "",
                   "`s/epoch` is the article's way (mean after dropping the fastest and the slowest epoch); params in "
                   "the Keras convention; `diff` = our best val acc - the article's; `reached article acc` = first "
-                  "epoch at or above the article's best.", ""]
+                  "epoch at or above the article's best, and the wall time to the end of it; `(flip ...)`: with "
+                  "horizontal-flip test-time augmentation; `minutes`: wall time of the epochs trained.", ""]
         return "\n".join(parts)
 
     def records(self) -> list[dict[str, Any]]:
@@ -151,22 +162,12 @@ def write_reports(result: Reproduction, out: Path) -> list[Path]:
     return written
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _name(row: Row) -> str:
     return f"{row.case.number}: " + ", ".join(f"{k}={v}" for k, v in row.case.columns.items()) + ("" if row.case.augment else ", no aug")
 
 
 def _comparison_png(result: Reproduction, path: Path) -> Path:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    fig, ax = subplots(figsize=(8, 5), dpi=110)
     for row in result.rows:
         (line,) = ax.plot(range(1, len(row.val_acc_curve) + 1), row.val_acc_curve, marker="o" if len(row.val_acc_curve) < 15 else None,
                           ms=3, label=_name(row))
@@ -178,14 +179,11 @@ def _comparison_png(result: Reproduction, path: Path) -> Path:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _cost_png(result: Reproduction, path: Path) -> Path:
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110)
+    fig, axes = subplots(1, 2, figsize=(11, 4.5), dpi=110)
     for ax, key, label in ((axes[0], "params", "parameters (Keras convention)"), (axes[1], "seconds_per_epoch", "seconds per epoch")):
         for row in result.rows:
             x = getattr(row, key)
@@ -201,6 +199,4 @@ def _cost_png(result: Reproduction, path: Path) -> Path:
     axes[1].set_title(f"accuracy vs seconds/epoch ({result.rows[0].device} vs the article's GPU)", fontsize=9)
     fig.suptitle(f"{result.study.title} -- preset {result.preset.name}", fontsize=10)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -13,7 +13,6 @@ interrupted one from its last checkpoint; a different plan in the same directory
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import time
 from dataclasses import dataclass
@@ -24,13 +23,11 @@ from typing import Any, Callable
 import torch
 
 from ..analysis.summary import model_summary
-from ..data import DataSplits, load_splits
+from ..data import DataConfig, DataSplits
+from ..device import device_name, resolve_device
 from ..io import atomic_write, atomic_write_text
-from ..models import create_model
-from ..train import History, TrainConfig, fit
-from ..train.run import run_info
-from ..train.trainer import resolve_device
-from .presets import ReproducePreset, get_preset
+from ..presets import Preset, get_preset
+from ..train import History, TrainConfig, run_training
 from .report import Reproduction, Row, write_reports
 from .studies import Case, Study, get_study
 
@@ -38,20 +35,19 @@ from .studies import Case, Study, get_study
 @dataclass(frozen=True)
 class Plan:
     study: Study
-    preset: ReproducePreset
+    preset: Preset
     config: TrainConfig
-    limit_train: int | None
-    limit_val: int | None
-    dataset: str
+    data: DataConfig
 
     def to_dict(self) -> dict[str, Any]:
+        """What ``plan.json`` holds (the data's location is local, so it is not part of the plan)."""
         return {
             "study": self.study.name,
             "preset": self.preset.name,
             "train": self.config.to_dict(),
-            "limit_train": self.limit_train,
-            "limit_val": self.limit_val,
-            "dataset": self.dataset,
+            "limit_train": self.data.limit_train,
+            "limit_val": self.data.limit_val,
+            "dataset": self.data.dataset,
         }
 
     def case_config(self, case: Case) -> TrainConfig:
@@ -59,31 +55,17 @@ class Plan:
 
 
 def make_plan(
-    study: str,
-    preset: str = "quick",
-    epochs: int | None = None,
-    limit_train: int | None = None,
-    limit_val: int | None = None,
-    device: str | None = None,
-    dataset: str = "cifar10",
+    study: str, preset: str = "quick", *, epochs: int | None = None, device: str | None = None, data: DataConfig | None = None
 ) -> Plan:
+    """The study under ``preset``; ``epochs`` and ``device`` override its training options, and
+    ``data``'s dataset, location and subset sizes (those it sets) its data."""
     p = get_preset(preset)
-    for name, value in (("limit_train", limit_train), ("limit_val", limit_val)):
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be a positive number of images, got {value}")
-    config = p.train.with_overrides(epochs=epochs, device=device)
-    return Plan(
-        get_study(study), p, config,
-        limit_train if limit_train is not None else p.limit_train,
-        limit_val if limit_val is not None else p.limit_val,
-        dataset,
-    )
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
+    data = data or DataConfig()
+    if data.val_split is not None or data.image_size is not None:
+        raise ValueError("reproduce validates on the test set at the dataset's own size, as the articles did; "
+                         f"val_split and image_size cannot be set (got {data.val_split!r}, {data.image_size!r})")
+    data = p.data.with_overrides(dataset=data.dataset, data_dir=data.data_dir, limit_train=data.limit_train, limit_val=data.limit_val)
+    return Plan(get_study(study), p, p.train.with_overrides(epochs=epochs, device=device), data)
 
 
 def _check_plan(out: Path, plan: Plan) -> None:
@@ -124,27 +106,25 @@ def reproduce(
     study: str,
     preset: str = "quick",
     out_dir: str | Path | None = None,
+    *,
     cases: list[int] | None = None,
     epochs: int | None = None,
-    limit_train: int | None = None,
-    limit_val: int | None = None,
     device: str | None = None,
-    dataset: str = "cifar10",
-    data_dir: str | Path | None = None,
+    data: DataConfig | None = None,
     quiet: bool = False,
     log: Callable[[str], None] = print,
 ) -> Reproduction:
     """Train every selected case of ``study`` under ``preset`` and write the reports."""
-    plan = make_plan(study, preset, epochs, limit_train, limit_val, device, dataset)
+    plan = make_plan(study, preset, epochs=epochs, device=device, data=data)
     selected = plan.study.select(cases)
-    out = Path(out_dir or Path("runs") / f"reproduce-{plan.study.name}-{plan.preset.name}")
+    out = Path(out_dir or default_out(plan.study.name, plan.preset.name))
     _check_plan(out, plan)
-    data = load_splits(dataset, data_dir, None, None, plan.limit_train, plan.config.seed, limit_val=plan.limit_val)
+    splits = plan.data.load(seed=plan.config.seed)
     dev = resolve_device(plan.config.device)
     log(
         f"{plan.study.title}\npreset {plan.preset.name}: {plan.preset.description}\n"
-        f"{len(selected)} case(s) on {device_name(dev)}; {len(data.train)} training images, "
-        f"{len(data.val)} validation images ({data.validation}); writing {out}"
+        f"{len(selected)} case(s) on {device_name(dev)}; {len(splits.train)} training images, "
+        f"{len(splits.val)} validation images ({splits.validation}); writing {out}"
     )
     start = time.perf_counter()
     for i, case in enumerate(selected, 1):
@@ -156,23 +136,22 @@ def reproduce(
             resume = (case_dir / "last.pt").exists()
             log(f"[{i}/{len(selected)}] {case.label}: {'resuming' if resume else 'training'} "
                 f"({time.perf_counter() - start:.0f} s elapsed)")
-            _train_case(case, config, data, dataset, case_dir, resume, quiet, device_name(dev))
+            run_training(
+                case.model, case.args, data=plan.data, train=config, out_dir=case_dir, splits=splits, resume=resume, quiet=quiet,
+                # target_val_acc: the history records when the article's figure was first reached
+                info={"case": case.number, "device_name": device_name(dev), "target_val_acc": case.article.best_acc},
+            )
         if (case_dir / "curves.png").exists():
             atomic_write(out / f"curves_case{case.number}.png", lambda tmp, src=case_dir / "curves.png": shutil.copyfile(src, tmp))
-        result = collect(plan, out, data, dev)
+        result = collect(plan, out, splits, dev)
         write_reports(result, out)
     log(f"done in {time.perf_counter() - start:.0f} s")
     return result
 
 
-def _train_case(
-    case: Case, config: TrainConfig, data: DataSplits, dataset: str, case_dir: Path, resume: bool, quiet: bool, dev_name: str
-) -> History:
-    torch.manual_seed(config.seed)
-    model = create_model(case.model, num_classes=len(data.classes), **case.args)
-    info = run_info(case.model, case.args, data, dataset, case=case.number, device_name=dev_name)
-    info["target_val_acc"] = case.article.best_acc  # the history records when the article's figure was first reached
-    return fit(model, data, config, case_dir, resume=resume, quiet=quiet, info=info)
+def default_out(study: str, preset: str) -> Path:
+    """Where a reproduction writes when no directory is given: ``runs/reproduce-STUDY-PRESET``."""
+    return Path("runs") / f"reproduce-{study}-{preset}"
 
 
 def collect(plan: Plan, out: Path, data: DataSplits, device: torch.device) -> Reproduction:
@@ -187,7 +166,8 @@ def collect(plan: Plan, out: Path, data: DataSplits, device: torch.device) -> Re
             continue
         s = model_summary(case.model, (3, *data.train.images.shape[1:3]), num_classes=len(data.classes), **case.args)
         summary = history.summary()
-        reached = next((e.epoch for e in history.epochs if e.val_acc >= case.article.best_acc), None)
+        reached = next((e for e in history.epochs if e.val_acc >= case.article.best_acc), None)
+        seconds = [e.seconds for e in history.epochs]
         rows.append(Row(
             case=case,
             augmentation=plan.case_config(case).augment,
@@ -201,8 +181,11 @@ def collect(plan: Plan, out: Path, data: DataSplits, device: torch.device) -> Re
             seconds_per_epoch=summary["seconds_per_epoch_article"],
             images_per_s=summary["images_per_s_median"],
             device=history.info.get("device_name") or history.info.get("device", str(device)),
-            reached_article_at=reached,
+            reached_article_at=reached.epoch if reached else None,
             val_acc_curve=[e.val_acc for e in history.epochs],
+            best_val_acc_tta=summary.get("best_val_acc_tta"),
+            reached_article_seconds=sum(seconds[: reached.epoch]) if reached else None,
+            seconds=sum(seconds),
         ))
     return Reproduction(
         study=plan.study, preset=plan.preset, config=plan.config, rows=rows,

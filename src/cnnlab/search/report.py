@@ -16,13 +16,17 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..io import atomic_write, atomic_write_text
+from ..figures import save_figure, subplots
+from ..io import atomic_write_text
 from .study import DEFAULT_DB, SearchSettings, load_settings, open_storage
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.RUNNING: 2, TrialState.WAITING: 3, TrialState.FAIL: 4}
 
@@ -66,6 +70,15 @@ def resolve(target: str, study_name: str | None = None) -> tuple[str, str, Path 
     elif study_name not in names:
         raise ValueError(f"no study {study_name!r} in {target}; studies: {', '.join(names) or 'none'}")
     return url, study_name, directory
+
+
+def open_report(target: str, study_name: str | None = None, out: str | Path | None = None) -> tuple[optuna.Study, SearchSettings, Path]:
+    """The study behind ``target`` (a study directory or a storage URL), its settings, and where
+    its report goes: ``out``, else the study directory, else the study's own ``out`` setting."""
+    url, name, directory = resolve(target, study_name)
+    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    settings = load_settings(study)
+    return study, settings, Path(out) if out else directory or Path(settings.out)
 
 
 def _last_score(t: FrozenTrial) -> list[float]:
@@ -181,14 +194,9 @@ def write_report(study: optuna.Study, out_dir: str | Path, study_rows: list[Row]
     importances = _importances(study)
     written.append(atomic_write_text(out / "importances.json", json.dumps(importances, indent=1)))
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    written.append(_save(plt, _history_figure(plt, study, settings), out / "history.png"))
-    written.append(_save(plt, _front_figure(plt, study_rows), out / "accuracy_vs_params.png"))
-    written.append(_save(plt, _importance_figure(plt, importances), out / "importances.png"))
+    written.append(save_figure(_history_figure(study, settings), out / "history.png"))
+    written.append(save_figure(_front_figure(study_rows), out / "accuracy_vs_params.png"))
+    written.append(save_figure(_importance_figure(importances), out / "importances.png"))
     return written
 
 
@@ -206,14 +214,8 @@ def _importances(study: optuna.Study) -> dict[str, Any]:
     return {"importances": dict(values), "note": f"fANOVA over {len(complete)} complete trials ({settings.objective.names[0]})"}
 
 
-def _save(plt, fig, path: Path) -> Path:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    return path
-
-
-def _history_figure(plt, study: optuna.Study, settings: SearchSettings):
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+def _history_figure(study: optuna.Study, settings: SearchSettings) -> Figure:
+    fig, ax = subplots(figsize=(7, 4), dpi=110)
     name = "error" if settings.objective.multi else settings.objective.names[0]
     done, pruned = [], []
     for t in study.get_trials(deepcopy=False):
@@ -239,8 +241,8 @@ def _history_figure(plt, study: optuna.Study, settings: SearchSettings):
     return fig
 
 
-def _front_figure(plt, study_rows: list[Row]):
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+def _front_figure(study_rows: list[Row]) -> Figure:
+    fig, ax = subplots(figsize=(7, 4.5), dpi=110)
     complete = [r for r in study_rows if r.state == "complete" and r.params and r.val_acc is not None]
     others = [r for r in study_rows if r.state != "complete" and r.params and r.val_acc is not None]
     if complete:
@@ -260,8 +262,8 @@ def _front_figure(plt, study_rows: list[Row]):
     return fig
 
 
-def _importance_figure(plt, importances: dict[str, Any]):
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+def _importance_figure(importances: dict[str, Any]) -> Figure:
+    fig, ax = subplots(figsize=(6, 3.5), dpi=110)
     values = importances["importances"]
     if values:
         names = list(values)[::-1]

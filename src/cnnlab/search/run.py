@@ -143,7 +143,7 @@ def run_search(
     name = study_name or default_study_name(settings)
     study = open_study(settings, url, name, resume=resume, explicit_storage=storage is not None)
     joined = len(study.get_trials(deepcopy=False)) > 0 and not resume
-    queued = recover_interrupted(study, settings) if resume else []
+    queued = recover_interrupted(study, settings, url) if resume else []
     # one sampler seed per local worker; a worker joining a running study draws its own
     seeds = [random.randrange(2**31) if joined else settings.train.seed + i for i in range(workers)]
     logs = out / "logs"
@@ -163,12 +163,11 @@ def run_search(
 def _run_processes(settings: SearchSettings, url: str, name: str, seeds: list[int], logs: Path) -> None:
     import multiprocessing
 
-    import torch
-
+    from ..device import is_cpu
     from .worker import worker_main
 
     threads = None
-    if settings.train.device == "cpu" or (settings.train.device == "auto" and not torch.cuda.is_available()):
+    if is_cpu(settings.train.device):
         threads = max(1, (os.cpu_count() or 1) // len(seeds))
     context = multiprocessing.get_context("spawn")  # no fork after torch and the database are loaded
     processes = [
@@ -192,3 +191,13 @@ def _run_processes(settings: SearchSettings, url: str, name: str, seeds: list[in
     failed = [p.name for p in processes if p.exitcode not in (0, None)]
     if failed:
         raise RuntimeError(f"worker(s) {', '.join(failed)} stopped with an error; see {logs}")
+
+
+def prepare_search(settings: SearchSettings):
+    """Check what can fail before a study exists -- the device, then the data -- and return the
+    data (a single local worker trains on it directly)."""
+    from ..device import resolve_device
+    from .worker import load_data
+
+    resolve_device(settings.train.device)  # a missing GPU is an error now, not in every trial
+    return load_data(settings)

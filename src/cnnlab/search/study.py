@@ -26,6 +26,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ..data import DataConfig
+from ..presets import get_preset
 from ..train import TrainConfig
 from .objectives import Objective
 from .spaces import from_json_kwargs, get_space, to_json_kwargs
@@ -73,6 +75,7 @@ class SearchSettings:
             raise ValueError(f"heartbeat must be a positive int of seconds, got {self.heartbeat!r}")
         if self.grace is not None and (not isinstance(self.grace, int) or self.grace <= self.heartbeat):
             raise ValueError(f"grace must be an int of seconds larger than heartbeat={self.heartbeat}, got {self.grace!r}")
+        self.data  # noqa: B018 -- builds the DataConfig, which checks the data options now, not in trial 1
         self.fixed = from_json_kwargs(self.fixed)
         # fail now, not in trial 30: the fixed keywords must be ones the model accepts
         from ..models import get_model_entry
@@ -81,6 +84,33 @@ class SearchSettings:
         unknown = sorted(set(self.fixed) - set(accepted))
         if unknown:
             raise ValueError(f"{space.model} does not accept {', '.join(map(repr, unknown))}; accepted: {', '.join(accepted)}")
+
+    @classmethod
+    def from_preset(cls, preset: str = "article", *, train: dict[str, Any] | None = None, data: DataConfig | None = None,
+                    fixed: dict[str, Any] | None = None, trials: int | None = None, **settings: Any) -> "SearchSettings":
+        """Settings from a named preset (``cnnlab.presets``): its training options (``train``
+        overrides those that are not None), its subset sizes (``data`` overrides what it sets),
+        its number of trials; the ``smoke`` preset also uses the space's small widths (``fixed``
+        keywords win over them)."""
+        p = get_preset(preset)
+        space = get_space(settings.get("space", "modules"))
+        if settings.get("out") is None:  # runs/search/SPACE-OBJECTIVE
+            settings["out"] = f"runs/search/{space.name}-{settings.get('objective', Objective()).kind}"
+        data = p.data.with_overrides(**{k: v for k, v in (data or DataConfig()).to_dict().items() if k != "image_size"})
+        if data.image_size is not None:
+            raise ValueError("a search trains at the dataset's own image size; image_size cannot be set")
+        return cls(
+            train=p.train.with_overrides(**(train or {})),
+            fixed={**(space.smoke_fixed if preset == "smoke" else {}), **(fixed or {})},
+            trials=trials if trials is not None else p.trials,
+            dataset=data.dataset, data_dir=data.data_dir, limit_train=data.limit_train, limit_val=data.limit_val,
+            val_split=data.val_split, **settings,
+        )
+
+    @property
+    def data(self) -> DataConfig:
+        """The data every trial trains and validates on."""
+        return DataConfig(self.dataset, self.data_dir, self.val_split, None, self.limit_train, self.limit_val)
 
     @property
     def grace_period(self) -> int:
@@ -250,7 +280,7 @@ def load_settings(study: optuna.Study) -> SearchSettings:
     return SearchSettings.from_dict(stored)
 
 
-def recover_interrupted(study: optuna.Study, settings: SearchSettings, wait: bool = True) -> list[int]:
+def recover_interrupted(study: optuna.Study, settings: SearchSettings, storage_url: str, wait: bool = True) -> list[int]:
     """``--resume``: queue again the trials a stopped study left behind; returns their numbers.
 
     Trials interrupted by Ctrl-C are failed (not stale) and were never retried; trials of a
@@ -259,10 +289,12 @@ def recover_interrupted(study: optuna.Study, settings: SearchSettings, wait: boo
     which is right only when no other worker runs.
     """
     from optuna.storages import fail_stale_trials
-    from optuna.storages._heartbeat import is_heartbeat_enabled
 
-    storage = study._storage
-    if is_heartbeat_enabled(storage):
+    # Optuna's public storage API only: the study's own storage object and a trial's storage id
+    # are private attributes, so the storage is opened again and ids are looked up by number.
+    storage = open_storage(storage_url, settings, for_workers=True)
+    heartbeats = callable(getattr(storage, "get_heartbeat_interval", None)) and storage.get_heartbeat_interval() is not None
+    if heartbeats:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             fail_stale_trials(study)  # runs RetryDeadTrial for each
@@ -270,9 +302,11 @@ def recover_interrupted(study: optuna.Study, settings: SearchSettings, wait: boo
                 time.sleep(settings.grace_period + 1)
                 fail_stale_trials(study)
     else:
+        study_id = storage.get_study_id_from_name(study.study_name)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
-                enqueue_retry(study, storage.get_trial(t._trial_id), settings.max_retry)
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                enqueue_retry(study, storage.get_trial(trial_id), settings.max_retry)
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get("retry_of") for t in trials}
     queued = []

@@ -27,11 +27,9 @@ import torch
 from optuna.trial import TrialState
 
 from ..analysis.summary import summary
-from ..data import DataSplits, load_splits
-from ..models import create_model
-from ..train import TrainingDiverged, fit, load_checkpoint
-from ..train.run import run_info
-from ..train.trainer import resolve_device
+from ..data import DataSplits
+from ..device import resolve_device
+from ..train import TrainingDiverged, load_checkpoint, run_training
 from .dedup import claim
 from .objectives import CostAwareMedianPruner, measure_latency
 from .spaces import architecture_key, get_space, to_json_kwargs
@@ -42,10 +40,7 @@ _LATENCY_CACHE: dict[tuple[str, str, int], float] = {}
 
 
 def load_data(settings: SearchSettings) -> DataSplits:
-    return load_splits(
-        settings.dataset, settings.data_dir, settings.val_split, None, settings.limit_train, settings.train.seed,
-        limit_val=settings.limit_val,
-    )
+    return settings.data.load(seed=settings.train.seed)
 
 
 def run_dir_name(key: str) -> str:
@@ -119,36 +114,41 @@ class TrialRunner:
 
     def _train(self, trial: optuna.Trial, key: str, kwargs: dict[str, Any]) -> float | list[float]:
         start = time.perf_counter()
-        config = self.settings.train
-        torch.manual_seed(config.seed)
-        model = create_model(self.space.model, num_classes=len(self.data.classes), **kwargs)
-        cost_summary = summary(model, self.input_size)
         trial.set_user_attr("label", self.space.label(kwargs))
         trial.set_user_attr("model", self.space.model)
         trial.set_user_attr("model_kwargs", to_json_kwargs(kwargs))
-        trial.set_user_attr("params", cost_summary.total_params)
-        trial.set_user_attr("macs", cost_summary.macs)
-        cost = self._cost(trial, key, model, cost_summary.total_params)
         run_dir = self.out / "trials" / run_dir_name(key)
         trial.set_user_attr("run_dir", str(run_dir))
+        costs: list[float | None] = []
+
         curve: list[float] = []
         resume = (run_dir / "last.pt").exists()
-        if resume:  # a retry: continue the dead attempt's run, and show the pruner its earlier epochs again
-            done = load_checkpoint(run_dir / "last.pt")["history"]["epochs"]
-            trial.set_user_attr("resumed_from_epoch", len(done))
-            for e in done:
-                self._epoch(trial, e["epoch"], e["val_acc"], curve, cost, prune=False)
-        history = fit(
-            model, self.data, config, run_dir, resume=resume, quiet=True,
-            info=run_info(self.space.model, to_json_kwargs(kwargs), self.data, self.settings.dataset,
-                          study=trial.study.study_name, trial=trial.number),
-            on_epoch_end=lambda record: self._epoch(trial, record.epoch, record.val_acc, curve, cost),
+
+        def init(model: torch.nn.Module, splits: DataSplits) -> None:  # the new model's cost, before training
+            cost_summary = summary(model, self.input_size)
+            trial.set_user_attr("params", cost_summary.total_params)
+            trial.set_user_attr("macs", cost_summary.macs)
+            costs.append(self._cost(trial, key, model, cost_summary.total_params))
+            if resume:
+                self._replay(trial, run_dir, curve, costs[0])
+
+        run = run_training(
+            self.space.model, kwargs, data=self.settings.data, train=self.settings.train, out_dir=run_dir, splits=self.data,
+            init=init, resume=resume, quiet=True, info={"study": trial.study.study_name, "trial": trial.number},
+            on_epoch_end=lambda record: self._epoch(trial, record.epoch, record.val_acc, curve, costs[0]),
         )
-        best = history.summary()["best_val_acc"]
+        best = run.history.summary()["best_val_acc"]
         trial.set_user_attr("best_val_acc", best)
         trial.set_user_attr("seconds", time.perf_counter() - start)
-        values = self.objective.values(best, cost)
+        values = self.objective.values(best, costs[0])
         return values if self.objective.multi else values[0]
+
+    def _replay(self, trial: optuna.Trial, run_dir: Path, curve: list[float], cost: float | None) -> None:
+        """A retry: continue the dead attempt's run, and show the pruner its earlier epochs again."""
+        done = load_checkpoint(run_dir / "last.pt")["history"]["epochs"]
+        trial.set_user_attr("resumed_from_epoch", len(done))
+        for e in done:
+            self._epoch(trial, e["epoch"], e["val_acc"], curve, cost, prune=False)
 
     def _epoch(self, trial: optuna.Trial, epoch: int, val_acc: float, curve: list[float], cost: float | None, prune: bool = True) -> None:
         curve.append(val_acc)

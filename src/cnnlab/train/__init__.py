@@ -1,7 +1,23 @@
-"""Training: ``TrainConfig`` (and presets), ``fit`` -> ``History``, checkpoints and resume."""
+"""Training: ``TrainConfig``, ``fit`` -> ``History``, checkpoints and resume, and the one
+pipeline every command trains through (``run_training``); evaluation and prediction of a
+finished run; the run-directory format.
 
-from .config import PRESETS, TrainConfig, preset
+Module map: ``config`` (TrainConfig), ``trainer`` (fit), ``state`` (what a checkpoint holds),
+``pipeline`` (data + model + fit), ``rundir`` (run directories, checkpoints, weights files),
+``evaluation``, ``prediction``, ``history``, ``progress``, ``host`` (the CPU allocator).
+"""
+
+from .config import TrainConfig
+from .evaluation import evaluate, evaluate_run
 from .history import EpochRecord, History
-from .trainer import TrainingDiverged, evaluate, fit, load_checkpoint
+from .pipeline import TrainingRun, run_training
+from .prediction import predict_images
+from .rundir import LoadedRun, load_checkpoint, load_run, run_info, save_weights
+from .state import TrainingState
+from .trainer import TrainingDiverged, fit
 
-__all__ = ["EpochRecord", "History", "PRESETS", "TrainConfig", "TrainingDiverged", "evaluate", "fit", "load_checkpoint", "preset"]
+__all__ = [
+    "EpochRecord", "History", "LoadedRun", "TrainConfig", "TrainingDiverged", "TrainingRun", "TrainingState",
+    "evaluate", "evaluate_run", "fit", "load_checkpoint", "load_run", "predict_images", "run_info", "run_training",
+    "save_weights",
+]

@@ -1,9 +1,11 @@
-"""What a training run is: one dataclass, a comment on every default, and named presets."""
+"""What a training run is: one dataclass, a comment on every default (named recipes: ``cnnlab.presets``)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass
+
+from ..configs import Options
+from ..data.augment import POLICIES as AUGMENTATIONS
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
@@ -12,7 +14,9 @@ TTAS = ("none", "flip")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Options):
+    what = "training option"
+
     epochs: int = 10  # passes over the training set
     batch_size: int = 128  # images per step (article 000: 128)
     optimizer: str = "adam"  # adam (Keras defaults: betas 0.9/0.999, eps 1e-7), adamw, or sgd
@@ -58,37 +62,7 @@ class TrainConfig:
         check(self.weight_decay >= 0, "weight_decay", "non-negative")
         check(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
         check(0 <= self.warmup_epochs <= self.epochs, "warmup_epochs", f"in [0, epochs={self.epochs}]")
-        check(self.augment in ("keras", "standard", "none"), "augment", "one of ('keras', 'standard', 'none')")
+        check(self.augment in AUGMENTATIONS, "augment", f"one of {AUGMENTATIONS}")
         check(isinstance(self.precise_bn, int) and self.precise_bn >= 0, "precise_bn", "a number of images >= 0")
         check(self.tta in TTAS, "tta", f"one of {TTAS}")
         check(self.bn_momentum is None or 0 <= self.bn_momentum < 1, "bn_momentum", "None or in [0, 1) (Keras convention)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; accepted: {sorted(known)}")
-        return cls(**data)
-
-    def with_overrides(self, **overrides: Any) -> "TrainConfig":
-        """A copy with the options that are not None replaced."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
-
-
-PRESETS: dict[str, TrainConfig] = {
-    # Article 000's protocol: Keras Adam defaults, batch 128, 100 epochs, ImageDataGenerator
-    # augmentation, the test set as validation (the split is chosen with the data).
-    "article": TrainConfig(epochs=100, batch_size=128, optimizer="adam", lr=1e-3, augment="keras", bn_momentum=0.99, precise_bn=0),
-    # One quick pass for tests and smoke runs.
-    "smoke": TrainConfig(epochs=1, batch_size=64, augment="standard"),
-}
-
-
-def preset(name: str) -> TrainConfig:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
-    return PRESETS[name]

@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write, atomic_write_text
+from ..figures import save_figure, subplots
+from ..io import atomic_write_text
 
 COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s", "val_acc_tta")
 
@@ -113,13 +114,8 @@ class History:
 
 def save_curves(history: History, path: Path) -> Path:
     """Accuracy and loss, train against validation, as in article 000's figures."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     epochs = [e.epoch for e in history.epochs]
-    fig, (acc, loss) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
+    fig, (acc, loss) = subplots(1, 2, figsize=(10, 4), dpi=110)
     acc.plot(epochs, [e.train_acc for e in history.epochs], label="train", marker=".")
     acc.plot(epochs, [e.val_acc for e in history.epochs], label=f"validation ({history.info.get('validation', 'val')})", marker=".")
     acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
@@ -131,6 +127,4 @@ def save_curves(history: History, path: Path) -> Path:
         ax.legend()
     fig.suptitle(history.info.get("model", ""))
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -16,10 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data import DataSplits, load_splits
-from ..models import create_model
-from ..train import History, TrainConfig, fit, load_checkpoint
-from ..train.run import run_info
+from ..data import DataConfig, DataSplits
+from ..presets import get_preset
+from ..train import TrainConfig, TrainingRun, load_checkpoint, run_training
 from .freeze import freeze, unfreeze
 
 KERAS_SUFFIXES = (".h5", ".hdf5")
@@ -76,51 +75,61 @@ def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], path: Path)
     model.load_state_dict(backbone, strict=False)
 
 
-def phase_switch(model: nn.Module, freeze_epochs: int):
-    """``on_epoch_start`` callback: head only for epochs 1..freeze_epochs, then everything."""
+class _Transfer:
+    """The fine-tuning of one model: load the weights, put a new head on, and switch from
+    head-only training (epochs 1..freeze_epochs) to the whole network."""
 
-    def switch(epoch: int) -> None:
-        if epoch <= freeze_epochs:
-            freeze(model, "backbone")
+    def __init__(self, model_name: str, weights, model_args: dict[str, Any], stride_on: str | None, freeze_epochs: int) -> None:
+        self.model_name, self.weights, self.model_args, self.stride_on = model_name, weights, model_args, stride_on
+        self.freeze_epochs = freeze_epochs
+        self.info: dict[str, Any] = {"freeze_epochs": freeze_epochs}
+        self.model: nn.Module | None = None
+
+    def init(self, model: nn.Module, splits: DataSplits) -> None:
+        if self.weights is None:
+            self.info["weights"] = "none (random initialisation)"
         else:
-            unfreeze(model)
+            self.info["weights"] = load_weights(model, self.weights, self.model_name, self.stride_on, self.model_args)
+        model.reset_classifier(len(splits.classes))
+        self.model = model
 
-    return switch
+    def on_epoch_start(self, epoch: int) -> None:
+        if epoch <= self.freeze_epochs:
+            freeze(self.model, "backbone")
+        else:
+            unfreeze(self.model)
 
 
 def finetune(
     model_name: str,
     weights: str | Path | None,
-    data_dir: str | Path,
     out_dir: str | Path,
-    config: TrainConfig,
+    *,
+    data: DataConfig,
+    train: TrainConfig | None = None,
     freeze_epochs: int = 1,
-    image_size: tuple[int, int] | None = None,
     model_args: dict[str, Any] | None = None,
-    val_split: float | None = None,
-    limit_train: int | None = None,
-    limit_val: int | None = None,
+    stride_on: str | None = None,
     resume: bool = False,
     quiet: bool = False,
-    stride_on: str | None = None,
     on_epoch_end=None,
-) -> tuple[History, DataSplits]:
-    """Load the image folder, build ``model_name`` with ``weights`` (None: random
-    initialisation), give it a head for the folder's classes and train it in two phases."""
-    if isinstance(freeze_epochs, bool) or not isinstance(freeze_epochs, int) or not 0 <= freeze_epochs <= config.epochs:
-        raise ValueError(f"freeze_epochs must be an int in [0, epochs={config.epochs}], got {freeze_epochs!r}")
+) -> TrainingRun:
+    """Build ``model_name`` with ``weights`` (None: random initialisation), give it a head for the
+    classes of ``data`` (an image folder) and train it in two phases: the head alone for
+    ``freeze_epochs`` epochs, then the whole network. ``train`` defaults to the ``finetune`` preset."""
+    train = train if train is not None else get_preset("finetune").train
+    if isinstance(freeze_epochs, bool) or not isinstance(freeze_epochs, int) or not 0 <= freeze_epochs <= train.epochs:
+        raise ValueError(f"freeze_epochs must be an int in [0, epochs={train.epochs}], got {freeze_epochs!r}")
+    if data.data_dir is None:
+        raise ValueError("finetune needs the image folder: data_dir (--data-dir), a directory or a tar")
     model_args = dict(model_args or {})
-    data = load_splits("folder", data_dir, val_split, image_size, limit_train, config.seed, limit_val=limit_val)
-    torch.manual_seed(config.seed)
-    model = create_model(model_name, **model_args)
-    source = "none (random initialisation)" if weights is None else load_weights(model, weights, model_name, stride_on, model_args)
-    model.reset_classifier(len(data.classes))
-    info = run_info(model_name, model_args, data, str(data_dir), weights=source, freeze_epochs=freeze_epochs)
     out = Path(out_dir)
     if resume and (out / "last.pt").is_file():
         earlier = load_checkpoint(out / "last.pt")["history"]["info"].get("freeze_epochs")
         if earlier != freeze_epochs:
             raise ValueError(f"cannot resume {out}: it was started with --freeze-epochs {earlier}, not {freeze_epochs}")
-    history = fit(model, data, config, out, resume=resume, quiet=quiet, info=info,
-                  on_epoch_end=on_epoch_end, on_epoch_start=phase_switch(model, freeze_epochs))
-    return history, data
+    transfer = _Transfer(model_name, weights, model_args, stride_on, freeze_epochs)
+    return run_training(
+        model_name, model_args, data=data, train=train, out_dir=out, head_from_data=False, init=transfer.init,
+        info=transfer.info, resume=resume, quiet=quiet, on_epoch_start=transfer.on_epoch_start, on_epoch_end=on_epoch_end,
+    )

@@ -1,0 +1,62 @@
+"""``cnnlab explain``: one convolution on tiny numbers, an output cell written out term by term."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+
+from . import options
+
+LAYERS = ("conv2d", "depthwise", "separable", "transpose")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="compute one convolution on tiny numbers and write an output cell out term by term",
+        description="Reproduces article 001's worked examples by default; options change the example. "
+        "Sizes are N or H,W. Unset options keep the article's values.",
+    )
+    p.add_argument("layer", choices=LAYERS)
+    p.add_argument("--cell", type=options.cell, default=None, metavar="Y,X,C", help="output cell to write out (default 0,0,0)")
+    p.add_argument("--input-size", type=options.pair, metavar="H,W")
+    p.add_argument("--in-channels", type=int, metavar="C")
+    p.add_argument("--filters", type=int, metavar="M", help="output channels (not for depthwise)")
+    p.add_argument("--kernel-size", type=options.pair, metavar="K")
+    p.add_argument("--strides", type=options.pair, metavar="S")
+    p.add_argument("--padding", choices=["valid", "same"])
+    p.add_argument("--dilation-rate", type=options.pair, metavar="D")
+    p.add_argument("--depth-multiplier", type=int, metavar="N", help="depthwise and separable only")
+    p.add_argument("--output-padding", type=options.pair, metavar="P", help="transpose only")
+    p.add_argument("--bias", action="store_true", help="give the layer a bias")
+    p.add_argument("--fill", choices=["arange", "random"], help="arange: the article's 1, 2, 3, ... (default); random: small numbers")
+    p.add_argument("--seed", type=int, help="seed for --fill random (implies it)")
+    p.add_argument("--json", action="store_true", help="print the same content as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.explain import explain, format_text
+
+    e = explain(
+        args.layer, cell=args.cell, input_size=args.input_size, in_channels=args.in_channels, filters=args.filters,
+        kernel_size=args.kernel_size, strides=args.strides, padding=args.padding, dilation_rate=args.dilation_rate,
+        depth_multiplier=args.depth_multiplier, output_padding=args.output_padding,
+        use_bias=True if args.bias else None, fill=args.fill, seed=args.seed,
+    )
+    if args.json:
+        print(json.dumps(e.to_dict(), indent=1))
+    else:
+        print(format_text(e, width=max(60, shutil.get_terminal_size((100, 24)).columns), times=_times_sign()))
+    return 0
+
+
+def _times_sign() -> str:
+    """The article's '×' where the terminal can show it, '*' otherwise."""
+    try:
+        "×".encode(sys.stdout.encoding or "ascii")
+        return "×"
+    except (UnicodeEncodeError, LookupError):
+        return "*"

@@ -1,0 +1,55 @@
+"""``cnnlab models``, ``cnnlab summary`` and ``cnnlab compare``: the zoo and what each model costs."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import options
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the zoo: family, parameters, MACs and depth at each model's default input")
+    p.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
+    p.set_defaults(run=run_models)
+
+    p = sub.add_parser("summary", help="Keras-style layer table of one model with its parameter and cost totals")
+    p.add_argument("name")
+    p.add_argument("--input", type=options.input_size, default=None, metavar="CxHxW", help="default: the model's own")
+    options.add_model_args(p, "model keyword, e.g. blocks=1,2,4,3")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--markdown", action="store_true")
+    fmt.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_summary)
+
+    p = sub.add_parser("compare", help="models side by side; --plot saves MACs vs parameters as PNG (+ CSV, JSON)")
+    p.add_argument("specs", nargs="+", metavar="NAME[:KEY=VALUE...]")
+    p.add_argument("--input", type=options.input_size, default=None, metavar="CxHxW")
+    p.add_argument("--plot", default=None, metavar="OUT.png")
+    p.set_defaults(run=run_compare)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from ..analysis.zoo import zoo_table
+
+    print(zoo_table(args.pattern))
+    return 0
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from ..analysis.summary import model_summary
+    from ..models.arguments import parse_model_args
+
+    s = model_summary(args.name, args.input, **parse_model_args(args.arg))
+    print(s.to_json() if args.json else s.to_markdown() if args.markdown else s)
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from ..analysis.compare import compare
+
+    result = compare(args.specs, args.input)
+    print(result.table())
+    if args.plot:
+        for path in result.save(args.plot):
+            print(f"wrote {path}")
+    return 0

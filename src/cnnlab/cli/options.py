@@ -1,0 +1,151 @@
+"""Argument types and the options several commands share. Choices come from the library's own
+tables (models, presets, optimizers, ...); every default is ``None`` so that the library, not
+argparse, decides what an unset option means."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..data.augment import POLICIES
+from ..presets import PRESETS
+from ..train.config import OPTIMIZERS, PRECISIONS, SCHEDULES, TTAS
+
+
+def int_tuple(text: str, lengths: tuple[int, ...], what: str) -> tuple[int, ...]:
+    """``"3"``, ``"3,5"`` or ``"3x5"`` -> a tuple of ints whose length is one of ``lengths``."""
+    expected = f"{what} must be {' or '.join(map(str, lengths))} comma-separated ints, got {text!r}"
+    try:
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(expected) from None
+    if len(values) not in lengths:
+        raise argparse.ArgumentTypeError(expected)
+    return values
+
+
+def pair(text: str) -> tuple[int, int]:
+    """``N`` or ``H,W`` -> always ``(H, W)`` (``N`` -> ``(N, N)``)."""
+    values = int_tuple(text, (1, 2), "a size")
+    return (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """``--image-size``: N (square) or H,W, positive, always as (H, W)."""
+    h, w = pair(text)
+    if min(h, w) < 1:
+        raise argparse.ArgumentTypeError(f"--image-size must be N or H,W positive ints, got {text!r}")
+    return (h, w)
+
+
+def cell(text: str) -> tuple[int, int, int]:
+    y, x, c = int_tuple(text, (3,), "--cell (y,x,channel)")
+    return (y, x, c)
+
+
+def input_size(text: str) -> tuple[int, int, int]:
+    from ..analysis.summary import parse_input_size
+
+    try:
+        return parse_input_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_model_args(p: argparse.ArgumentParser, help: str = "model keyword, e.g. growth_rate=32") -> None:
+    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="auto (default: CUDA when present), cpu, cuda, cuda:N")
+
+
+def images(flag: str):
+    """An argument type: a positive number of images (named by ``flag`` in the error)."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be a positive number of images, got {text}")
+        return n
+
+    return parse
+
+
+def add_limits(p: argparse.ArgumentParser) -> None:
+    """``--limit-train`` / ``--limit-val``, the same for every command that trains."""
+    p.add_argument("--limit-train", type=images("--limit-train"), default=None, metavar="N", help="class-balanced subset of N training images")
+    p.add_argument("--limit-val", type=images("--limit-val"), default=None, metavar="N", help="class-balanced subset of N validation images")
+
+
+def add_data(p: argparse.ArgumentParser, *, dataset: bool = True, val_split: bool = True, size: bool = False) -> None:
+    """Where the data comes from (``DataConfig``'s fields)."""
+    if dataset:
+        p.add_argument("--dataset", default=None, help="cifar10 (default), cifar100, or a name for --data-dir's image folder")
+    p.add_argument("--data-dir", default=None, help="local copy: official archive, its folder, an image-folder tree or tar")
+    add_limits(p)
+    if val_split:
+        p.add_argument("--val-split", type=float, default=None, help="validate on this fraction of train (default: the test set)")
+    if size:
+        p.add_argument("--image-size", type=image_size, default=None, metavar="N|H,W", help="resize image-folder images")
+
+
+def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The DataConfig fields given on the command line (None for those not given)."""
+    return {
+        "dataset": getattr(args, "dataset", None), "data_dir": args.data_dir, "val_split": getattr(args, "val_split", None),
+        "image_size": getattr(args, "image_size", None), "limit_train": args.limit_train, "limit_val": args.limit_val,
+    }
+
+
+def add_preset(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--preset", default=None, choices=list(PRESETS), help=help)
+
+
+TRAIN_OPTIONS = {
+    # option: (type or choices, help)
+    "epochs": (int, None),
+    "batch_size": (int, None),
+    "optimizer": (OPTIMIZERS, None),
+    "lr": (float, "peak learning rate"),
+    "weight_decay": (float, None),
+    "schedule": (SCHEDULES, None),
+    "warmup_epochs": (float, None),
+    "label_smoothing": (float, None),
+    "augment": (POLICIES, None),
+    "cutout": (int, None),
+    "bn_momentum": (float, "BatchNorm momentum, Keras convention (PyTorch's 0.1 is Keras's 0.9; the article preset: Keras's 0.99)"),
+    "precision": (PRECISIONS, "auto: bf16 where the device computes it natively"),
+    "tta": (TTAS, "also measure flip test-time augmentation each epoch"),
+    "seed": (int, None),
+}
+
+
+def add_train(p: argparse.ArgumentParser, names: tuple[str, ...] = tuple(TRAIN_OPTIONS)) -> None:
+    """``TrainConfig`` fields as ``--option`` (defaults None: the preset or TrainConfig decides)."""
+    for name in names:
+        kind, help = TRAIN_OPTIONS[name]
+        flag = "--" + name.replace("_", "-")
+        if isinstance(kind, tuple):
+            p.add_argument(flag, choices=list(kind), default=None, help=help)
+        else:
+            p.add_argument(flag, type=kind, default=None, help=help)
+
+
+def train_overrides(args: argparse.Namespace, *extra: str) -> dict[str, Any]:
+    """The TrainConfig fields given on the command line (None for those not given)."""
+    return {name: getattr(args, name, None) for name in (*TRAIN_OPTIONS, "device", *extra)}
+
+
+def add_run_output(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--out", default=None, help=f"run directory (default {default})")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+
+
+def given(**kwargs: Any) -> dict[str, Any]:
+    """Only the options given on the command line: the library's defaults decide the rest."""
+    return {k: v for k, v in kwargs.items() if v is not None}

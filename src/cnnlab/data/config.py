@@ -1,0 +1,55 @@
+"""What data a run trains and validates on: one frozen dataclass beside ``TrainConfig``.
+
+    data = DataConfig("cifar10", data_dir="../shared/datasets", limit_train=5000)
+    splits = data.load(seed=0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..configs import Options
+from .dataset import DataSplits
+from .splits import load_splits
+
+
+@dataclass(frozen=True)
+class DataConfig(Options):
+    what = "data option"
+
+    dataset: str = "cifar10"  # cifar10, cifar100, or "folder" (or any name) for an image folder in data_dir
+    data_dir: str | None = None  # local copy: official archive, its folder, an image-folder tree or tar (None: cache, $CNNLAB_DATA, ../shared/datasets, download)
+    val_split: float | None = None  # None: validate on the test set (article 000) or the folder's val/; else a stratified fraction of train
+    image_size: tuple[int, int] | None = None  # (H, W) image folders are resized to (None: the dataset's own size)
+    limit_train: int | None = None  # class-balanced subset of the training images (None: all)
+    limit_val: int | None = None  # class-balanced subset of the validation images (None: all)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"dataset must be a name such as cifar10, got {self.dataset!r}")
+        if self.data_dir is not None and not isinstance(self.data_dir, str):  # a Path given: stored as text
+            object.__setattr__(self, "data_dir", str(self.data_dir))
+        for name in ("limit_train", "limit_val"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive number of images, got {value!r}")
+        if self.val_split is not None and not 0 < self.val_split < 1:
+            raise ValueError(f"val_split must be a fraction in (0, 1), got {self.val_split!r}")
+        if self.image_size is not None:
+            size = tuple(self.image_size)
+            if len(size) != 2 or not all(isinstance(v, int) and v >= 1 for v in size):
+                raise ValueError(f"image_size must be (height, width) positive ints, got {self.image_size!r}")
+            object.__setattr__(self, "image_size", size)
+
+    def load(self, seed: int = 0, download: bool = True) -> DataSplits:
+        """The train / validation (/ test) splits this config describes (``seed``: subsets and split)."""
+        return load_splits(
+            self.dataset, self.data_dir, self.val_split, self.image_size, self.limit_train, seed,
+            download=download, limit_val=self.limit_val,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["image_size"] = list(self.image_size) if self.image_size else None
+        return d

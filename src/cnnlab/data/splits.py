@@ -1,0 +1,32 @@
+"""The splits of one run: load a dataset, choose its validation images, take subsets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .dataset import DataSplits, make_splits
+from .sources import load_dataset
+
+
+def load_splits(
+    name: str,
+    data_dir: str | Path | None = None,
+    val_split: float | None = None,
+    image_size: tuple[int, int] | None = None,
+    limit_train: int | None = None,
+    seed: int = 0,
+    download: bool = True,
+    limit_val: int | None = None,
+) -> DataSplits:
+    """Train / validation (/ test) for a run: validation is the test set (``val_split=None``,
+    what article 000 did; an image folder's ``val/`` when it has one) or a stratified ``val_split`` fraction of train; ``limit_train``
+    keeps a class-balanced subset of the training images, ``limit_val`` of the validation images."""
+    splits = load_dataset(name, data_dir, image_size, download=download)
+    train = splits.get("train", splits.get("all"))
+    if "val" in splits and val_split is None:  # an image folder with its own val/ split
+        data = DataSplits(train, splits["val"], splits.get("test"), "val", str(data_dir or name))
+    else:
+        data = make_splits(train, splits.get("test"), val_split, seed, source=str(data_dir or name))
+    data.train = data.train.limit(limit_train, seed)
+    data.val = data.val.limit(limit_val, seed)
+    return data

@@ -1,0 +1,43 @@
+"""Figures for the library's PNG outputs, drawn without pyplot and saved atomically.
+
+Why not pyplot: ``pyplot`` keeps global state (a registry of open figures that leaks unless
+every figure is closed), and forcing the Agg backend from inside a library (``matplotlib.use``)
+switches the backend of the caller's notebook or GUI session. A bare
+:class:`matplotlib.figure.Figure` belongs to no backend and no registry: ``savefig(...,
+format="png")`` renders it through the Agg canvas on the spot, whatever backend is active, and
+the figure is freed like any other object when it goes out of scope -- there is nothing to close.
+
+matplotlib is imported inside the functions so that ``import cnnlab`` stays light.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .io import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def new_figure(figsize: tuple[float, float] | None = None, dpi: float | None = None, **kwargs: Any) -> Figure:
+    """A standalone figure (``None`` means matplotlib's rc default), not registered with pyplot."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, dpi=dpi, **kwargs)
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None, dpi: float | None = None,
+             **kwargs: Any) -> tuple[Figure, Any]:
+    """``pyplot.subplots`` without pyplot: ``(fig, axes)``, ``axes`` shaped as ``Figure.subplots`` returns it
+    (one Axes for 1x1, else an array); ``kwargs`` go to ``Figure.subplots`` (``sharex``, ``squeeze``, ...)."""
+    fig = new_figure(figsize=figsize, dpi=dpi)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write ``fig`` to ``path`` as PNG via a temporary file renamed into place, so a reader never
+    sees a half-written image; the format is PNG whatever the suffix says."""
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))

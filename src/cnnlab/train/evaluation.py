@@ -1,0 +1,111 @@
+"""Evaluation: loss and accuracy of a model on uint8 images (used by the trainer every epoch),
+and of a trained run on its dataset's test split with per-class accuracy and a confusion
+matrix (``cnnlab evaluate``)."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import DataConfig
+from ..figures import save_figure, subplots
+from ..io import atomic_write_text
+from .config import TTAS
+from .rundir import load_run
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512, autocast=nullcontext, tta: str = "none"
+) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` on uint8 images ``x`` (rescaled by 1/255).
+
+    ``tta="flip"`` averages the softmax of each image and of its horizontal mirror.
+    """
+    model.eval()
+    loss = torch.zeros((), device=x.device, dtype=torch.float64)
+    correct = torch.zeros((), device=x.device, dtype=torch.int64)
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start : start + batch_size].float() / 255.0, y[start : start + batch_size]
+        with autocast():
+            logits = model(xb).float()
+            if tta == "flip":
+                probs = 0.5 * (logits.softmax(dim=1) + model(xb.flip(3)).float().softmax(dim=1))
+                logits = probs.clamp_min(1e-12).log()
+        loss += F.cross_entropy(logits, yb, reduction="sum").double()
+        correct += (logits.argmax(dim=1) == yb).sum()
+    return loss.item() / len(x), correct.item() / len(x)
+
+
+@torch.no_grad()
+def predicted_classes(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size].float() / 255).argmax(1) for i in range(0, len(x), batch_size)]).cpu().numpy()
+
+
+def evaluate_run(
+    path: str | Path,
+    data: DataConfig | None = None,
+    *,
+    device: str = "auto",
+    out_png: str | Path | None = None,
+    tta: str = "none",
+) -> dict[str, Any]:
+    """Loss, accuracy, per-class accuracy and confusion matrix of a run (directory, checkpoint or
+    weights file) on the test split of ``data`` (default CIFAR-10), read at the run's image size;
+    ``tta="flip"`` adds ``accuracy_tta`` (softmax averaged with the mirrored image)."""
+    if tta not in TTAS:
+        raise ValueError(f"tta must be one of {TTAS}, got {tta!r}")
+    run = load_run(path, device)
+    splits = (data or DataConfig()).with_overrides(image_size=run.image_size).load()
+    if splits.classes != run.classes:
+        raise ValueError(f"the run was trained on classes {run.classes}, the data has {splits.classes}")
+    test = splits.test if splits.test is not None else splits.val
+    dev = next(run.model.parameters()).device
+    x = torch.from_numpy(test.images).permute(0, 3, 1, 2).contiguous().to(dev)
+    y = torch.from_numpy(test.labels).to(dev)
+    loss, acc = evaluate(run.model, x, y)
+    predicted = predicted_classes(run.model, x)
+    k = len(run.classes)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (test.labels, predicted), 1)
+    per_class = {c: float(confusion[i, i] / max(1, confusion[i].sum())) for i, c in enumerate(run.classes)}
+    result = {"images": len(test), "loss": loss, "accuracy": acc, "per_class_accuracy": per_class, "confusion": confusion.tolist()}
+    if tta != "none":
+        result["tta"] = tta
+        result["loss_tta"], result["accuracy_tta"] = evaluate(run.model, x, y, tta=tta)
+    if out_png is not None:
+        confusion_png(confusion, run.classes, Path(out_png))
+        atomic_write_text(Path(out_png).with_suffix(".json"), json.dumps(result, indent=1))
+    return result
+
+
+def confusion_png(confusion: np.ndarray, classes: Sequence[str], path: Path) -> Path:
+    """The confusion matrix as a labelled heat map (true class by row, predicted by column)."""
+    fig, ax = subplots(figsize=(6 + 0.3 * len(classes), 5 + 0.3 * len(classes)), dpi=110)
+    ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix")
+    for (i, j), v in np.ndenumerate(confusion):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > confusion.max() / 2 else "black")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def confusion_path(run_path: str | Path) -> Path:
+    """Where ``cnnlab evaluate`` puts the confusion matrix: beside a run's checkpoints
+    (``RUN/confusion.png``), or beside a weights file, named after it (``NAME-confusion.png``)."""
+    path = Path(run_path)
+    if path.is_dir():
+        return path / "confusion.png"
+    if path.name in ("last.pt", "best.pt"):
+        return path.parent / "confusion.png"
+    return path.with_name(f"{path.stem}-confusion.png")

@@ -1,0 +1,72 @@
+"""One way to run a training run, for every entry point (``cnnlab train``, ``reproduce``,
+``finetune`` and each search trial): load and check the data, build the model from the
+registry (seeded), record what rebuilds it, and ``fit``.
+
+    run = run_training("densenet_cifar", {"growth_rate": 16}, data=DataConfig("cifar10"),
+                       train=get_preset("fast").train, out_dir="runs/dn")
+    print(run.history.summary()["best_val_acc"])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+from ..data import DataConfig, DataSplits
+from ..models import create_model
+from .config import TrainConfig
+from .history import EpochRecord, History
+from .rundir import run_info
+from .trainer import fit
+
+
+@dataclass
+class TrainingRun:
+    history: History
+    data: DataSplits
+    model: nn.Module
+    out_dir: Path
+
+
+def run_training(
+    model_name: str,
+    model_args: Mapping[str, Any] | None = None,
+    *,
+    data: DataConfig,
+    train: TrainConfig,
+    out_dir: str | Path,
+    splits: DataSplits | None = None,
+    init: Callable[[nn.Module, DataSplits], None] | None = None,
+    head_from_data: bool = True,
+    info: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+    on_epoch_start: Callable[[int], None] | None = None,
+    on_epoch_end: Callable[[EpochRecord], None] | None = None,
+) -> TrainingRun:
+    """Train ``model_name(**model_args)`` on ``data`` following ``train`` into ``out_dir``.
+
+    ``splits``: the data already loaded (a search worker loads it once for all its trials);
+    else ``data`` is loaded here, before the model exists, so bad data fails first.
+    ``head_from_data``: build the model with one output per class of the data (False: with the
+    model's own head, e.g. to load pretrained weights; ``init`` then replaces it).
+    ``init(model, splits)``: called on the new model before training (load weights, freeze,
+    measure its cost). ``info``: extra entries for the run's records. The model's weights
+    follow ``train.seed``; ``fit`` seeds shuffling and augmentation from it as well.
+    """
+    model_args = dict(model_args or {})
+    splits = splits if splits is not None else data.load(seed=train.seed)
+    torch.manual_seed(train.seed)
+    model = create_model(model_name, num_classes=len(splits.classes) if head_from_data else None, **model_args)
+    if init is not None:
+        init(model, splits)
+    record = run_info(model_name, model_args, splits, data.dataset, **dict(info or {}))
+    history = fit(
+        model, splits, train, out_dir, resume=resume, quiet=quiet, info=record,
+        on_epoch_start=on_epoch_start, on_epoch_end=on_epoch_end,
+    )
+    return TrainingRun(history, splits, model, Path(out_dir))

@@ -1,0 +1,32 @@
+"""Predict the classes of image files with a trained run (``cnnlab predict``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .rundir import load_run
+
+
+def predict_images(path: str | Path, images: Sequence[str | Path], device: str = "auto", top: int = 5) -> list[dict[str, Any]]:
+    """Top-``top`` classes with probabilities for each image file, resized as the run was trained."""
+    from PIL import Image
+
+    run = load_run(path, device)
+    dev = next(run.model.parameters()).device
+    results = []
+    for image in images:
+        try:
+            with Image.open(image) as img:
+                rgb = img.convert("RGB").resize((run.image_size[1], run.image_size[0]), Image.BILINEAR)
+        except OSError as error:
+            raise ValueError(f"cannot read image {image}: {error}") from None
+        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div(255).to(dev)
+        with torch.no_grad():
+            probs = run.model(x).softmax(dim=1)[0]
+        values, index = probs.topk(min(top, len(run.classes)))
+        results.append({"image": str(image), "top": [(run.classes[i], float(v)) for v, i in zip(values.tolist(), index.tolist())]})
+    return results
