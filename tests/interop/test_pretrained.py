@@ -25,7 +25,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_each_flavour_gets_its_framework():
-    assert choose("resnet50").framework == "keras" and choose("resnet50").model_kwargs == {"stride_on": "1x1"}
+    assert choose("resnet50").framework == "keras" and choose("resnet50").model_args == {"stride_on": "1x1"}
     assert choose("resnet50", torchvision_kwargs("resnet50")).filename == "resnet50-0676ba61.pth"
     assert choose("vgg16").framework == "keras" and choose("densenet121").framework == "keras"
     assert choose("googlenet", {"batch_norm": True}).filename == "googlenet-1378be20.pth"

@@ -39,13 +39,13 @@ def choices(command: str, option: str) -> list[str]:
 def test_studies_and_cli_choices_agree_with_spec():
     assert set(choices("reproduce", "study")) == set(STUDIES) and set(choices("reproduce", "--preset")) == set(PRESETS)
     for case in STUDIES["densenet"].cases:
-        s = model_summary(case.model, (3, 32, 32), **case.args)
+        s = model_summary(case.model, (3, 32, 32), **case.model_args)
         assert (s.total_params, s.depth) == SPEC_DENSENET[case.number] == (case.article.params, case.article.depth)
         assert case.augment == (case.number != 1)
     for case in STUDIES["convtypes"].cases:
         conv, params = SPEC_CONVTYPES[case.number]
-        assert case.args == {"conv": conv}
-        assert model_summary(case.model, (3, 32, 32), **case.args).total_params == params == case.article.params
+        assert case.model_args == {"conv": conv}
+        assert model_summary(case.model, (3, 32, 32), **case.model_args).total_params == params == case.article.params
     # the fast preset keeps its promise of at most a third of the article's epochs
     assert PRESETS["fast"].train.epochs * 3 <= PRESETS["article"].train.epochs
 

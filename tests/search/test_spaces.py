@@ -26,7 +26,7 @@ def test_modules_space_is_the_articles_27_and_rebuilds_exactly():
     seen = set()
     for layers in itertools.product(("conv", "depthwise", "separable"), repeat=3):
         trial = optuna.trial.FixedTrial({f"layer{i}": kind for i, kind in enumerate(layers)})
-        kwargs = space.model_kwargs(trial)
+        kwargs = space.model_args(trial)
         assert kwargs == {"layers": layers}
         seen.add(architecture_key(space.model, kwargs))
     assert len(seen) == 27 == space.space_size()
@@ -38,7 +38,7 @@ def test_modules_space_is_the_articles_27_and_rebuilds_exactly():
 def test_modules_free_space_chooses_per_stage():
     space = get_space("modules-free")
     params = {f"s{s}_layer{i}": ("conv", "depthwise", "separable")[(s + i) % 3] for s in range(3) for i in range(3)}
-    kwargs = space.model_kwargs(optuna.trial.FixedTrial({**params, "kernel_size": 5, "width_multiplier": 0.5}))
+    kwargs = space.model_args(optuna.trial.FixedTrial({**params, "kernel_size": 5, "width_multiplier": 0.5}))
     assert kwargs["layers"] == (("conv", "depthwise", "separable"), ("depthwise", "separable", "conv"), ("separable", "conv", "depthwise"))
     model = cnnlab.create_model(space.model, **kwargs)
     assert model.stages[0].layer0.conv.weight.shape[-1] == 5  # kernel 5
@@ -46,7 +46,7 @@ def test_modules_free_space_chooses_per_stage():
     assert space.label(kwargs) == "conv, depthwise, separable | depthwise, separable, conv | separable, conv, depthwise (k5, x0.5)"
     # a fixed keyword is not searched
     fixed = {"kernel_size": 3, "width_multiplier": 1.0, "widths": (8, 16)}
-    kwargs = space.model_kwargs(optuna.trial.FixedTrial({k: v for k, v in params.items() if k[1] in "01"}), fixed)
+    kwargs = space.model_args(optuna.trial.FixedTrial({k: v for k, v in params.items() if k[1] in "01"}), fixed)
     assert kwargs["kernel_size"] == 3 and len(kwargs["layers"]) == 2
     assert space.space_size(fixed) == 27**2
     assert space.space_size() == 27**3 * 2 * 3
@@ -54,12 +54,12 @@ def test_modules_free_space_chooses_per_stage():
 
 def test_densenet_space_and_json_round_trip():
     space = get_space("densenet")
-    kwargs = space.model_kwargs(optuna.trial.FixedTrial({"growth_rate": 16, "blocks0": 1, "blocks1": 2, "blocks2": 4, "blocks3": 3}))
+    kwargs = space.model_args(optuna.trial.FixedTrial({"growth_rate": 16, "blocks0": 1, "blocks1": 2, "blocks2": 4, "blocks3": 3}))
     assert kwargs == {"growth_rate": 16, "blocks": (1, 2, 4, 3)}
     model = cnnlab.create_model(space.model, **from_json_kwargs(json.loads(json.dumps(to_json_kwargs(kwargs)))))
     assert summary(model, (3, 32, 32)).total_params == 255_046  # article 000's k=16 [1,2,4,3]
     assert space.space_size({"growth_rate": 12, "max_blocks": (1, 2)}) == 2
-    assert "max_blocks" not in space.model_kwargs(optuna.trial.FixedTrial({"blocks0": 1}), {"growth_rate": 12, "max_blocks": (1,)})
+    assert "max_blocks" not in space.model_args(optuna.trial.FixedTrial({"blocks0": 1}), {"growth_rate": 12, "max_blocks": (1,)})
 
 
 def test_unknown_space():

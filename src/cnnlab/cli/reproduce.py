@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     options.add_preset(p, "article: the articles' protocol; fast: our recipe in a third of the epochs; "
                        "quick: ~5 min on a 2-core CPU (default); smoke: 1 epoch on 500 images")
     p.add_argument("--cases", type=_cases, default=None, metavar="N,N", help="only these cases (default: all)")
-    options.add_train(p, ("epochs",))
+    options.add_train(p)  # any of the preset's training options, overridden
     options.add_data(p, val_split=False)
     options.add_device(p)
     p.add_argument("--out", default=None, help="output directory (default runs/reproduce-STUDY-PRESET)")
@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
     preset = args.preset or "quick"
     out = args.out or default_out(args.study, preset)
     result = reproduce(
-        args.study, preset, out, cases=args.cases, epochs=args.epochs, device=args.device, quiet=args.quiet,
-        data=DataConfig().with_overrides(**options.data_overrides(args)),
+        args.study, preset, out, cases=args.cases, quiet=args.quiet,
+        data=DataConfig().with_overrides(**options.data_overrides(args)), **options.train_overrides(args),
     )
     print()
     print(result.markdown())

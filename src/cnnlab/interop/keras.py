@@ -236,18 +236,22 @@ def _flatten_linear(model: nn.Module) -> tuple[nn.Linear | None, tuple[int, int]
     return None, (1, 1)
 
 
-def _convert(module: nn.Module, layer: SourceLayer, flatten: tuple[int, int] | None) -> list[tuple[torch.Tensor, np.ndarray]] | str:
-    """(torch tensor, value in its layout) pairs, or why the layer does not fit."""
+class _Misfit(ValueError):
+    """A Keras layer's arrays do not fit the module they were matched with (the message says how)."""
+
+
+def _convert(module: nn.Module, layer: SourceLayer, flatten: tuple[int, int] | None) -> list[tuple[torch.Tensor, np.ndarray]]:
+    """(torch tensor, value in its layout) pairs; ``_Misfit`` saying why when the layer does not fit."""
     arrays = layer.arrays
     if isinstance(module, KerasConv2dBase):
         specs = module._keras_weights()
         if [tuple(a.shape) for a in arrays] != [s.keras_shape for s in specs]:
-            return f"expects Keras shapes {', '.join(str(s.keras_shape) for s in specs)}"
+            raise _Misfit(f"expects Keras shapes {', '.join(str(s.keras_shape) for s in specs)}")
         return [(getattr(module, s.attr), s.from_keras(torch.as_tensor(a))) for s, a in zip(specs, arrays)]
     if isinstance(module, nn.modules.batchnorm._BatchNorm):
         c = module.num_features
         if len(arrays) != 4 or any(a.shape != (c,) for a in arrays):
-            return f"expects 4 arrays of shape ({c},) (gamma, beta, moving mean, moving variance)"
+            raise _Misfit(f"expects 4 arrays of shape ({c},) (gamma, beta, moving mean, moving variance)")
         tensors = (module.weight, module.bias, module.running_mean, module.running_var)
         return [(t, torch.as_tensor(a)) for t, a in zip(tensors, arrays)]
     # nn.Linear from Dense (in, out) or a 1x1 Conv2D on the pooled map (1, 1, in, out)
@@ -255,7 +259,7 @@ def _convert(module: nn.Module, layer: SourceLayer, flatten: tuple[int, int] | N
     expected = [(in_f, out_f)] + ([(out_f,)] if module.bias is not None else [])
     kernel = arrays[0].reshape(-1, arrays[0].shape[-1]) if arrays and arrays[0].ndim == 4 and arrays[0].shape[:2] == (1, 1) else arrays[0]
     if [tuple(kernel.shape)] + [tuple(a.shape) for a in arrays[1:]] != expected:
-        return f"expects Keras shapes {', '.join(map(str, expected))}"
+        raise _Misfit(f"expects Keras shapes {', '.join(map(str, expected))}")
     if flatten is not None:  # Keras flattens (H, W, C); we flatten (C, H, W)
         h, w = flatten
         kernel = kernel.reshape(h, w, in_f // (h * w), out_f).transpose(2, 0, 1, 3).reshape(in_f, out_f)
@@ -321,9 +325,10 @@ def load_keras_weights(model: nn.Module, source: Any, strict: bool = True, strid
             missing.append((name, module))
             continue
         layer = queue.pop(0)
-        result = _convert(module, layer, flatten_size if module is flatten_linear else None)
-        if isinstance(result, str):
-            problems.append(f"{name} ({_torch_shapes(module)}) <- {layer.name} ({_shapes(layer.arrays)}): {result}")
+        try:
+            result = _convert(module, layer, flatten_size if module is flatten_linear else None)
+        except _Misfit as misfit:
+            problems.append(f"{name} ({_torch_shapes(module)}) <- {layer.name} ({_shapes(layer.arrays)}): {misfit}")
             continue
         why = _config_mismatch(module, layer)
         if why:

@@ -48,7 +48,7 @@ def choose(name: str, model_args: dict | None = None) -> Published:
     """Which published file fits ``name`` built with ``model_args``."""
     args = dict(model_args or {})
     tv, keras = TORCHVISION.get(name), KERAS.get(name)
-    wanted = {k: v for k, v in (tv.model_kwargs if tv else {}).items() if k != "dropout"}  # dropout: training only
+    wanted = {k: v for k, v in (tv.model_args if tv else {}).items() if k != "dropout"}  # dropout: training only
     torchvision_built = bool(wanted) and all(args.get(k) == v for k, v in wanted.items())
     if tv is not None and (keras is None or torchvision_built):
         if any(args.get(k) != v for k, v in wanted.items()):
@@ -136,7 +136,7 @@ def load_pretrained(model: nn.Module, name: str, model_args: dict | None = None,
     if entry.framework == "keras":
         from .keras import load_keras_weights
 
-        load_keras_weights(model, path, stride_on=entry.model_kwargs.get("stride_on"))
+        load_keras_weights(model, path, stride_on=entry.model_args.get("stride_on"))
     else:
         import torch
 

@@ -35,7 +35,7 @@ from ..models.weights import published
 
 # model -> the keywords of torchvision's flavour: those of its published torchvision weights,
 # which each family lists beside its factories (``RESNET50_WEIGHTS`` in cnnlab.models.resnet)
-TORCHVISION_KWARGS: dict[str, dict] = {name: weights.model_kwargs for name, weights in published("torchvision").items()}
+TORCHVISION_KWARGS: dict[str, dict] = {name: weights.model_args for name, weights in published("torchvision").items()}
 IGNORED_PREFIXES = ("aux1.", "aux2.")  # torchvision GoogLeNet's auxiliary heads
 
 

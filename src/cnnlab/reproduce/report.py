@@ -52,7 +52,7 @@ class Row:
             "no": self.case.number,
             **self.case.columns,
             "model": self.case.model,
-            "model_args": {k: list(v) if isinstance(v, tuple) else v for k, v in self.case.args.items()},
+            "model_args": {k: list(v) if isinstance(v, tuple) else v for k, v in self.case.model_args.items()},
             "augmentation": self.augmentation,
             "epochs": self.epochs,
             "planned_epochs": self.planned_epochs,

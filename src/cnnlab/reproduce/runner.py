@@ -54,18 +54,17 @@ class Plan:
         return self.config.with_overrides(augment=self.config.augment if case.augment else "none")
 
 
-def make_plan(
-    study: str, preset: str = "quick", *, epochs: int | None = None, device: str | None = None, data: DataConfig | None = None
-) -> Plan:
-    """The study under ``preset``; ``epochs`` and ``device`` override its training options, and
-    ``data``'s dataset, location and subset sizes (those it sets) its data."""
+def make_plan(study: str, preset: str = "quick", *, data: DataConfig | None = None, **train: Any) -> Plan:
+    """The study under ``preset``; ``train`` (TrainConfig fields such as ``epochs``, ``device``,
+    ``augment``; None = the preset's) overrides its training options, and ``data``'s dataset,
+    location and subset sizes (those it sets) its data."""
     p = get_preset(preset)
     data = data or DataConfig()
     if data.val_split is not None or data.image_size is not None:
         raise ValueError("reproduce validates on the test set at the dataset's own size, as the articles did; "
                          f"val_split and image_size cannot be set (got {data.val_split!r}, {data.image_size!r})")
     data = p.data.with_overrides(dataset=data.dataset, data_dir=data.data_dir, limit_train=data.limit_train, limit_val=data.limit_val)
-    return Plan(get_study(study), p, p.train.with_overrides(epochs=epochs, device=device), data)
+    return Plan(get_study(study), p, p.train.with_overrides(**train), data)
 
 
 def _check_plan(out: Path, plan: Plan) -> None:
@@ -108,14 +107,14 @@ def reproduce(
     out_dir: str | Path | None = None,
     *,
     cases: list[int] | None = None,
-    epochs: int | None = None,
-    device: str | None = None,
     data: DataConfig | None = None,
     quiet: bool = False,
     log: Callable[[str], None] = print,
+    **train: Any,
 ) -> Reproduction:
-    """Train every selected case of ``study`` under ``preset`` and write the reports."""
-    plan = make_plan(study, preset, epochs=epochs, device=device, data=data)
+    """Train every selected case of ``study`` under ``preset`` and write the reports; ``train``
+    overrides the preset's training options (``epochs=20``, ``device="cuda"``, ...)."""
+    plan = make_plan(study, preset, data=data, **train)
     selected = plan.study.select(cases)
     out = Path(out_dir or default_out(plan.study.name, plan.preset.name))
     _check_plan(out, plan)
@@ -137,7 +136,7 @@ def reproduce(
             log(f"[{i}/{len(selected)}] {case.label}: {'resuming' if resume else 'training'} "
                 f"({time.perf_counter() - start:.0f} s elapsed)")
             run_training(
-                case.model, case.args, data=plan.data, train=config, out_dir=case_dir, splits=splits, resume=resume, quiet=quiet,
+                case.model, case.model_args, data=plan.data, train=config, out_dir=case_dir, splits=splits, resume=resume, quiet=quiet,
                 # target_val_acc: the history records when the article's figure was first reached
                 info={"case": case.number, "device_name": device_name(dev), "target_val_acc": case.article.best_acc},
             )
@@ -164,7 +163,7 @@ def collect(plan: Plan, out: Path, data: DataSplits, device: torch.device) -> Re
         history = History.from_dict(json.loads(path.read_text()))
         if not history.epochs:
             continue
-        s = model_summary(case.model, (3, *data.train.images.shape[1:3]), num_classes=len(data.classes), **case.args)
+        s = model_summary(case.model, (3, *data.train.images.shape[1:3]), num_classes=len(data.classes), **case.model_args)
         summary = history.summary()
         reached = next((e for e in history.epochs if e.val_acc >= case.article.best_acc), None)
         seconds = [e.seconds for e in history.epochs]

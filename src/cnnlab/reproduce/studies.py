@@ -24,7 +24,7 @@ class ArticleRow:
 class Case:
     number: int
     model: str
-    args: dict[str, Any]
+    model_args: dict[str, Any]  # keyword arguments of the registered model
     augment: bool  # the article trained this case with its augmentation
     columns: dict[str, str]  # the study's own leading columns, e.g. {"k": "16", "blocks": "1,2,4,3"}
     article: ArticleRow

@@ -1,7 +1,7 @@
 """Search spaces: one function per space turns an Optuna trial into a registered model's keywords.
 
     space = get_space("modules")
-    kwargs = space.model_kwargs(trial)              # {"layers": ("separable", "separable", "depthwise")}
+    kwargs = space.model_args(trial)              # {"layers": ("separable", "separable", "depthwise")}
     model = create_model(space.model, **kwargs)     # the same call rebuilds a found architecture
 
 ``fixed`` keywords (``cnnlab search ... --arg widths=16,32,64``) go to the model unchanged, and
@@ -109,7 +109,7 @@ class SearchSpace:
     smoke_fixed: dict[str, Any] = field(default_factory=dict)  # what --preset smoke fixes to stay small
     description: str = ""
 
-    def model_kwargs(self, trial, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    def model_args(self, trial, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
         """The keywords of ``create_model(self.model, **kwargs)`` for this trial: fixed ones and searched ones.
 
         Searching-only knobs (``max_blocks``) are not model keywords and are left out.

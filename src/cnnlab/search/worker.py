@@ -61,7 +61,7 @@ class TrialRunner:
         self.cost_pruner = CostAwareMedianPruner() if self.objective.multi and settings.pruner == "median" else None
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
-        kwargs = self.space.model_kwargs(trial, self.settings.fixed)
+        kwargs = self.space.model_args(trial, self.settings.fixed)
         key = architecture_key(self.space.model, kwargs)
         trial.set_user_attr("worker", worker_name())
         owner = claim(trial.study, trial, key, trial.user_attrs.get("rank", trial.number))
