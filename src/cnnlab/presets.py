@@ -37,6 +37,13 @@ class Preset:
         return self.data.limit_val
 
 
+# cnnlab's recipe (preset "fast", explained there); "sprint" cuts it short.
+FAST = TrainConfig(
+    epochs=30, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
+    schedule="onecycle", warmup_epochs=2, label_smoothing=0.1, augment="standard", precision="auto",
+    bn_momentum=0.9, tta="flip", precise_bn=0,
+)
+
 PRESETS: dict[str, Preset] = {
     "article": Preset(
         "article",
@@ -57,11 +64,7 @@ PRESETS: dict[str, Preset] = {
         # plain accuracy. Precision `auto`: bf16 autocast where the device computes it natively
         # (CUDA, AVX-512 BF16/AMX CPUs), fp32 elsewhere (emulated bf16 is slower than fp32 on an
         # AVX2 CPU); the history's info records which one ran.
-        TrainConfig(
-            epochs=30, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
-            schedule="onecycle", warmup_epochs=2, label_smoothing=0.1, augment="standard", precision="auto",
-            bn_momentum=0.9, tta="flip", precise_bn=0,
-        ),
+        FAST,
     ),
     "sprint": Preset(
         "sprint",
@@ -71,11 +74,7 @@ PRESETS: dict[str, Preset] = {
         # images are learned faster: article 001's DepthwiseConv2D net reached 72.9% after 3 such
         # epochs where pad-crop-flip needed 4 for 73.5% (docs/results.md). One-cycle with one
         # warm-up epoch instead of fast's two, which would leave half of the run warming up.
-        TrainConfig(
-            epochs=4, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
-            schedule="onecycle", warmup_epochs=1, label_smoothing=0.1, augment="none", precision="auto",
-            bn_momentum=0.9, tta="flip", precise_bn=0,
-        ),
+        FAST.with_overrides(epochs=4, warmup_epochs=1, augment="none"),
     ),
     "quick": Preset(
         "quick",

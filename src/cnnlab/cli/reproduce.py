@@ -51,5 +51,6 @@ def run(args: argparse.Namespace) -> int:
     )
     print()
     print(result.markdown())
-    print(f"wrote {out}/results.md, results.csv, results.json, comparison.png, accuracy_vs_cost.png, curves_caseN.png")
+    curves = ", ".join(f"curves_case{row.case.number}.png" for row in result.rows)
+    print(f"wrote {out}/results.md, results.csv, results.json, comparison.png, accuracy_vs_cost.png, {curves}")
     return 0

@@ -90,8 +90,8 @@ class Reproduction:
     def table(self) -> str:
         """The article's columns, then ours, as a Markdown table."""
         s = self.study
-        head = ["No", *s.columns, "augmentation", "epochs", "minutes", "params", "depth", "best val acc", "s/epoch",
-                "MACs", "img/s", "device", "article acc", "diff", "article s/epoch", "reached article acc"]
+        head = ["No", *s.columns, "augmentation", "epochs", "params", "depth", "best val acc", "s/epoch",
+                "MACs", "img/s", "device", "article acc", "diff", "article s/epoch", "reached article acc", "minutes"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
             a = r.case.article
@@ -101,11 +101,11 @@ class Reproduction:
                 reached += f", {r.reached_article_seconds / 60:.1f} min"
             best = f"{r.best_val_acc:.2%}" + ("" if r.best_val_acc_tta is None else f" (flip {r.best_val_acc_tta:.2%})")
             cells = [
-                str(r.case.number), *(r.case.columns[c] for c in s.columns), r.augmentation, epochs, f"{r.seconds / 60:.1f}",
+                str(r.case.number), *(r.case.columns[c] for c in s.columns), r.augmentation, epochs,
                 f"{r.params:,}" + ("" if r.params == a.params else f" (article {a.params:,})"),
                 str(r.depth), best, f"{r.seconds_per_epoch:.1f}", f"{r.macs / 1e6:.1f}M",
                 f"{r.images_per_s:.0f}", r.device, f"{a.best_acc:.2%}", f"{r.difference * 100:+.2f} pt",
-                "-" if a.seconds_per_epoch is None else f"{a.seconds_per_epoch:.1f}", reached,
+                "-" if a.seconds_per_epoch is None else f"{a.seconds_per_epoch:.1f}", reached, f"{r.seconds / 60:.1f}",
             ]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)

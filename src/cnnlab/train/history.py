@@ -118,13 +118,22 @@ def save_curves(history: History, path: Path) -> Path:
     fig, (acc, loss) = subplots(1, 2, figsize=(10, 4), dpi=110)
     acc.plot(epochs, [e.train_acc for e in history.epochs], label="train", marker=".")
     acc.plot(epochs, [e.val_acc for e in history.epochs], label=f"validation ({history.info.get('validation', 'val')})", marker=".")
+    tta = [(e.epoch, e.val_acc_tta) for e in history.epochs if e.val_acc_tta is not None]
+    if tta:
+        acc.plot(*zip(*tta), label=f"validation, {history.config.get('tta', 'TTA')} TTA", marker=".", linestyle="--")
+    target = history.info.get("target_val_acc")
+    if target is not None:  # e.g. the article's best accuracy
+        acc.axhline(target, color="grey", linestyle=":", label=f"target {target:.2%}")
     acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
     loss.plot(epochs, [e.train_loss for e in history.epochs], label="train", marker=".")
     loss.plot(epochs, [e.val_loss for e in history.epochs], label="validation", marker=".")
     loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (acc, loss):
         ax.grid(alpha=0.3)
         ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     fig.suptitle(history.info.get("model", ""))
     fig.tight_layout()
     return save_figure(fig, path)
