@@ -9,8 +9,6 @@ import shlex
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from cnnlab.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,8 +21,7 @@ def main_job(run_dir: Path) -> list[str]:
 
 
 def test_the_main_job_runs_end_to_end_and_resumes(tmp_path, capsys):
-    if not (ROOT.parent / "shared" / "datasets").is_dir():
-        pytest.skip("needs ../shared/datasets (CIFAR-10)")
+    assert (ROOT.parent / "shared" / "datasets").is_dir(), "the main job trains on ../shared/datasets (CIFAR-10)"
     out = tmp_path / "make-run"
     argv = main_job(out)
     assert argv[:2] == ["reproduce", "convtypes"] and "--out" in argv
