@@ -147,6 +147,10 @@ def fit(
     state = _new_state(model, config, device, history, epochs.steps)
     if resume:
         state.load_state_dict(load_checkpoint(out / "last.pt", map_location=device), where=str(out))
+        # A run may continue elsewhere (another CPU, "auto" resolving to another precision): say so.
+        state.history.info.setdefault("resumes", []).append(
+            {"from_epoch": state.epoch + 1, "device": str(device), "precision": epochs.precision}
+        )
     atomic_write_text(out / "config.json", json.dumps({"train": config.to_dict(), **state.history.info}, indent=1))
 
     from .progress import Progress
