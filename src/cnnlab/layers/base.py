@@ -253,6 +253,17 @@ class KerasConv2dBase(nn.Module):
             for param, value in converted:
                 param.copy_(value)
 
+    def _parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """PyTorch shapes of the kernel parameters, by attribute name (the bias is added by the base)."""
+        raise NotImplementedError
+
+    def _create_parameters(self, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
+        """Create the kernels (``_parameter_shapes``) and the bias, then Keras's initialisation."""
+        for name, shape in self._parameter_shapes().items():
+            setattr(self, name, nn.Parameter(torch.empty(shape, device=device, dtype=dtype)))
+        self.bias = nn.Parameter(torch.empty(self.out_channels, device=device, dtype=dtype)) if self.use_bias else None
+        self.reset_parameters()
+
     def reset_parameters(self) -> None:
         """Keras defaults: ``glorot_uniform`` kernels (fans from the Keras shape), zero bias."""
         for spec in self._keras_weights():
@@ -272,8 +283,6 @@ class KerasConv2dBase(nn.Module):
         return text + ("" if self.use_bias else ", use_bias=False")
 
 
-def _bias_param(use_bias: bool, channels: int, factory: dict) -> nn.Parameter | None:
-    return nn.Parameter(torch.empty(channels, **factory)) if use_bias else None
 
 
 def pad_same(module: KerasConv2dBase, x: torch.Tensor) -> tuple[torch.Tensor, Pair]:

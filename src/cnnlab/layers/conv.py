@@ -15,7 +15,6 @@ from .base import (
     KerasConv2dBase,
     KerasWeight,
     Pair,
-    _bias_param,
     _conv_kernel_mapping,
     _depthwise_kernel_mapping,
     pad_same,
@@ -41,18 +40,16 @@ class Conv2D(KerasConv2dBase):
         padding: str = "valid",
         dilation_rate: int | Pair = 1,
         use_bias: bool = True,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        *, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(
             in_channels, positive_int("filters", filters), kernel_size, strides, padding, dilation_rate, use_bias
         )
         self.filters = self.out_channels
-        kw = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty(self.filters, self.in_channels, *self.kernel_size, **kw))
-        self.bias = _bias_param(use_bias, self.filters, kw)
-        self.reset_parameters()
+        self._create_parameters(device, dtype)
+
+    def _parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"weight": (self.filters, self.in_channels, *self.kernel_size)}
 
     def _keras_weights(self) -> list[KerasWeight]:
         kh, kw = self.kernel_size
@@ -87,9 +84,7 @@ class DepthwiseConv2D(KerasConv2dBase):
         depth_multiplier: int = 1,
         dilation_rate: int | Pair = 1,
         use_bias: bool = True,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        *, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
     ) -> None:
         channels = positive_int("in_channels", in_channels)
         multiplier = positive_int("depth_multiplier", depth_multiplier)
@@ -97,10 +92,10 @@ class DepthwiseConv2D(KerasConv2dBase):
             channels, channels * multiplier, kernel_size, strides, padding, dilation_rate, use_bias
         )
         self.depth_multiplier = multiplier
-        kw = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty(self.out_channels, 1, *self.kernel_size, **kw))
-        self.bias = _bias_param(use_bias, self.out_channels, kw)
-        self.reset_parameters()
+        self._create_parameters(device, dtype)
+
+    def _parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"weight": (self.out_channels, 1, *self.kernel_size)}
 
     def _keras_weights(self) -> list[KerasWeight]:
         return [
@@ -139,24 +134,21 @@ class SeparableConv2D(KerasConv2dBase):
         kernel_size: int | Pair,
         strides: int | Pair = 1,
         padding: str = "valid",
+        dilation_rate: int | Pair = 1,  # Keras's order: dilation_rate before depth_multiplier here, after it in DepthwiseConv2D
         depth_multiplier: int = 1,
-        dilation_rate: int | Pair = 1,
         use_bias: bool = True,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        *, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(
             in_channels, positive_int("filters", filters), kernel_size, strides, padding, dilation_rate, use_bias
         )
         self.filters = self.out_channels
         self.depth_multiplier = positive_int("depth_multiplier", depth_multiplier)
+        self._create_parameters(device, dtype)
+
+    def _parameter_shapes(self) -> dict[str, tuple[int, ...]]:
         mid = self.in_channels * self.depth_multiplier
-        kw = {"device": device, "dtype": dtype}
-        self.depthwise_weight = nn.Parameter(torch.empty(mid, 1, *self.kernel_size, **kw))
-        self.pointwise_weight = nn.Parameter(torch.empty(self.filters, mid, 1, 1, **kw))
-        self.bias = _bias_param(use_bias, self.filters, kw)
-        self.reset_parameters()
+        return {"depthwise_weight": (mid, 1, *self.kernel_size), "pointwise_weight": (self.filters, mid, 1, 1)}
 
     def _keras_weights(self) -> list[KerasWeight]:
         mid = self.in_channels * self.depth_multiplier

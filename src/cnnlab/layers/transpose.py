@@ -18,7 +18,6 @@ from .base import (
     KerasConv2dBase,
     KerasWeight,
     Pair,
-    _bias_param,
     _conv_kernel_mapping,
     non_negative_pair,
     positive_int,
@@ -47,9 +46,7 @@ class Conv2DTranspose(KerasConv2dBase):
         output_padding: int | Pair | None = None,
         dilation_rate: int | Pair = 1,
         use_bias: bool = True,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        *, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(
             in_channels, positive_int("filters", filters), kernel_size, strides, padding, dilation_rate, use_bias
@@ -71,10 +68,10 @@ class Conv2DTranspose(KerasConv2dBase):
             for i, (k, s, d) in enumerate(zip(self.kernel_size, self.strides, self.dilation_rate))
         ]
         self._crops = tuple(crops)  # ((top, bottom), (left, right)) cut from the full output
-        kw = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty(self.in_channels, self.filters, *self.kernel_size, **kw))
-        self.bias = _bias_param(use_bias, self.filters, kw)
-        self.reset_parameters()
+        self._create_parameters(device, dtype)
+
+    def _parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"weight": (self.in_channels, self.filters, *self.kernel_size)}
 
     def output_size(self, height: int, width: int) -> Pair:
         height, width = positive_int("input height", height), positive_int("input width", width)

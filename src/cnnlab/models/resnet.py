@@ -97,6 +97,18 @@ def _downsample(in_channels: int, out_channels: int, strides: int, use_bias: boo
     )
 
 
+def _add_unit(block: nn.Module, index: int, in_channels: int, out_channels: int, kernel_size: int, strides: int,
+              conv_bias: bool, padding: str, eps: float) -> None:
+    """``conv{index}``, ``bn{index}``, ``act{index}`` (torchvision's names); a strided 3x3 conv with
+    ``padding="symmetric"`` gets torchvision's symmetric zero padding as ``pad`` before it."""
+    symmetric = padding == "symmetric" and kernel_size == 3 and strides > 1
+    if symmetric:
+        block.pad = nn.ZeroPad2d(1)
+    setattr(block, f"conv{index}", _conv(in_channels, out_channels, kernel_size, strides, conv_bias, "valid" if symmetric else "same"))
+    setattr(block, f"bn{index}", batch_norm(out_channels, eps=eps))
+    setattr(block, f"act{index}", nn.ReLU(inplace=True))
+
+
 def _pad(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The symmetric padding before a strided 3x3 conv, where the block has one."""
     pad = getattr(module, "pad", None)
@@ -111,15 +123,8 @@ class BasicBlock(nn.Module):
     def __init__(self, in_channels: int, width: int, strides: int, conv_bias: bool, stride_on: str = "3x3",
                  padding: str = "keras", eps: float = EPS) -> None:
         super().__init__()
-        symmetric = padding == "symmetric" and strides > 1
-        if symmetric:
-            self.pad = nn.ZeroPad2d(1)
-        self.conv1 = _conv(in_channels, width, 3, strides, conv_bias, "valid" if symmetric else "same")
-        self.bn1 = batch_norm(width, eps=eps)
-        self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = _conv(width, width, 3, 1, conv_bias)
-        self.bn2 = batch_norm(width, eps=eps)
-        self.act2 = nn.ReLU(inplace=True)
+        _add_unit(self, 1, in_channels, width, 3, strides, conv_bias, padding, eps)
+        _add_unit(self, 2, width, width, 3, 1, conv_bias, padding, eps)
         self.downsample = _downsample(in_channels, width, strides, conv_bias, eps)
         self.out_channels = width
 
@@ -142,18 +147,9 @@ class Bottleneck(nn.Module):
         super().__init__()
         out_channels = width * self.expansion
         s1, s2 = (strides, 1) if stride_on == "1x1" else (1, strides)
-        symmetric = padding == "symmetric" and s2 > 1
-        self.conv1 = _conv(in_channels, width, 1, s1, conv_bias)
-        self.bn1 = batch_norm(width, eps=eps)
-        self.act1 = nn.ReLU(inplace=True)
-        if symmetric:
-            self.pad = nn.ZeroPad2d(1)
-        self.conv2 = _conv(width, width, 3, s2, conv_bias, "valid" if symmetric else "same")
-        self.bn2 = batch_norm(width, eps=eps)
-        self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = _conv(width, out_channels, 1, 1, conv_bias)
-        self.bn3 = batch_norm(out_channels, eps=eps)
-        self.act3 = nn.ReLU(inplace=True)
+        _add_unit(self, 1, in_channels, width, 1, s1, conv_bias, padding, eps)
+        _add_unit(self, 2, width, width, 3, s2, conv_bias, padding, eps)
+        _add_unit(self, 3, width, out_channels, 1, 1, conv_bias, padding, eps)
         self.downsample = _downsample(in_channels, out_channels, strides, conv_bias, eps)
         self.out_channels = out_channels
 

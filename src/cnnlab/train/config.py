@@ -27,7 +27,10 @@ class TrainConfig(Options):
     schedule: str = "constant"  # constant, cosine (to 0), or onecycle (linear warmup, cosine down)
     warmup_epochs: float = 0.0  # onecycle/cosine: linear warmup length, in epochs
     label_smoothing: float = 0.0  # cross-entropy label smoothing
-    augment: str = "keras"  # keras (article 000's ImageDataGenerator), standard (pad-crop-flip), none
+    # standard (pad-crop-flip, the usual CIFAR augmentation: learned faster than article 000's
+    # rotations and 20% shifts, 31.1% against 30.0% after 2 epochs on 5,000 images), keras (article
+    # 000's ImageDataGenerator, which the `article` presets use), or none
+    augment: str = "standard"
     cutout: int = 0  # standard augmentation: side of the cutout square, 0 = off
     precision: str = "fp32"  # fp32, bf16 / fp16 autocast (fp16 uses a gradient scaler on CUDA), or auto (bf16 where the device computes it natively, else fp32)
     channels_last: bool = True  # NHWC memory format for model and batches (1.1-1.3x faster on CPU, benchmarks/training.py)
