@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_run_dir(args.model, "finetune")
     result = finetune(
         args.model, None if args.weights == "none" else args.weights, out, data=data, train=train,
-        model_args=parse_model_args(args.arg), resume=args.resume, quiet=args.quiet,
-        **options.given(freeze_epochs=args.freeze_epochs, stride_on=args.stride_on),
+        model_args=parse_model_args(args.arg), resume=args.resume, overwrite=args.overwrite,
+        quiet=args.quiet, **options.given(freeze_epochs=args.freeze_epochs, stride_on=args.stride_on),
     )
     history, splits = result.history, result.data
     freeze_epochs = history.info["freeze_epochs"]

@@ -142,7 +142,9 @@ def train_overrides(args: argparse.Namespace, *extra: str) -> dict[str, Any]:
 
 def add_run_output(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--out", default=None, help=f"run directory (default {default})")
-    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (same model, data and options; a larger --epochs extends a finished run)")
+    p.add_argument("--overwrite", action="store_true", help="start afresh in --out, removing the run already there")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
 

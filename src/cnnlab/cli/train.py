@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     data = (preset.data if preset else DataConfig()).with_overrides(**options.data_overrides(args))
     out = args.out or default_run_dir(args.model)
     result = run_training(
-        args.model, parse_model_args(args.arg), data=data, train=train, out_dir=out, resume=args.resume, quiet=args.quiet,
+        args.model, parse_model_args(args.arg), data=data, train=train, out_dir=out, resume=args.resume,
+        overwrite=args.overwrite, quiet=args.quiet,
     )
     history, splits = result.history, result.data
     print(f"\n{args.model} on {splits.source}: {len(splits.train)} training images, validation = {splits.validation}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,14 @@ class ImageDataset:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def digest(self) -> str:
+        """A short fingerprint of the data (every label, every 97th image): equal for the same images
+        wherever they were read from, different for another source, subset or size."""
+        h = hashlib.sha256(repr((self.images.shape, self.classes)).encode())
+        h.update(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(self.images[::97]).tobytes())
+        return h.hexdigest()[:16]
 
     def subset(self, index: np.ndarray) -> "ImageDataset":
         return ImageDataset(self.images[index], self.labels[index], self.classes)
@@ -61,6 +70,10 @@ class DataSplits:
     @property
     def classes(self) -> list[str]:
         return self.train.classes
+
+    def digest(self) -> str:
+        """Fingerprint of the training and validation data (``ImageDataset.digest``)."""
+        return f"{self.train.digest()}-{self.val.digest()}"
 
 
 def make_splits(

@@ -125,8 +125,19 @@ def _load(directory: Path) -> dict[str, ImageDataset] | None:
             )
             for split in meta["splits"]
         }
-    except (OSError, ValueError, KeyError, DataError):
+    except (OSError, ValueError, KeyError, EOFError, DataError):
         return None  # absent or damaged cache: decode again
+
+
+def _discard(directory: Path) -> None:
+    """Move a damaged cache out of the way (atomically) and delete it, so that it can be rewritten."""
+    if directory.exists():
+        trash = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.damaged."))
+        try:
+            os.replace(directory, trash / directory.name)
+        except OSError:
+            pass  # another process replaced it meanwhile
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def load_dataset(
@@ -165,5 +176,6 @@ def load_dataset(
             splits = cifar.load_cifar_archive(name, path)
         else:
             splits = load_image_folder(path, image_size, limit_per_class)
+        _discard(cached)  # a damaged cache (truncated by a kill or a full disk) is repaired, not re-decoded every time
         _save(cached, splits)
     return splits

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
 from ..configs import Options
 from ..data.augment import POLICIES as AUGMENTATIONS
@@ -55,6 +56,10 @@ class TrainConfig(Options):
             if not ok:
                 raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
 
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
         check(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", "a positive int")
         check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", "a positive int")
         check(isinstance(self.eval_batch_size, int) and self.eval_batch_size >= 1, "eval_batch_size", "a positive int")
@@ -64,7 +69,8 @@ class TrainConfig(Options):
         check(self.lr > 0, "lr", "positive")
         check(self.weight_decay >= 0, "weight_decay", "non-negative")
         check(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
-        check(0 <= self.warmup_epochs <= self.epochs, "warmup_epochs", f"in [0, epochs={self.epochs}]")
+        # a warm-up as long as the run would leave nothing of the schedule but the climb
+        check(self.warmup_epochs == 0 or 0 < self.warmup_epochs < self.epochs, "warmup_epochs", f"0 or in (0, epochs={self.epochs})")
         check(self.augment in AUGMENTATIONS, "augment", f"one of {AUGMENTATIONS}")
         check(isinstance(self.precise_bn, int) and self.precise_bn >= 0, "precise_bn", "a number of images >= 0")
         check(self.tta in TTAS, "tta", f"one of {TTAS}")

@@ -44,6 +44,7 @@ def run_training(
     head_from_data: bool = True,
     info: Mapping[str, Any] | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     quiet: bool = False,
     on_epoch_start: Callable[[int], None] | None = None,
     on_epoch_end: Callable[[EpochRecord], None] | None = None,
@@ -64,9 +65,10 @@ def run_training(
     model = create_model(model_name, num_classes=len(splits.classes) if head_from_data else None, **model_args)
     if init is not None:
         init(model, splits)
-    record = run_info(model_name, model_args, splits, data.dataset, **dict(info or {}))
+    data_options = {k: v for k, v in data.to_dict().items() if k != "data_dir"}  # where it lies may change; data_digest checks what it is
+    record = run_info(model_name, model_args, splits, data.dataset, data=data_options, **dict(info or {}))
     history = fit(
-        model, splits, train, out_dir, resume=resume, quiet=quiet, info=record,
+        model, splits, train, out_dir, resume=resume, overwrite=overwrite, quiet=quiet, info=record,
         on_epoch_start=on_epoch_start, on_epoch_end=on_epoch_end,
     )
     return TrainingRun(history, splits, model, Path(out_dir))

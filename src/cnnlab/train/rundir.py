@@ -26,15 +26,15 @@ from ..models import create_model
 WEIGHTS_FORMAT = "cnnlab-weights/1"
 
 
-def run_info(model_name: str, model_args: dict[str, Any], data: DataSplits, dataset: str, **extra: Any) -> dict[str, Any]:
+def run_info(model_name: str, model_args: dict[str, Any], splits: DataSplits, dataset: str, **extra: Any) -> dict[str, Any]:
     """What a run records to be rebuilt later (``load_run``): the model, its keywords, the
     classes and image size it was trained on, and where the data came from; ``extra`` adds
     the caller's own entries."""
     return {
         "model": model_name,
         "model_args": model_args,
-        "classes": data.classes,
-        "image_size": list(data.train.images.shape[1:3]),
+        "classes": splits.classes,
+        "image_size": list(splits.train.images.shape[1:3]),
         "dataset": dataset,
         **extra,
     }

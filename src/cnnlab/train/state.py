@@ -8,6 +8,7 @@ uninterrupted run reaches.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,13 +59,14 @@ class TrainingState:
             "best_val_acc": self.best_val_acc,
         }
 
-    def load_state_dict(self, state: dict[str, Any], where: str = "the run") -> None:
-        """Continue from a checkpoint; it must have been written with the same training options."""
-        saved = {**OPTIONS_BEFORE_THEY_EXISTED, **state["config"]}
-        wanted = self.config.to_dict()
-        if saved != wanted:
-            changed = sorted(k for k in saved if saved[k] != wanted.get(k))
-            raise ValueError(f"cannot resume {where}: the run was started with other options ({', '.join(changed)})")
+    def load_state_dict(self, state: dict[str, Any], where: str = "the run", info: dict[str, Any] | None = None) -> None:
+        """Continue from a checkpoint. It must have been written for the same model and data (the
+        entries of ``info`` named in ``RUN_IDENTITY``) with the same training options, except
+        ``epochs``, which may grow: the schedule is then laid over the new length (see ``_extend``)."""
+        done = state["epoch"]
+        _check_same_run(state, self.config, info or {}, where)
+        if self.config.epochs < done:
+            raise ValueError(f"cannot resume {where} with --epochs {self.config.epochs}: it has already trained {done} epochs")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -74,4 +76,48 @@ class TrainingState:
         if self.device.type == "cuda" and "cuda" in state["rng"]:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.history = History.from_dict(state["history"])
-        self.epoch, self.best_val_acc = state["epoch"], state["best_val_acc"]
+        self.epoch, self.best_val_acc = done, state["best_val_acc"]
+        # A run may continue elsewhere (another CPU, "auto" resolving to another precision): say so.
+        self.history.info.setdefault("resumes", []).append(
+            {"from_epoch": done + 1, "device": str(self.device), "precision": (info or {}).get("precision")}
+        )
+        if state["config"]["epochs"] != self.config.epochs:
+            self._extend(state["config"]["epochs"])
+
+    def _extend(self, planned: int) -> None:
+        """Continue to another number of epochs (as Keras's ``initial_epoch``): the schedule is
+        the one a run planned with the new length from the start would follow, taken up at the step
+        reached. After a finished one-cycle or cosine run the learning rate rises again to that
+        curve's value and anneals to zero at the new end."""
+        self.history.config["epochs"] = self.config.epochs
+        for group, base, factor in zip(self.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas):
+            group["lr"] = base * factor(self.scheduler.last_epoch)
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]  # what get_last_lr() reports
+        self.history.info.setdefault("epochs_changed", []).append(
+            {"after_epoch": self.epoch, "from": planned, "to": self.config.epochs, "schedule": self.config.schedule}
+        )
+
+
+# What identifies a run's model and data in its info: a resume with other values would mix them.
+RUN_IDENTITY = ("model", "model_args", "dataset", "data", "data_digest", "classes", "image_size", "train_images", "validation")
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, as a value reads back from JSON."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _check_same_run(state: dict[str, Any], config: TrainConfig, info: dict[str, Any], where: str) -> None:
+    saved = {**OPTIONS_BEFORE_THEY_EXISTED, **state["config"]}
+    wanted = config.to_dict()
+    changed = [f"{k} ({saved[k]!r} -> {wanted.get(k)!r})" for k in sorted(saved) if k != "epochs" and saved[k] != wanted.get(k)]
+    before = state["history"].get("info", {})
+    changed += [
+        f"{k} ({_plain(before[k])!r} -> {_plain(info[k])!r})"
+        for k in RUN_IDENTITY if k in before and k in info and _plain(before[k]) != _plain(info[k])
+    ]
+    if changed:
+        raise ValueError(
+            f"cannot resume {where}: it was started with other options: {'; '.join(changed)}. "
+            "Resume with the run's own options, or pass --overwrite to start afresh there"
+        )

@@ -120,6 +120,7 @@ def fit(
     out_dir: str | Path,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     quiet: bool = False,
     info: dict | None = None,
     on_epoch_end: Callable[[EpochRecord], None] | None = None,
@@ -127,12 +128,14 @@ def fit(
 ) -> History:
     """Train ``model`` on ``data`` following ``config``; write everything into ``out_dir``.
 
-    ``resume=True`` continues from ``out_dir/last.pt`` (the config must be the same); without
-    it an ``out_dir`` that already holds a run is refused rather than overwritten.
+    ``resume=True`` continues from ``out_dir/last.pt`` (same model, data and options; ``epochs``
+    may grow); without it an ``out_dir`` that already holds a run is refused, unless
+    ``overwrite=True`` removes that run's files first. Weights or a validation loss that are not
+    finite stop the run (``TrainingDiverged``) before anything of that epoch is saved.
     ``on_epoch_end`` is called after each epoch's checkpoint is written; ``on_epoch_start(epoch)``
     before each epoch's training, also the first one after a resume (e.g. to freeze or unfreeze layers).
     """
-    out = _run_directory(out_dir, resume)
+    out = _run_directory(out_dir, resume, overwrite)
     device = resolve_device(config.device)
     # glibc on CPU: reuse freed activations instead of an mmap/munmap per buffer per step (train/host.py)
     host_malloc = keep_freed_memory() if device.type == "cpu" else None
@@ -140,17 +143,13 @@ def fit(
     batchnorm = _batchnorm_momentum(model.to(device), config.bn_momentum)
     epochs = _Epochs(model, data, config, device, out)
     history = History(config.to_dict(), info={
-        "validation": data.validation, "source": data.source, "device": str(device), "train_images": len(epochs.train_x),
-        "precision": epochs.precision,
+        "validation": data.validation, "source": data.source, "data_digest": data.digest(), "device": str(device),
+        "train_images": len(epochs.train_x), "precision": epochs.precision,
         "batchnorm_momentum": batchnorm,  # what BatchNorm did: its moving-average momentum, Keras convention
     } | ({"host_malloc": host_malloc} if host_malloc else {}) | (info or {}))
     state = _new_state(model, config, device, history, epochs.steps)
     if resume:
-        state.load_state_dict(load_checkpoint(out / "last.pt", map_location=device), where=str(out))
-        # A run may continue elsewhere (another CPU, "auto" resolving to another precision): say so.
-        state.history.info.setdefault("resumes", []).append(
-            {"from_epoch": state.epoch + 1, "device": str(device), "precision": epochs.precision}
-        )
+        state.load_state_dict(load_checkpoint(out / "last.pt", map_location=device), where=str(out), info=history.info)
     atomic_write_text(out / "config.json", json.dumps({"train": config.to_dict(), **state.history.info}, indent=1))
 
     from .progress import Progress
@@ -160,11 +159,12 @@ def fit(
             if on_epoch_start is not None:
                 on_epoch_start(epoch)
             record = epochs.train(state, epoch, progress)
+            _check_healthy(model, record, out, state.epoch)
             improved = state.record(record)
             checkpoint = state.state_dict()
-            save_checkpoint(out / "last.pt", checkpoint)
-            if improved:
+            if improved:  # best.pt before last.pt: a kill between the two leaves last.pt behind, and the resumed run rewrites best.pt
                 save_checkpoint(out / "best.pt", checkpoint)
+            save_checkpoint(out / "last.pt", checkpoint)
             state.history.save(out)
             progress.epoch_done(record)
             if on_epoch_end is not None:
@@ -172,15 +172,39 @@ def fit(
     return state.history
 
 
-def _run_directory(out_dir: str | Path, resume: bool) -> Path:
+RUN_FILES = ("last.pt", "best.pt", "config.json", "history.json", "history.csv", "curves.png")
+
+
+def _run_directory(out_dir: str | Path, resume: bool, overwrite: bool = False) -> Path:
     out = Path(out_dir)
     last = out / "last.pt"
-    if last.exists() and not resume:
-        raise FileExistsError(f"{out} already holds a run (last.pt); pass resume=True (--resume) or choose another output directory")
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other: continue the run, or start afresh")
+    if last.exists() and not (resume or overwrite):
+        raise FileExistsError(
+            f"{out} already holds a run (last.pt); pass --resume to continue it, --overwrite to start afresh, "
+            "or choose another output directory"
+        )
     if resume and not last.exists():
         raise FileNotFoundError(f"nothing to resume: {last} does not exist")
     out.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        # temporary files of an interrupted atomic write (io.atomic_write), and with overwrite the old run
+        for path in [*out.glob(f".{name}.*"), *([out / name] if overwrite else [])]:
+            path.unlink(missing_ok=True)
     return out
+
+
+def _check_healthy(model: nn.Module, record: EpochRecord, out: Path, done: int) -> None:
+    """Refuse to save an epoch whose weights, BatchNorm statistics or validation loss are not finite."""
+    bad = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad or not math.isfinite(record.val_loss):
+        what = f"{len(bad)} weight tensors ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})" if bad else "the validation loss"
+        kept = f"the last good checkpoint is {out / 'last.pt'} (epoch {done})" if done else "no checkpoint was written"
+        raise TrainingDiverged(
+            f"{what} became NaN or infinite in epoch {record.epoch}; stopped without saving it: {kept}. "
+            "Try a lower learning rate or fp32"
+        )
 
 
 def _batchnorm_momentum(model: nn.Module, momentum: float | None) -> list[float] | None:
@@ -276,6 +300,6 @@ class _Epochs:
         if bad >= 0:
             raise TrainingDiverged(
                 f"the training loss became {loss.item()} at epoch {epoch}, step {bad + 1}; stopped. "
-                f"The last good checkpoint is {self.out / 'last.pt'}" + ("" if epoch > 1 else " (none yet: this was the first epoch)")
+                + (f"The last good checkpoint is {self.out / 'last.pt'} (epoch {epoch - 1})" if epoch > 1 else "No checkpoint was written (first epoch)")
                 + "; try a lower learning rate or fp32"
             )

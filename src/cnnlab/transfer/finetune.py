@@ -111,6 +111,7 @@ def finetune(
     model_args: dict[str, Any] | None = None,
     stride_on: str | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     quiet: bool = False,
     on_epoch_end=None,
 ) -> TrainingRun:
@@ -131,5 +132,5 @@ def finetune(
     transfer = _Transfer(model_name, weights, model_args, stride_on, freeze_epochs)
     return run_training(
         model_name, model_args, data=data, train=train, out_dir=out, head_from_data=False, init=transfer.init,
-        info=transfer.info, resume=resume, quiet=quiet, on_epoch_start=transfer.on_epoch_start, on_epoch_end=on_epoch_end,
+        info=transfer.info, resume=resume, overwrite=overwrite, quiet=quiet, on_epoch_start=transfer.on_epoch_start, on_epoch_end=on_epoch_end,
     )
