@@ -27,10 +27,20 @@ COMMANDS = (explain, models, train, evaluate, reproduce, search, finetune, expor
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnlab", description="A laboratory for CNN architectures.")
     parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of a failure")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(sub)
     return parser
+
+
+# Ctrl-C: what continues the work, per command (every checkpoint is written atomically).
+CONTINUE = {
+    "train": "rerun with --resume to continue from the last finished epoch",
+    "finetune": "rerun with --resume to continue from the last finished epoch",
+    "reproduce": "rerun the same command to continue: finished cases are kept, the interrupted one resumes",
+    "search": "rerun the same command to continue the study",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,8 +48,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:  # bad input: one clear line, no traceback
-        parser.exit(2, f"cnnlab {args.command}: error: {error}\n")
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        hint = CONTINUE.get(args.command, "nothing was lost")
+        sys.stderr.write(f"\ncnnlab {args.command}: interrupted; {hint}\n")
+        return 130
+    except Exception as error:  # every failure: one line, exit status 2; --debug shows the traceback
+        if args.debug:
+            raise
+        parser.exit(2, f"cnnlab {args.command}: error: {_one_line(error)}\n")
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        text = f"{error.strerror}: {error.filename}"
+    # bad input, missing or damaged files, a full disk, cnnlab's own errors: the message says it all
+    speaks = isinstance(error, (ValueError, OSError, LookupError)) or type(error).__module__.startswith("cnnlab")
+    return text if speaks else f"{type(error).__name__}: {text}"
 
 
 if __name__ == "__main__":

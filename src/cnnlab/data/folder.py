@@ -107,7 +107,12 @@ def _decode(path, by_class, classes, image_size, limit) -> ImageDataset:
                     if image_size is not None and img.size != (image_size[1], image_size[0]):
                         img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
                     array = np.asarray(img, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError, ValueError) as error:
+            except UnidentifiedImageError:
+                raise DataError(f"cannot read image {name} in {path} (not an image format Pillow knows, or a damaged file); "
+                                "remove or replace that file") from None
+            except Image.DecompressionBombError as error:
+                raise DataError(f"refused image {name} in {path}: {error}") from None
+            except (OSError, ValueError) as error:
                 raise DataError(f"cannot read image {name} in {path} ({error}); remove or replace that file") from None
             if images and array.shape != images[0].shape:
                 raise DataError(

@@ -11,6 +11,9 @@ info without optimizer state. ``load_run`` reads both. Every file is loaded with
 
 from __future__ import annotations
 
+import errno
+import pickle
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,14 +43,60 @@ def run_info(model_name: str, model_args: dict[str, Any], splits: DataSplits, da
     }
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file is damaged, empty, or holds more than tensors and plain data."""
+
+
 def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Write a checkpoint atomically: a crash mid-write leaves the previous file, never half of one."""
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    """Write a checkpoint atomically: a crash mid-write leaves the previous file, never half of one.
+    A full disk is reported as such (torch says only ``unexpected pos``)."""
+    try:
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+    except (OSError, RuntimeError) as error:
+        if not _disk_full(error):
+            raise
+        free = shutil.disk_usage(Path(path).parent).free
+        raise OSError(errno.ENOSPC, f"no space left on device writing {path} ({free / 2**20:.1f} MiB free); "
+                      "free some space and resume") from None
+
+
+def _disk_full(error: BaseException) -> bool:
+    # torch's zip writer reports a short write as "unexpected pos N vs M"
+    return getattr(error, "errno", None) == errno.ENOSPC or "unexpected pos" in str(error) or "No space left" in str(error)
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """A cnnlab checkpoint, loaded without unpickling code (``weights_only=True``)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """A cnnlab checkpoint, loaded without unpickling code (``weights_only=True``). A damaged or
+    hostile file raises ``CheckpointError`` saying so, and whether the run's other checkpoint is intact."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"refused {path}: it holds Python objects other than tensors and plain data, and cnnlab never "
+            "unpickles code (torch.load weights_only=True); do not load it with weights_only=False unless you trust it"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        what = "empty" if path.is_file() and path.stat().st_size == 0 else f"damaged or not a checkpoint ({_first_line(error)})"
+        raise CheckpointError(f"{path} is {what}{_sibling_status(path)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _sibling_status(path: Path) -> str:
+    """Whether the other checkpoint of the run (best.pt beside last.pt, or the reverse) loads."""
+    other = {"last.pt": "best.pt", "best.pt": "last.pt"}.get(path.name)
+    if other is None or not (path.parent / other).is_file():
+        return ""
+    try:
+        epoch = torch.load(path.parent / other, map_location="cpu", weights_only=True).get("epoch")
+        return f"; {other} beside it is intact (epoch {epoch})"
+    except Exception:  # noqa: BLE001 -- any failure means: not intact
+        return f"; {other} beside it is damaged too"
 
 
 def _info(state: dict) -> dict[str, Any]:

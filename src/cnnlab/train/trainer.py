@@ -11,8 +11,10 @@ interrupted run to the same weights an uninterrupted run reaches.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -148,6 +150,7 @@ def fit(
         "batchnorm_momentum": batchnorm,  # what BatchNorm did: its moving-average momentum, Keras convention
     } | ({"host_malloc": host_malloc} if host_malloc else {}) | (info or {}))
     state = _new_state(model, config, device, history, epochs.steps)
+    _check_free_space(out, model, config)
     if resume:
         state.load_state_dict(load_checkpoint(out / "last.pt", map_location=device), where=str(out), info=history.info)
     atomic_write_text(out / "config.json", json.dumps({"train": config.to_dict(), **state.history.info}, indent=1))
@@ -193,6 +196,19 @@ def _run_directory(out_dir: str | Path, resume: bool, overwrite: bool = False) -
         for path in [*out.glob(f".{name}.*"), *([out / name] if overwrite else [])]:
             path.unlink(missing_ok=True)
     return out
+
+
+def _check_free_space(out: Path, model: nn.Module, config: TrainConfig) -> None:
+    """Refuse to start when the disk cannot hold the checkpoints: last.pt and best.pt with the
+    optimizer's state (Adam: two moments per weight, SGD: one), and the temporary copy of an atomic write."""
+    tensors = [*model.state_dict().values()]
+    size = sum(t.numel() * t.element_size() for t in tensors)
+    slots = 2 if config.optimizer in ("adam", "adamw") else 1
+    needed = 3 * size * (1 + slots) + (1 << 20)
+    free = shutil.disk_usage(out).free
+    if free < needed:
+        raise OSError(errno.ENOSPC, f"no space left on device for the checkpoints in {out}: they need about "
+                      f"{needed / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are free")
 
 
 def _check_healthy(model: nn.Module, record: EpochRecord, out: Path, done: int) -> None:

@@ -1,0 +1,154 @@
+"""Every failure through the command line is one line on stderr and exit status 2 (Ctrl-C: 130
+and how to continue); ``--debug`` shows the traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from cnnlab.cli import main
+from cnnlab.train import fit
+from cnnlab.train.rundir import save_checkpoint
+
+from .train.test_trainer import CONFIG, tiny_data, tiny_model
+
+
+def fails(capsys, argv: list[str]) -> str:
+    """Run the command; it must exit 2 with one line on stderr. Returns that line."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture()
+def run_dir(tmp_path) -> Path:
+    out = tmp_path / "run"
+    fit(tiny_model(), tiny_data(), CONFIG.with_overrides(epochs=1, warmup_epochs=0), out, quiet=True)
+    return out
+
+
+@pytest.fixture()
+def image(tmp_path) -> Path:
+    path = tmp_path / "img.png"
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(path)
+    return path
+
+
+def test_truncated_checkpoint_says_damaged_and_what_is_intact(run_dir, image, capsys):
+    best = run_dir / "best.pt"
+    best.write_bytes(best.read_bytes()[:1000])
+    line = fails(capsys, ["predict", str(best), str(image), "--device", "cpu"])
+    assert "best.pt is damaged" in line and "last.pt beside it is intact (epoch 1)" in line
+    assert "weights_only=False" not in line  # torch's unsafe advice is not passed on
+
+
+def test_empty_and_hostile_checkpoints(tmp_path, image, capsys):
+    empty = tmp_path / "empty.pt"
+    empty.touch()
+    assert "empty.pt is empty" in fails(capsys, ["predict", str(empty), str(image)])
+
+    class Hostile:
+        def __reduce__(self):
+            return (os.system, ("echo this must never run",))
+
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"model": Hostile()}, hostile)
+    line = fails(capsys, ["predict", str(hostile), str(image)])
+    assert line.startswith("cnnlab predict: error: refused") and "never unpickles code" in line
+
+
+def test_diverged_training_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
+    root = tmp_path / "shapes"
+    for c, name in enumerate(("dark", "light")):
+        (root / "train" / name).mkdir(parents=True)
+        for i in range(8):
+            Image.new("RGB", (8, 8), (30 + 180 * c + i, 40, 50)).save(root / "train" / name / f"{i}.png")
+    line = fails(capsys, ["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(root),
+                          "--val-split", "0.25", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "1", "--batch-size", "4",
+                          "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"])
+    assert "NaN or infinite" in line or "became nan" in line
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_unreadable_image_names_the_file_and_a_bomb_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
+    root = tmp_path / "pics"
+    for c, name in enumerate(("a", "b")):
+        (root / "train" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (16, 16), (90 * c, 9 * i, 3)).save(root / "train" / name / f"{i}.png")
+    args = ["train", "convtype_cifar", "--dataset", "pics", "--data-dir", str(root), "--val-split", "0.3",
+            "--out", str(tmp_path / "run")]
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 16x16 = 256 pixels: over twice the limit
+    line = fails(capsys, args)
+    assert "refused image" in line and "decompression bomb" in line.lower()
+    monkeypatch.undo()
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache2"))
+    (root / "train" / "a" / "broken.png").write_bytes(b"\x89PNG not really")
+    line = fails(capsys, args)
+    assert "broken.png" in line and "BytesIO" not in line
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    from cnnlab.train import pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "fit", interrupted)
+    monkeypatch.setattr(pipeline.DataConfig, "load", lambda self, seed=0, download=True: tiny_data())
+    assert main(["train", "convtype_cifar", "--out", str(tmp_path / "run"), "--device", "cpu"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(tmp_path, image):
+    empty = tmp_path / "empty.pt"
+    empty.touch()
+    plain = subprocess.run([sys.executable, "-m", "cnnlab", "predict", str(empty), str(image)], capture_output=True, text=True)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr and len(plain.stderr.strip().splitlines()) == 1
+    debug = subprocess.run([sys.executable, "-m", "cnnlab", "--debug", "predict", str(empty), str(image)], capture_output=True, text=True)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "CheckpointError" in debug.stderr
+
+
+@pytest.fixture()
+def small_tmpfs(tmp_path):
+    """A 2 MiB tmpfs: a real full disk. Mounting needs root (CAP_SYS_ADMIN); where it is not
+    allowed the test is skipped, and says why."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}): the disk-full test needs root")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_full_disk_is_named_before_and_during_training(small_tmpfs, capsys, monkeypatch):
+    # before the first epoch: the checkpoints cannot fit
+    monkeypatch.setattr("cnnlab.data.DataConfig.load", lambda self, seed=0, download=True: tiny_data(size=32))
+    line = fails(capsys, ["train", "densenet_cifar", "--out", str(small_tmpfs / "run"), "--device", "cpu", "--quiet"])
+    assert "no space left on device for the checkpoints" in line and "MiB are free" in line
+    # during a write: the file that filled the disk is named, and nothing half-written is left
+    (small_tmpfs / "filler").write_bytes(b"\0" * (2 * 2**20 - 64 * 1024))
+    with pytest.raises(OSError, match="no space left on device writing .*last.pt"):
+        save_checkpoint(small_tmpfs / "last.pt", {"w": torch.zeros(100_000)})
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler", "run"]  # no last.pt, no temporary file
+
+
+def test_read_only_output_directory(small_tmpfs, capsys, monkeypatch):
+    subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
+    monkeypatch.setattr("cnnlab.data.DataConfig.load", lambda self, seed=0, download=True: tiny_data())
+    line = fails(capsys, ["train", "convtype_cifar", "--out", str(small_tmpfs / "run"), "--device", "cpu", "--quiet"])
+    assert "Read-only file system" in line and str(small_tmpfs / "run") in line
