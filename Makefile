@@ -8,13 +8,20 @@ STAMP  := $(VENV)/.cnnlab-installed
 
 .PHONY: run test setup clean
 
+RUN_STAMP := $(VENV)/.cnnlab-run-installed
+
 setup: $(STAMP)
 
 # torch==2.13.0 first when torch is missing: on these machines that pin takes the CPU
 # wheel on local disk instead of pulling a multi-GB CUDA build from the index.
-$(STAMP): pyproject.toml
+# `make run` installs cnnlab alone; `make test` adds the test extras (Keras, fvcore, onnxruntime, ...).
+$(RUN_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
@@ -28,7 +35,7 @@ DATA    ?=
 RUN_DIR ?= runs/make-run
 MAIN_JOB = reproduce convtypes --preset sprint --cases 2 --out $(RUN_DIR) $(if $(DATA),--data-dir $(DATA))
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(VENV)/bin/cnnlab $(MAIN_JOB)
 
 # The main job's command line, for the test that runs it end to end with smoke-sized overrides.

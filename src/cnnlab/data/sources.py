@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import current_umask
 from . import cifar
 from .dataset import ImageDataset
 from .errors import DataError
@@ -31,9 +32,9 @@ CACHE_VERSION = 1
 
 
 def cache_dir() -> Path:
-    """``$CNNLAB_DATA``, else ``$XDG_CACHE_HOME/cnnlab``, else ``~/.cache/cnnlab``."""
-    if os.environ.get("CNNLAB_DATA"):
-        return Path(os.environ["CNNLAB_DATA"])
+    """``$CNNLAB_DATA`` (when it is a folder), else ``$XDG_CACHE_HOME/cnnlab``, else ``~/.cache/cnnlab``."""
+    if os.environ.get("CNNLAB_DATA") and not Path(os.environ["CNNLAB_DATA"]).expanduser().is_file():
+        return Path(os.environ["CNNLAB_DATA"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "cnnlab"
 
@@ -104,6 +105,7 @@ def _cache_key(kind: str, path: Path, image_size, limit_per_class) -> str:
 def _save(directory: Path, splits: dict[str, ImageDataset]) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the cache is as shareable as the user's umask says
     try:
         for split, data in splits.items():
             np.save(tmp / f"{split}_images.npy", data.images)
@@ -160,7 +162,9 @@ def load_dataset(
     else:
         if name not in cifar.ARCHIVES:
             raise DataError(f"dataset {name!r} is not one cnnlab can fetch ({sorted(cifar.ARCHIVES)}); pass --data-dir")
-        found = next((f for d in search_dirs() if (f := resolve(name, d, any_folder=False)) is not None), None)
+        env = Path(os.environ.get("CNNLAB_DATA", "")).expanduser()
+        places = ([env] if env.is_file() else []) + search_dirs()  # $CNNLAB_DATA may name the archive itself
+        found = next((f for d in places if (f := resolve(name, d, any_folder=False)) is not None), None)
         if found is None:
             if not download:
                 looked = ", ".join(str(d) for d in search_dirs()) or str(cache_dir())
