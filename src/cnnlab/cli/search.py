@@ -104,6 +104,9 @@ def run_search_command(args: argparse.Namespace) -> int:
     print(summary_line(study, study_rows))
     written = write_report(study, result.out, study_rows)
     print(f"{result.seconds:.1f} s wall time; wrote {', '.join(p.name for p in written)} to {result.out}")
+    if result.dead_workers:  # the others finished the study: the report stands, the loss is said
+        print(f"note: worker(s) {', '.join(result.dead_workers)} stopped with an error (see {result.out}/logs); "
+              "the other workers finished the study")
     return 0
 
 

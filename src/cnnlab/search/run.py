@@ -15,7 +15,7 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +32,7 @@ class SearchResult:
     out: Path
     seconds: float  # wall time of this command
     queued_retries: list[int]  # trials --resume queued again
+    dead_workers: list[str] = field(default_factory=list)  # local worker processes that stopped with an error
 
     def load(self) -> optuna.Study:
         return optuna.load_study(study_name=self.study_name, storage=open_storage(self.storage))
@@ -148,6 +149,7 @@ def run_search(
     seeds = [random.randrange(2**31) if joined else settings.train.seed + i for i in range(workers)]
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
+    dead: list[str] = []
     with Monitor(url, name, settings.trials, quiet=quiet):
         if workers == 1:
             from .worker import run_worker
@@ -156,11 +158,25 @@ def run_search(
             with open(log_path, "a", buffering=1) as log, contextlib.redirect_stdout(log):
                 run_worker(settings, url, name, seeds[0], data=data)
         else:
-            _run_processes(settings, url, name, seeds, logs)
-    return SearchResult(name, url, out, time.perf_counter() - start, queued)
+            dead = _run_processes(settings, url, name, seeds, logs)
+    if dead and not _finished(study, settings.trials):
+        raise RuntimeError(
+            f"worker(s) {', '.join(dead)} stopped with an error before the study finished; see {logs}. "
+            "Their trials are retried by --resume"
+        )
+    return SearchResult(name, url, out, time.perf_counter() - start, queued, dead)
 
 
-def _run_processes(settings: SearchSettings, url: str, name: str, seeds: list[int], logs: Path) -> None:
+def _finished(study: optuna.Study, trials: int) -> bool:
+    """Whether the surviving workers finished the study (its trial count, or every architecture taken)."""
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    done = sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states)
+    return done >= trials or (done > 0 and TrialState.RUNNING not in states and TrialState.WAITING not in states)
+
+
+def _run_processes(settings: SearchSettings, url: str, name: str, seeds: list[int], logs: Path) -> list[str]:
+    """Run the workers to the end; the names (and exit codes) of those that stopped with an error.
+    Each worker ends itself when this process dies, even by SIGKILL (``worker.follow_parent``)."""
     import multiprocessing
 
     from ..device import is_cpu
@@ -173,7 +189,7 @@ def _run_processes(settings: SearchSettings, url: str, name: str, seeds: list[in
     processes = [
         context.Process(
             target=worker_main,
-            args=(settings.to_dict(), url, name, seed, threads, str(logs / f"worker-{i}-{os.getpid()}.log")),
+            args=(settings.to_dict(), url, name, seed, threads, str(logs / f"worker-{i}-{os.getpid()}.log"), os.getpid()),
             name=f"cnnlab-search-worker-{i}",
         )
         for i, seed in enumerate(seeds)
@@ -188,9 +204,7 @@ def _run_processes(settings: SearchSettings, url: str, name: str, seeds: list[in
             if p.is_alive():
                 p.terminate()
                 p.join(10)
-    failed = [p.name for p in processes if p.exitcode not in (0, None)]
-    if failed:
-        raise RuntimeError(f"worker(s) {', '.join(failed)} stopped with an error; see {logs}")
+    return [f"{p.name} (exit code {p.exitcode})" for p in processes if p.exitcode not in (0, None)]
 
 
 def prepare_search(settings: SearchSettings):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -189,8 +190,11 @@ def run_worker(
     return len(mine) if mine else len(study.get_trials(deepcopy=False)) - before
 
 
-def worker_main(settings: dict, storage_url: str, study_name: str, sampler_seed: int | None, threads: int | None, log_path: str) -> None:
+def worker_main(settings: dict, storage_url: str, study_name: str, sampler_seed: int | None, threads: int | None,
+                log_path: str, parent: int | None = None) -> None:
     """Entry point of a worker process (``multiprocessing`` spawn): its output goes to ``log_path``."""
+    if parent is not None:
+        follow_parent(parent)
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", buffering=1) as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         logging.basicConfig(stream=out, level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -205,3 +209,25 @@ def worker_main(settings: dict, storage_url: str, study_name: str, sampler_seed:
             traceback.print_exc(file=out)
             sys.exit(1)
         print(f"worker {worker_name()} done: {n} trials", flush=True)
+
+
+def follow_parent(parent: int) -> None:
+    """End this worker when the process that started it dies, however it dies (Linux:
+    ``PR_SET_PDEATHSIG``; elsewhere a thread watching the parent's pid). A trial it was running
+    stays RUNNING in the storage and is retried (heartbeat, or ``--resume``)."""
+    import signal
+    import threading
+
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="follow-parent").start()
