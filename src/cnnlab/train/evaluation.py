@@ -18,6 +18,7 @@ from ..data import DataConfig
 from ..figures import save_figure, subplots
 from ..io import atomic_write_text
 from .config import TTAS
+from .history import run_title
 from .rundir import load_run
 
 
@@ -82,18 +83,21 @@ def evaluate_run(
         result["tta"] = tta
         result["loss_tta"], result["accuracy_tta"] = evaluate(run.model, x, y, tta=tta)
     if out_png is not None:
-        confusion_png(confusion, run.classes, Path(out_png))
+        name = f"{Path(path).resolve().name}: {run_title(run.info)}"
+        confusion_png(confusion, run.classes, Path(out_png), title=f"{name}\naccuracy {acc:.2%} on {len(test):,} test images")
         atomic_write_text(Path(out_png).with_suffix(".json"), json.dumps(result, indent=1))
     return result
 
 
-def confusion_png(confusion: np.ndarray, classes: Sequence[str], path: Path) -> Path:
-    """The confusion matrix as a labelled heat map (true class by row, predicted by column)."""
+def confusion_png(confusion: np.ndarray, classes: Sequence[str], path: Path, title: str = "") -> Path:
+    """The confusion matrix as a labelled heat map (true class by row, predicted by column);
+    ``title``: which run, and its accuracy."""
     fig, ax = subplots(figsize=(6 + 0.3 * len(classes), 5 + 0.3 * len(classes)), dpi=110)
     ax.imshow(confusion, cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
-    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix")
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.set_title("Confusion matrix" + (f"\n{title}" if title else ""), fontsize=9)
     for (i, j), v in np.ndenumerate(confusion):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > confusion.max() / 2 else "black")
     fig.tight_layout()

@@ -134,6 +134,47 @@ def save_curves(history: History, path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    fig.suptitle(history.info.get("model", ""))
+    for ax in (acc, loss):
+        _mark_phases(ax, history)
+    fig.suptitle(run_title(history.info, history.config), fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def run_title(info: dict, config: dict | None = None) -> str:
+    """What a figure shows, in one line: the model and its keywords, the case, the data, the recipe."""
+    args = ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in info.get("model_args", {}).items())
+    parts = [f"{info.get('model', 'model')}({args})" if args else info.get("model", "")]
+    if "case" in info:
+        parts.append(f"case {info['case']}")
+    if "study" in info:
+        parts.append(f"search {info['study']}, trial {info.get('trial')}")
+    if "train_images" in info:
+        parts.append(f"{info['train_images']:,} training images")
+    config = config or {}
+    recipe = [f"{config['optimizer']} lr {config['lr']:g}" if "optimizer" in config else "",
+              f"augment {config['augment']}" if "augment" in config else "", _precisions(info)]
+    parts.append(", ".join(r for r in recipe if r))
+    return " | ".join(p for p in parts if p)
+
+
+def _precisions(info: dict) -> str:
+    """``bf16``, or ``fp32, bf16 from epoch 8`` when a resumed run continued in another precision."""
+    text, current = info.get("precision", ""), info.get("precision")
+    for resume in info.get("resumes", []):
+        if resume.get("precision") and resume["precision"] != current:
+            current = resume["precision"]
+            text += f", {current} from epoch {resume['from_epoch']}"
+    return text
+
+
+def _mark_phases(ax, history: History) -> None:
+    """Vertical lines where the run changed course: fine-tuning's unfreeze, an extended run."""
+    freeze = history.info.get("freeze_epochs")
+    if freeze and freeze < len(history.epochs):
+        ax.axvline(freeze + 0.5, color="tab:red", alpha=0.5, linestyle="-.", label="whole network from here")
+    for change in history.info.get("epochs_changed", []):
+        ax.axvline(change["after_epoch"] + 0.5, color="tab:purple", alpha=0.5, linestyle="-.",
+                   label=f"extended {change['from']}→{change['to']} epochs")
+    if freeze or history.info.get("epochs_changed"):
+        ax.legend()
