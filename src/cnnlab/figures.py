@@ -41,3 +41,23 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     """Write ``fig`` to ``path`` as PNG via a temporary file renamed into place, so a reader never
     sees a half-written image; the format is PNG whatever the suffix says."""
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def log_axis(ax: Any, which: str = "x") -> None:
+    """A log axis labelled 1, 2, 5 x 10^k in short numbers (300k, 1M, 20), minor ticks unlabelled:
+    matplotlib's default labels the minor ticks too, and they collide ('3x10^5 4x10^5')."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: short_number(v)))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def short_number(value: float) -> str:
+    """300000 -> '300k', 1500000 -> '1.5M', 2e9 -> '2G', 20 -> '20', 0.5 -> '0.5'."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"

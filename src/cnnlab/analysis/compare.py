@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..figures import save_figure, subplots
+from ..figures import log_axis, save_figure, subplots
 from ..io import atomic_write_text
 from ..models.arguments import parse_model_spec
 from .summary import ModelSummary, human, model_summary
@@ -66,8 +66,8 @@ class Comparison:
         for r, x, y in zip(records, xs, ys):
             ax.annotate(r["model"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.margins(x=0.35, y=0.25)  # room for the labels on log axes
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        log_axis(ax, "x")
+        log_axis(ax, "y")
         ax.set_xlabel("parameters (Keras convention)")
         ax.set_ylabel("multiply-adds per image")
         ax.set_title("Cost of the models (marker size grows with depth)")

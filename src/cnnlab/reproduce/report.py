@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..figures import save_figure, subplots
+from ..figures import log_axis, save_figure, subplots
 from ..io import atomic_write_text
 from ..train import TrainConfig
 from ..presets import Preset
@@ -192,10 +192,12 @@ def _cost_png(result: Reproduction, path: Path) -> Path:
             ax_value = row.case.article.params if key == "params" else row.case.article.seconds_per_epoch
             if ax_value is not None:
                 ax.scatter([ax_value], [row.case.article.best_acc], s=40, facecolors="none", edgecolors="gray", zorder=2)
+                ax.annotate(str(row.case.number), (ax_value, row.case.article.best_acc), textcoords="offset points",
+                            xytext=(-9, 4), fontsize=8, color="gray")
         ax.set(xlabel=label, ylabel="best validation accuracy")
-        ax.set_xscale("log")
+        log_axis(ax)
         ax.grid(alpha=0.3)
-    axes[0].set_title("accuracy vs parameters (filled: cnnlab, hollow: the article)", fontsize=9)
+    axes[0].set_title("accuracy vs parameters (filled: cnnlab, hollow grey: the article; numbers: cases)", fontsize=9)
     axes[1].set_title(f"accuracy vs seconds/epoch ({result.rows[0].device} vs the article's GPU)", fontsize=9)
     fig.suptitle(f"{result.study.title} -- preset {result.preset.name}", fontsize=10)
     fig.tight_layout()

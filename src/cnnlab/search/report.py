@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..figures import save_figure, subplots
+from ..figures import log_axis, save_figure, subplots
 from ..io import atomic_write_text
 from .study import DEFAULT_DB, SearchSettings, load_settings, open_storage
 
@@ -42,7 +42,7 @@ class Row:
     epochs: int
     latency_ms: float | None = None
     macs: int | None = None
-    pareto: bool = False  # on the front of (error, params) among complete trials
+    pareto: bool = False  # on the front of (error, cost) among complete trials; cost: latency for latency objectives, else params
     duplicates: int = 0  # times the sampler proposed it again
     attempts: int = 1  # 2+ when a dead worker's trial was retried
     resumed_from_epoch: int | None = None
@@ -117,14 +117,25 @@ def rows(study: optuna.Study) -> list[Row]:
                 model=a.get("model", ""), model_kwargs=a.get("model_kwargs", {}),
             )
         )
-    front = pareto_front([(r.params, 1 - r.val_acc) for r in result if r.state == "complete" and r.params is not None and r.val_acc is not None])
-    for r in result:
-        r.pareto = r.state == "complete" and r.params is not None and r.val_acc is not None and (r.params, 1 - r.val_acc) in front
+    cost = _cost_attr(study)
+    scored = [r for r in result if r.state == "complete" and getattr(r, cost) is not None and r.val_acc is not None]
+    front = pareto_front([(getattr(r, cost), 1 - r.val_acc) for r in scored])
+    for r in scored:
+        r.pareto = (getattr(r, cost), 1 - r.val_acc) in front
     order = {"complete": 0, "pruned": 1, "running": 2, "queued": 3, "failed": 4}
     result.sort(key=lambda r: (order[r.state], r.values[0] if r.values else float("inf"), r.trial))
     for i, r in enumerate(result, 1):
         r.rank = i
     return result
+
+
+def _cost_attr(study: optuna.Study) -> str:
+    """The Row field the study's objective weighs accuracy against: latency_ms or params."""
+    try:
+        kind = load_settings(study).objective.cost_kind
+    except Exception:  # noqa: BLE001 -- a study without cnnlab's settings: parameters
+        kind = None
+    return "latency_ms" if kind == "latency" else "params"
 
 
 def pareto_front(points: list[tuple[float, float]]) -> set[tuple[float, float]]:
@@ -196,6 +207,8 @@ def write_report(study: optuna.Study, out_dir: str | Path, study_rows: list[Row]
 
     written.append(save_figure(_history_figure(study, settings), out / "history.png"))
     written.append(save_figure(_front_figure(study_rows), out / "accuracy_vs_params.png"))
+    if any(r.latency_ms for r in study_rows):  # a latency objective: its own front, against what it weighed
+        written.append(save_figure(_front_figure(study_rows, "latency_ms"), out / "accuracy_vs_latency.png"))
     written.append(save_figure(_importance_figure(importances), out / "importances.png"))
     return written
 
@@ -215,7 +228,7 @@ def _importances(study: optuna.Study) -> dict[str, Any]:
 
 
 def _history_figure(study: optuna.Study, settings: SearchSettings) -> Figure:
-    fig, ax = subplots(figsize=(7, 4), dpi=110)
+    fig, ax = subplots(figsize=(8.5, 4), dpi=110)
     name = "error" if settings.objective.multi else settings.objective.names[0]
     done, pruned = [], []
     for t in study.get_trials(deepcopy=False):
@@ -233,31 +246,36 @@ def _history_figure(study: optuna.Study, settings: SearchSettings) -> Figure:
         ax.step(*zip(*steps), where="post", color="C3", label="best so far")
     if pruned:
         ax.scatter(*zip(*pruned), marker="x", color="C7", label="pruned (last report)")
+    ax.xaxis.get_major_locator().set_params(integer=True)  # trial numbers
     ax.set(xlabel="trial", ylabel=name, title=f"{study.study_name}: {settings.objective.describe()}")
     ax.grid(alpha=0.3)
     if done or pruned:
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def _front_figure(study_rows: list[Row]) -> Figure:
-    fig, ax = subplots(figsize=(7, 4.5), dpi=110)
-    complete = [r for r in study_rows if r.state == "complete" and r.params and r.val_acc is not None]
-    others = [r for r in study_rows if r.state != "complete" and r.params and r.val_acc is not None]
+def _front_figure(study_rows: list[Row], cost: str = "params") -> Figure:
+    """Accuracy against ``cost`` (params or latency_ms), the Pareto front drawn on that cost;
+    the legend sits outside the axes, where it covers no point."""
+    label = {"params": "parameters (Keras convention)", "latency_ms": "latency (ms per forward pass)"}[cost]
+    fig, ax = subplots(figsize=(8.5, 4.5), dpi=110)
+    complete = [r for r in study_rows if r.state == "complete" and getattr(r, cost) and r.val_acc is not None]
+    others = [r for r in study_rows if r.state != "complete" and getattr(r, cost) and r.val_acc is not None]
     if complete:
-        ax.scatter([r.params for r in complete], [r.val_acc for r in complete], label="complete", zorder=3)
-        front = sorted((r for r in complete if r.pareto), key=lambda r: r.params)
-        ax.step([r.params for r in front], [r.val_acc for r in front], where="post", color="C3", label="Pareto front")
-        for r in front:
-            ax.annotate(r.label, (r.params, r.val_acc), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.scatter([getattr(r, cost) for r in complete], [r.val_acc for r in complete], label="complete", zorder=3)
+        front = pareto_front([(getattr(r, cost), 1 - r.val_acc) for r in complete])
+        on_front = sorted((r for r in complete if (getattr(r, cost), 1 - r.val_acc) in front), key=lambda r: getattr(r, cost))
+        ax.step([getattr(r, cost) for r in on_front], [r.val_acc for r in on_front], where="post", color="C3", label="Pareto front")
+        for r in on_front:
+            ax.annotate(r.label, (getattr(r, cost), r.val_acc), fontsize=7, xytext=(3, 3), textcoords="offset points")
     if others:
-        ax.scatter([r.params for r in others], [r.val_acc for r in others], marker="x", color="C7", label="pruned (acc so far)")
-    ax.set_xscale("log")
-    ax.set(xlabel="parameters (Keras convention)", ylabel="best validation accuracy", title="Accuracy vs parameters")
+        ax.scatter([getattr(r, cost) for r in others], [r.val_acc for r in others], marker="x", color="C7", label="pruned (acc so far)")
+    log_axis(ax)
+    ax.set(xlabel=label, ylabel="best validation accuracy", title=f"Accuracy vs {label.split(' (')[0]}")
     ax.grid(alpha=0.3, which="both")
     if complete or others:
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
     return fig
 
