@@ -16,6 +16,7 @@ from cnnlab.cli import main
 from cnnlab.train import fit
 from cnnlab.train.rundir import save_checkpoint
 
+from .images import image_folder
 from .train.test_trainer import CONFIG, tiny_data, tiny_model
 
 
@@ -69,11 +70,7 @@ def test_empty_and_hostile_checkpoints(tmp_path, image, capsys):
 
 def test_diverged_training_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
-    root = tmp_path / "shapes"
-    for c, name in enumerate(("dark", "light")):
-        (root / "train" / name).mkdir(parents=True)
-        for i in range(8):
-            Image.new("RGB", (8, 8), (30 + 180 * c + i, 40, 50)).save(root / "train" / name / f"{i}.png")
+    root = image_folder(tmp_path / "shapes")
     line = fails(capsys, ["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(root),
                           "--val-split", "0.25", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "1", "--batch-size", "4",
                           "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"])
@@ -83,11 +80,7 @@ def test_diverged_training_is_one_line(tmp_path, capsys, monkeypatch):
 
 def test_unreadable_image_names_the_file_and_a_bomb_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
-    root = tmp_path / "pics"
-    for c, name in enumerate(("a", "b")):
-        (root / "train" / name).mkdir(parents=True)
-        for i in range(3):
-            Image.new("RGB", (16, 16), (90 * c, 9 * i, 3)).save(root / "train" / name / f"{i}.png")
+    root = image_folder(tmp_path / "pics", classes=("a", "b"), per_class=3, size=16)
     args = ["train", "convtype_cifar", "--dataset", "pics", "--data-dir", str(root), "--val-split", "0.3",
             "--out", str(tmp_path / "run")]
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 16x16 = 256 pixels: over twice the limit

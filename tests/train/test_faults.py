@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 from cnnlab.cli import main
@@ -18,6 +17,7 @@ from cnnlab.train import TrainConfig, TrainingDiverged, fit, load_checkpoint
 from cnnlab.train import trainer as trainer_module
 from cnnlab.train.trainer import lr_factor
 
+from ..images import image_folder
 from .test_trainer import CONFIG, tiny_data, tiny_model
 
 LEARNS = CONFIG.with_overrides(epochs=4, lr=3e-3)  # val accuracy 41% after epoch 1, 100% after 2: best.pt rewritten
@@ -137,12 +137,7 @@ def test_overwrite_starts_afresh_and_temp_files_are_removed(tmp_path):
 
 def test_cli_resume_with_another_limit_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
-    root = tmp_path / "shapes"
-    for split in ("train", "test"):
-        for c, name in enumerate(("dark", "light")):
-            (root / split / name).mkdir(parents=True)
-            for i in range(8):
-                Image.new("RGB", (8, 8), (30 + 180 * c + i, 40, 50)).save(root / split / name / f"{i}.png")
+    root = image_folder(tmp_path / "shapes", splits=("train", "test"))
     args = ["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(root),
             "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"]
     assert main(args + ["--limit-train", "12"]) == 0
@@ -159,11 +154,7 @@ def test_a_truncated_decode_cache_is_repaired(tmp_path, monkeypatch):
     from cnnlab.data import sources
 
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
-    root = tmp_path / "imgs"
-    for c, name in enumerate(("cat", "dog")):
-        (root / "train" / name).mkdir(parents=True)
-        for i in range(4):
-            Image.new("RGB", (8, 8), (60 * c, 20 * i, 9)).save(root / "train" / name / f"{i}.png")
+    root = image_folder(tmp_path / "imgs", classes=("cat", "dog"), per_class=4)
     first = load_dataset("pets", root)
     [cached] = (tmp_path / "cache" / "decoded").iterdir()
     npy = sorted(cached.glob("*_images.npy"))[0]

@@ -13,8 +13,8 @@ from typing import Any
 
 from ..figures import log_axis, save_figure, subplots
 from ..io import atomic_write_text
-from ..train import TrainConfig
 from ..presets import Preset
+from ..train import TrainConfig
 from .studies import Case, Study
 
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import statistics
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,12 +146,8 @@ def run_title(info: dict, config: dict | None = None) -> str:
     """What a figure shows, in one line: the model and its keywords, the case, the data, the recipe."""
     args = ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in info.get("model_args", {}).items())
     parts = [f"{info.get('model', 'model')}({args})" if args else info.get("model", "")]
-    if "case" in info:
-        parts.append(f"case {info['case']}")
-    if "study" in info:
-        parts.append(f"search {info['study']}, trial {info.get('trial')}")
-    if "train_images" in info:
-        parts.append(f"{info['train_images']:,} training images")
+    shown = {"case": "case {case}", "study": "search {study}, trial {trial}", "train_images": "{train_images:,} training images"}
+    parts += [text.format_map(defaultdict(str, info)) for key, text in shown.items() if key in info]
     config = config or {}
     recipe = [f"{config['optimizer']} lr {config['lr']:g}" if "optimizer" in config else "",
               f"augment {config['augment']}" if "augment" in config else "", _precisions(info)]
