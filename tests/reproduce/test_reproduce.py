@@ -90,8 +90,8 @@ def test_rerun_skips_finished_cases(densenet_smoke, capsys):
 
 
 def test_other_settings_in_the_same_directory_are_refused(densenet_smoke):
-    with pytest.raises(ValueError, match=r"other settings: train options epochs.*same options to resume"):
-        reproduce("densenet", "smoke", densenet_smoke, epochs=2, device="cpu")
+    with pytest.raises(ValueError, match=r"other settings: train options lr.*same options to resume \(--epochs may grow\)"):
+        reproduce("densenet", "smoke", densenet_smoke, lr=0.5, device="cpu")
     with pytest.raises(ValueError, match=r"study 'densenet' has cases \[1, 2, 3, 4, 5, 6\]; unknown case\(s\) \[7\]"):
         reproduce("densenet", "smoke", densenet_smoke, cases=[7])
 
@@ -145,3 +145,10 @@ def test_cli_rejects_bad_cases(capsys):
         main(["reproduce", "densenet", "--cases", "two"])
     assert exit_info.value.code == 2
     assert "--cases takes case numbers like 2,3; got 'two'" in capsys.readouterr().err
+
+
+def test_a_failed_start_leaves_no_directory(tmp_path):
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match="does not exist"):
+        reproduce("convtypes", "smoke", out, data=DataConfig(data_dir=str(tmp_path / "missing")), device="cpu")
+    assert not out.exists()

@@ -217,6 +217,10 @@ class KerasConv2dBase(nn.Module):
     def _keras_weights(self) -> list[KerasWeight]:
         raise NotImplementedError
 
+    def _taps(self, shape: tuple[int, int, int]) -> int:
+        """Kernel taps over every spatial position of a CHW ``shape``: ``H*W*Kh*Kw``."""
+        return shape[1] * shape[2] * self.kernel_size[0] * self.kernel_size[1]
+
     def _bias_mapping(self) -> list[KerasWeight]:
         if not self.use_bias:
             return []

@@ -30,17 +30,9 @@ class Conv2D(KerasConv2dBase):
 
     keras_class = "Conv2D"
 
-    def __init__(
-        self,
-        in_channels: int,
-        filters: int,
-        kernel_size: int | Pair,
-        strides: int | Pair = 1,
-        padding: str = "valid",
-        dilation_rate: int | Pair = 1,
-        use_bias: bool = True,
-        *, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-    ) -> None:
+    def __init__(self, in_channels: int, filters: int, kernel_size: int | Pair, strides: int | Pair = 1,
+                 padding: str = "valid", dilation_rate: int | Pair = 1, use_bias: bool = True, *,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__(
             in_channels, positive_int("filters", filters), kernel_size, strides, padding, dilation_rate, use_bias
         )
@@ -51,12 +43,10 @@ class Conv2D(KerasConv2dBase):
         return {"weight": (self.filters, self.in_channels, *self.kernel_size)}
 
     def _keras_weights(self) -> list[KerasWeight]:
-        kh, kw = self.kernel_size
-        return [_conv_kernel_mapping("weight", (kh, kw, self.in_channels, self.filters)), *self._bias_mapping()]
+        return [_conv_kernel_mapping("weight", (*self.kernel_size, self.in_channels, self.filters)), *self._bias_mapping()]
 
     def _macs_by_step(self, input_shape, output_shape) -> dict[str, int]:
-        _, ho, wo = output_shape
-        return {"conv": ho * wo * self.kernel_size[0] * self.kernel_size[1] * self.in_channels * self.filters}
+        return {"conv": self._taps(output_shape) * self.in_channels * self.filters}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
@@ -74,17 +64,9 @@ class DepthwiseConv2D(KerasConv2dBase):
 
     keras_class = "DepthwiseConv2D"
 
-    def __init__(
-        self,
-        in_channels: int,
-        kernel_size: int | Pair,
-        strides: int | Pair = 1,
-        padding: str = "valid",
-        depth_multiplier: int = 1,
-        dilation_rate: int | Pair = 1,
-        use_bias: bool = True,
-        *, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-    ) -> None:
+    def __init__(self, in_channels: int, kernel_size: int | Pair, strides: int | Pair = 1, padding: str = "valid",
+                 depth_multiplier: int = 1, dilation_rate: int | Pair = 1, use_bias: bool = True, *,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         channels = positive_int("in_channels", in_channels)
         multiplier = positive_int("depth_multiplier", depth_multiplier)
         super().__init__(
@@ -103,9 +85,7 @@ class DepthwiseConv2D(KerasConv2dBase):
         ]
 
     def _macs_by_step(self, input_shape, output_shape) -> dict[str, int]:
-        _, ho, wo = output_shape
-        kh, kw = self.kernel_size
-        return {"depthwise": ho * wo * self.in_channels * kh * kw * self.depth_multiplier}
+        return {"depthwise": self._taps(output_shape) * self.in_channels * self.depth_multiplier}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
@@ -126,18 +106,11 @@ class SeparableConv2D(KerasConv2dBase):
 
     keras_class = "SeparableConv2D"
 
-    def __init__(
-        self,
-        in_channels: int,
-        filters: int,
-        kernel_size: int | Pair,
-        strides: int | Pair = 1,
-        padding: str = "valid",
-        dilation_rate: int | Pair = 1,  # Keras's order: dilation_rate before depth_multiplier here, after it in DepthwiseConv2D
-        depth_multiplier: int = 1,
-        use_bias: bool = True,
-        *, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-    ) -> None:
+    # Keras's order: dilation_rate before depth_multiplier here, after it in DepthwiseConv2D
+    def __init__(self, in_channels: int, filters: int, kernel_size: int | Pair, strides: int | Pair = 1,
+                 padding: str = "valid", dilation_rate: int | Pair = 1, depth_multiplier: int = 1,
+                 use_bias: bool = True, *, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__(
             in_channels, positive_int("filters", filters), kernel_size, strides, padding, dilation_rate, use_bias
         )
@@ -158,10 +131,8 @@ class SeparableConv2D(KerasConv2dBase):
         ]
 
     def _macs_by_step(self, input_shape, output_shape) -> dict[str, int]:
-        _, ho, wo = output_shape
-        kh, kw = self.kernel_size
         mid = self.in_channels * self.depth_multiplier
-        return {"depthwise": ho * wo * self.in_channels * kh * kw * self.depth_multiplier, "pointwise": ho * wo * mid * self.filters}
+        return {"depthwise": self._taps(output_shape) * mid, "pointwise": output_shape[1] * output_shape[2] * mid * self.filters}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)

@@ -35,18 +35,10 @@ class Conv2DTranspose(KerasConv2dBase):
 
     keras_class = "Conv2DTranspose"
 
-    def __init__(
-        self,
-        in_channels: int,
-        filters: int,
-        kernel_size: int | Pair,
-        strides: int | Pair = 1,
-        padding: str = "valid",
-        output_padding: int | Pair | None = None,
-        dilation_rate: int | Pair = 1,
-        use_bias: bool = True,
-        *, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-    ) -> None:
+    def __init__(self, in_channels: int, filters: int, kernel_size: int | Pair, strides: int | Pair = 1,
+                 padding: str = "valid", output_padding: int | Pair | None = None, dilation_rate: int | Pair = 1,
+                 use_bias: bool = True, *, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__(
             in_channels, positive_int("filters", filters), kernel_size, strides, padding, dilation_rate, use_bias
         )
@@ -81,12 +73,10 @@ class Conv2DTranspose(KerasConv2dBase):
         )
 
     def _keras_weights(self) -> list[KerasWeight]:
-        kh, kw = self.kernel_size
-        return [_conv_kernel_mapping("weight", (kh, kw, self.filters, self.in_channels)), *self._bias_mapping()]
+        return [_conv_kernel_mapping("weight", (*self.kernel_size, self.filters, self.in_channels)), *self._bias_mapping()]
 
     def _macs_by_step(self, input_shape, output_shape) -> dict[str, int]:
-        _, h, w = input_shape
-        return {"transpose": h * w * self.kernel_size[0] * self.kernel_size[1] * self.in_channels * self.filters}
+        return {"transpose": self._taps(input_shape) * self.in_channels * self.filters}  # every input cell scatters a kernel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)

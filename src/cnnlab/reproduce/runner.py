@@ -68,29 +68,34 @@ def make_plan(study: str, preset: str = "quick", *, data: DataConfig | None = No
 
 
 def _check_plan(out: Path, plan: Plan) -> None:
+    """Refuse an output directory that holds a reproduction with other settings, naming them;
+    only ``epochs`` may differ (finished cases then continue to the new number)."""
     path = out / "plan.json"
-    wanted = plan.to_dict()
-    if path.exists():
-        found = json.loads(path.read_text())
-        if {k: v for k, v in found.items() if k != "started"} != wanted:
-            changed = sorted(
-                k for k in set(found) | set(wanted)
-                if k != "started" and found.get(k) != wanted.get(k)
-            )
-            detail = []
-            for key in changed:
-                if key == "train":
-                    keys = sorted(k for k in wanted["train"] if found.get("train", {}).get(k) != wanted["train"][k])
-                    detail.append(f"train options {', '.join(keys)}")
-                else:
-                    detail.append(f"{key} ({found.get(key)!r} there, {wanted.get(key)!r} now)")
-            raise ValueError(
-                f"{out} holds a reproduction with other settings: {'; '.join(detail)}. "
-                "Rerun with the same options to resume it, or choose another --out"
-            )
+    if not path.exists():
         return
+    found, wanted = json.loads(path.read_text()), plan.to_dict()
+    detail = []
+    for key in sorted(k for k in set(found) | set(wanted) if k != "started" and found.get(k) != wanted.get(k)):
+        if key == "train":
+            there = found.get("train", {})
+            keys = sorted(k for k in wanted["train"] if k != "epochs" and there.get(k) != wanted["train"][k])
+            detail += [f"train options {', '.join(keys)}"] if keys else []
+        else:
+            detail.append(f"{key} ({found.get(key)!r} there, {wanted.get(key)!r} now)")
+    if detail:
+        raise ValueError(
+            f"{out} holds a reproduction with other settings: {'; '.join(detail)}. "
+            "Rerun with the same options to resume it (--epochs may grow), or choose another --out"
+        )
+
+
+def _write_plan(out: Path, plan: Plan) -> None:
+    """``plan.json``, once the data has loaded (a failed start leaves no directory behind)."""
+    path = out / "plan.json"
+    started = json.loads(path.read_text()).get("started") if path.exists() else None
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps({**wanted, "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}, indent=1))
+    started = started or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    atomic_write_text(path, json.dumps({**plan.to_dict(), "started": started}, indent=1))
 
 
 def _finished(case_dir: Path, epochs: int) -> History | None:
@@ -119,6 +124,7 @@ def reproduce(
     out = Path(out_dir or default_out(plan.study.name, plan.preset.name))
     _check_plan(out, plan)
     splits = plan.data.load(seed=plan.config.seed)
+    _write_plan(out, plan)
     dev = resolve_device(plan.config.device)
     log(
         f"{plan.study.title}\npreset {plan.preset.name}: {plan.preset.description}\n"
