@@ -145,3 +145,19 @@ def test_read_only_output_directory(small_tmpfs, capsys, monkeypatch):
     monkeypatch.setattr("cnnlab.data.DataConfig.load", lambda self, seed=0, download=True: tiny_data())
     line = fails(capsys, ["train", "convtype_cifar", "--out", str(small_tmpfs / "run"), "--device", "cpu", "--quiet"])
     assert "Read-only file system" in line and str(small_tmpfs / "run") in line
+
+
+def test_num_classes_is_accepted_when_it_matches_the_data(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("cnnlab.data.DataConfig.load", lambda self, seed=0, download=True: tiny_data())
+    base = ["train", "convtype_cifar", "--arg", "widths=4,8", "--epochs", "1", "--device", "cpu", "--quiet"]
+    line = fails(capsys, base + ["--arg", "num_classes=4", "--out", str(tmp_path / "a")])
+    assert "num_classes=4 does not match the data's 2 classes (top, bottom)" in line
+    assert main(base + ["--arg", "num_classes=2", "--out", str(tmp_path / "b")]) == 0
+
+
+def test_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "passes over the training set (default 10, or the preset's)" in text
+    assert "(default standard, or the preset's)" in text

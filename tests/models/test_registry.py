@@ -5,6 +5,7 @@ import torch
 
 import cnnlab
 from cnnlab.models import get_model_entry, register_model, registry
+from cnnlab.models.registry import natural_key
 
 
 def test_duplicate_names_are_refused(monkeypatch):
@@ -33,7 +34,8 @@ def test_unknown_argument_lists_accepted():
 def test_list_models_pattern():
     names = cnnlab.list_models("densenet*")
     assert names and all(n.startswith("densenet") for n in names)
-    assert cnnlab.list_models() == sorted(cnnlab.list_models())
+    assert cnnlab.list_models() == sorted(cnnlab.list_models(), key=natural_key)
+    assert cnnlab.list_models("resnet*") == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 
 
 def test_builder_gives_the_factory_its_keywords(monkeypatch):

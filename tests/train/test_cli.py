@@ -66,3 +66,17 @@ def test_train_image_size_n_resizes_square(folder, tmp_path):
     assert json.loads((out / "history.json").read_text())["info"]["image_size"] == [8, 8]
     with pytest.raises(SystemExit):
         main(["train", "convtype_cifar", "--data-dir", str(folder), "--image-size", "0"])
+
+
+def test_evaluate_defaults_to_the_runs_own_data_and_split(tmp_path, monkeypatch, capsys):
+    from ..images import image_folder
+
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
+    root = image_folder(tmp_path / "pets", classes=("cat", "dog", "fox"), per_class=8)  # no test/: --val-split
+    out = tmp_path / "run"
+    assert main(["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "pets", "--data-dir", str(root),
+                 "--val-split", "0.25", "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--device", "cpu"]) == 0  # no --dataset, --data-dir or --val-split: the run's own
+    printed = capsys.readouterr().out
+    assert printed.startswith("6 validation images") and "fox" in printed

@@ -10,8 +10,12 @@ from . import options
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="loss, accuracy, per-class accuracy and confusion matrix of a trained run")
     p.add_argument("run_path", metavar="RUN_DIR_OR_CHECKPOINT")
-    p.add_argument("--dataset", default=None, help="cifar10 (default), cifar100, or a name for --data-dir's image folder")
-    p.add_argument("--data-dir", default=None, help="local copy: official archive, its folder, an image-folder tree or tar")
+    p.add_argument("--dataset", default=None, help="cifar10, cifar100, or a name for --data-dir's image folder "
+                   "(default: the run's own data, as it recorded it)")
+    p.add_argument("--data-dir", default=None, help="local copy: official archive, its folder, an image-folder tree or tar "
+                   "(default: where the run read its data, if it is still there)")
+    p.add_argument("--val-split", type=float, default=None,
+                   help="evaluate on this fraction of train, as a run trained with --val-split did (default: the run's own)")
     options.add_device(p)
     p.add_argument("--plot", default=None, metavar="OUT.png",
                    help="confusion matrix (default RUN_DIR/confusion.png, or NAME-confusion.png beside a weights file)")
@@ -28,13 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..data import DataConfig
-    from ..train.evaluation import confusion_path, evaluate_run
+    from ..train.evaluation import confusion_path, evaluate_run, recorded_data
+    from ..train.rundir import load_run_info
 
     png = Path(args.plot) if args.plot else confusion_path(args.run_path)
-    data = DataConfig().with_overrides(dataset=args.dataset, data_dir=args.data_dir)
+    data = recorded_data(load_run_info(args.run_path), dataset=args.dataset, data_dir=args.data_dir, val_split=args.val_split)
     result = evaluate_run(args.run_path, data, **options.given(device=args.device, tta=args.tta), out_png=png)
-    print(f"{result['images']} test images: loss {result['loss']:.4f}, accuracy {result['accuracy']:.2%}")
+    print(f"{result['images']} {result['split']} images: loss {result['loss']:.4f}, accuracy {result['accuracy']:.2%}")
     if "accuracy_tta" in result:
         print(f"with {result['tta']} test-time augmentation: loss {result['loss_tta']:.4f}, accuracy {result['accuracy_tta']:.2%}")
     for name, acc in result["per_class_accuracy"].items():

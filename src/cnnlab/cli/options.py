@@ -9,7 +9,7 @@ from typing import Any
 
 from ..data.augment import POLICIES
 from ..presets import PRESETS
-from ..train.config import OPTIMIZERS, PRECISIONS, SCHEDULES, TTAS
+from ..train.config import OPTIMIZERS, PRECISIONS, SCHEDULES, TTAS, TrainConfig
 
 
 def int_tuple(text: str, lengths: tuple[int, ...], what: str) -> tuple[int, ...]:
@@ -32,7 +32,10 @@ def pair(text: str) -> tuple[int, int]:
 
 def image_size(text: str) -> tuple[int, int]:
     """``--image-size``: N (square) or H,W, positive, always as (H, W)."""
-    h, w = pair(text)
+    try:
+        h, w = pair(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"--image-size must be N or H,W positive ints, got {text!r}") from None
     if min(h, w) < 1:
         raise argparse.ArgumentTypeError(f"--image-size must be N or H,W positive ints, got {text!r}")
     return (h, w)
@@ -106,29 +109,32 @@ def add_preset(p: argparse.ArgumentParser, help: str) -> None:
 
 
 TRAIN_OPTIONS = {
-    # option: (type or choices, help)
-    "epochs": (int, None),
-    "batch_size": (int, None),
-    "optimizer": (OPTIMIZERS, None),
+    # option: (type or choices, help); the default shown is TrainConfig's (a preset may set another)
+    "epochs": (int, "passes over the training set"),
+    "batch_size": (int, "images per optimizer step"),
+    "optimizer": (OPTIMIZERS, "adam (Keras's defaults), adamw, or sgd with Nesterov momentum 0.9"),
     "lr": (float, "peak learning rate"),
-    "weight_decay": (float, None),
-    "schedule": (SCHEDULES, None),
-    "warmup_epochs": (float, None),
-    "label_smoothing": (float, None),
-    "augment": (POLICIES, None),
-    "cutout": (int, None),
+    "weight_decay": (float, "L2 penalty (adam, sgd) or decoupled decay (adamw)"),
+    "schedule": (SCHEDULES, "learning-rate schedule: constant, cosine to 0, or onecycle (linear warm-up, cosine down)"),
+    "warmup_epochs": (float, "linear warm-up length in epochs (cosine, onecycle); shorter than --epochs"),
+    "label_smoothing": (float, "cross-entropy label smoothing in [0, 1)"),
+    "augment": (POLICIES, "standard: pad 4, crop, flip; keras: article 000's ImageDataGenerator; none"),
+    "cutout": (int, "standard augmentation: side of a cut-out square, 0 = off"),
     "bn_momentum": (float, "BatchNorm momentum, Keras convention (PyTorch's 0.1 is Keras's 0.9; the article preset: Keras's 0.99)"),
     "precision": (PRECISIONS, "auto: bf16 where the device computes it natively"),
     "tta": (TTAS, "also measure flip test-time augmentation each epoch"),
-    "seed": (int, None),
+    "seed": (int, "weights, shuffling and augmentation all follow it"),
 }
 
 
 def add_train(p: argparse.ArgumentParser, names: tuple[str, ...] = tuple(TRAIN_OPTIONS)) -> None:
-    """``TrainConfig`` fields as ``--option`` (defaults None: the preset or TrainConfig decides)."""
+    """``TrainConfig`` fields as ``--option`` (defaults None: the preset or TrainConfig decides;
+    the help says TrainConfig's default)."""
+    defaults = TrainConfig()
     for name in names:
         kind, help = TRAIN_OPTIONS[name]
         flag = "--" + name.replace("_", "-")
+        help = f"{help} (default {getattr(defaults, name)}, or the preset's)"
         if isinstance(kind, tuple):
             p.add_argument(flag, choices=list(kind), default=None, help=help)
         else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -102,9 +103,15 @@ def register_model(
     return decorate(fn) if fn is not None else decorate
 
 
+def natural_key(name: str) -> tuple:
+    """Sort key that reads numbers as numbers: resnet18 < resnet34 < resnet101."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
 def list_models(pattern: str | None = None) -> list[str]:
-    """Sorted names of registered models, optionally filtered by an fnmatch ``pattern``."""
-    names = sorted(_REGISTRY)
+    """Names of registered models in natural order (resnet18 before resnet101), optionally
+    filtered by an fnmatch ``pattern``."""
+    names = sorted(_REGISTRY, key=natural_key)
     return names if pattern is None else [n for n in names if fnmatch.fnmatch(n, pattern)]
 
 

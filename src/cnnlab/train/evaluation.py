@@ -60,15 +60,17 @@ def evaluate_run(
     tta: str = "none",
 ) -> dict[str, Any]:
     """Loss, accuracy, per-class accuracy and confusion matrix of a run (directory, checkpoint or
-    weights file) on the test split of ``data`` (default CIFAR-10), read at the run's image size;
+    weights file) on the test split of ``data`` (default: the data the run recorded, its
+    validation split when it had no test set), read at the run's image size;
     ``tta="flip"`` adds ``accuracy_tta`` (softmax averaged with the mirrored image)."""
     if tta not in TTAS:
         raise ValueError(f"tta must be one of {TTAS}, got {tta!r}")
     run = load_run(path, device)
-    splits = (data or DataConfig()).with_overrides(image_size=run.image_size).load()
+    data = data if data is not None else recorded_data(run.info)
+    splits = data.with_overrides(image_size=run.image_size).load(seed=run.info.get("data_seed", 0))
     if splits.classes != run.classes:
         raise ValueError(f"the run was trained on classes {run.classes}, the data has {splits.classes}")
-    test = splits.test if splits.test is not None else splits.val
+    split, test = ("test", splits.test) if splits.test is not None else ("validation", splits.val)
     dev = next(run.model.parameters()).device
     x = torch.from_numpy(test.images).permute(0, 3, 1, 2).contiguous().to(dev)
     y = torch.from_numpy(test.labels).to(dev)
@@ -78,15 +80,30 @@ def evaluate_run(
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (test.labels, predicted), 1)
     per_class = {c: float(confusion[i, i] / max(1, confusion[i].sum())) for i, c in enumerate(run.classes)}
-    result = {"images": len(test), "loss": loss, "accuracy": acc, "per_class_accuracy": per_class, "confusion": confusion.tolist()}
+    result = {"split": split, "images": len(test), "loss": loss, "accuracy": acc, "per_class_accuracy": per_class, "confusion": confusion.tolist()}
     if tta != "none":
         result["tta"] = tta
         result["loss_tta"], result["accuracy_tta"] = evaluate(run.model, x, y, tta=tta)
     if out_png is not None:
         name = f"{Path(path).resolve().name}: {run_title(run.info)}"
-        confusion_png(confusion, run.classes, Path(out_png), title=f"{name}\naccuracy {acc:.2%} on {len(test):,} test images")
+        confusion_png(confusion, run.classes, Path(out_png), title=f"{name}\naccuracy {acc:.2%} on {len(test):,} {split} images")
         atomic_write_text(Path(out_png).with_suffix(".json"), json.dumps(result, indent=1))
     return result
+
+
+def recorded_data(info: dict[str, Any], **overrides: Any) -> DataConfig:
+    """The data a run was trained on, as its run info records it (dataset, where it was read,
+    the split and subset options), with ``overrides`` (those not None) replacing fields."""
+    options = {k: v for k, v in (info.get("data") or {}).items() if k in DataConfig.__dataclass_fields__}
+    options.setdefault("dataset", info.get("dataset", "cifar10"))
+    if "val_split" not in options and str(info.get("validation", "")).startswith("split "):
+        options["val_split"] = float(info["validation"].split()[1])  # runs recorded before the data options
+    source = info.get("source")
+    if source and Path(source).exists():
+        options["data_dir"] = str(source)
+    options["image_size"] = tuple(options["image_size"]) if options.get("image_size") else None
+    options["limit_train"] = None  # evaluation reads every image of its split
+    return DataConfig.from_dict(options).with_overrides(**overrides)
 
 
 def confusion_png(confusion: np.ndarray, classes: Sequence[str], path: Path, title: str = "") -> Path:

@@ -62,11 +62,16 @@ def run_training(
     model_args = dict(model_args or {})
     splits = splits if splits is not None else data.load(seed=train.seed)
     torch.manual_seed(train.seed)
-    model = create_model(model_name, num_classes=len(splits.classes) if head_from_data else None, **model_args)
+    classes = len(splits.classes)
+    given = model_args.pop("num_classes", None) if head_from_data else None
+    if given is not None and given != classes:  # the head follows the data; a matching num_classes is accepted
+        raise ValueError(f"num_classes={given} does not match the data's {classes} classes ({', '.join(splits.classes)}); "
+                         "leave it out: the head follows the data")
+    model = create_model(model_name, num_classes=classes if head_from_data else None, **model_args)
     if init is not None:
         init(model, splits)
     data_options = {k: v for k, v in data.to_dict().items() if k != "data_dir"}  # where it lies may change; data_digest checks what it is
-    record = run_info(model_name, model_args, splits, data.dataset, data=data_options, **dict(info or {}))
+    record = run_info(model_name, model_args, splits, data.dataset, data=data_options, data_seed=train.seed, **dict(info or {}))
     history = fit(
         model, splits, train, out_dir, resume=resume, overwrite=overwrite, quiet=quiet, info=record,
         on_epoch_start=on_epoch_start, on_epoch_end=on_epoch_end,

@@ -120,6 +120,11 @@ class LoadedRun:
     info: dict[str, Any]
 
 
+def load_run_info(path: str | Path, which: str = "best.pt") -> dict[str, Any]:
+    """The run info of a run directory, checkpoint or weights file (what ``run_info`` recorded)."""
+    return _info(load_checkpoint(_checkpoint_path(path, which)))
+
+
 def load_run(path: str | Path, device: str = "auto", which: str = "best.pt") -> LoadedRun:
     """A trained model from a run directory (its ``best.pt``), a checkpoint or a weights file."""
     checkpoint = _checkpoint_path(path, which)
