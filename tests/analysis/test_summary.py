@@ -118,6 +118,16 @@ def test_text_markdown_json():
 def test_bad_input_size():
     with pytest.raises(ValueError, match=r"input_size must be \(C, H, W\)"):
         summary(cnnlab.create_model("convtype_cifar"), (32, 32))
+    with pytest.raises(ValueError, match=r"input_size must be \(C, H, W\)"):
+        summary(cnnlab.create_model("convtype_cifar"), (2, 3, 32, 32))  # a batch of two is not one input
+
+
+def test_a_batch_of_one_is_one_input():
+    from cnnlab.analysis.summary import parse_input_size
+
+    model = cnnlab.create_model("convtype_cifar")
+    assert summary(model, (1, 3, 32, 32)).macs == summary(model, (3, 32, 32)).macs
+    assert parse_input_size("1x3x32x32") == (3, 32, 32) == parse_input_size("32")
 
 
 def test_cli_models_summary_compare(capsys, tmp_path):

@@ -212,7 +212,10 @@ def _is_row(module: nn.Module) -> bool:
 
 @torch.no_grad()
 def summary(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), name: str | None = None) -> ModelSummary:
-    """Trace ``model`` on one input of ``input_size`` = (C, H, W) and return its ledger."""
+    """Trace ``model`` on one input of ``input_size`` = (C, H, W) and return its ledger; a
+    batch of one, (1, C, H, W) as torchinfo takes it, is accepted too."""
+    if len(input_size) == 4 and input_size[0] == 1:
+        input_size = tuple(input_size[1:])
     if len(input_size) != 3 or not all(isinstance(v, int) and v > 0 for v in input_size):
         raise ValueError(f"input_size must be (C, H, W) positive ints, got {tuple(input_size)!r}")
     param = next(model.parameters(), None)
@@ -297,13 +300,15 @@ def model_summary(name: str, input_size: Sequence[int] | None = None, **kwargs: 
 
 
 def parse_input_size(text: str) -> tuple[int, int, int]:
-    """'3x32x32' (or '3,32,32', or '32' meaning 3x32x32) -> (3, 32, 32)."""
+    """'3x32x32' (or '3,32,32', '1x3x32x32' as torchinfo writes it, or '32' meaning 3x32x32) -> (3, 32, 32)."""
     try:
         values = tuple(int(v) for v in text.replace(",", "x").split("x"))
     except ValueError:
         raise ValueError(f"input size must look like 3x32x32, got {text!r}") from None
     if len(values) == 1:
         values = (3, values[0], values[0])
+    if len(values) == 4 and values[0] == 1:  # a batch of one
+        values = values[1:]
     if len(values) != 3 or min(values) < 1:
         raise ValueError(f"input size must look like 3x32x32 (C x H x W, positive), got {text!r}")
     return values  # type: ignore[return-value]

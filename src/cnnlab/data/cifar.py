@@ -73,7 +73,8 @@ def download(name: str, directory: Path) -> Path:
     except OSError as error:
         raise DataError(
             f"could not download {name} from {url} ({error}); without network, pass --data-dir (or set "
-            f"CNNLAB_DATA) to the official archive, its extracted folder, or an image-folder tree/tar"
+            f"CNNLAB_DATA) to the official archive, its extracted folder, or an image-folder tree/tar -- in this "
+            f"project's checkout, --data-dir ../shared/datasets (make run DATA=../shared/datasets)"
         ) from None
     check_md5(name, target)
     return target

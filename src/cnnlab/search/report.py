@@ -149,7 +149,7 @@ def table(study_rows: list[Row], settings: SearchSettings, top: int = 10) -> str
     score_head = ["error", settings.objective.names[1]] if multi else [settings.objective.names[0]]
     head = ["rank", "layers" if settings.space.startswith("modules") else "architecture", *score_head, "params", "val acc", "state"]
     if settings.objective.cost_kind == "latency":
-        head.insert(-1, "latency ms")
+        head.insert(-1, "latency_ms")
     lines = []
     for r in study_rows[:top]:
         scores = [f"{v:.4f}" if i == 0 or not multi else f"{v:,.4g}" for i, v in enumerate(r.values)]
