@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: where the run read its data, if it is still there)")
     p.add_argument("--val-split", type=float, default=None,
                    help="evaluate on this fraction of train, as a run trained with --val-split did (default: the run's own)")
+    p.add_argument("--batch-size", type=options.images("--batch-size"), default=None, help="images per step (default 512)")
+    p.add_argument("--limit", type=options.images("--limit"), default=None, metavar="N",
+                   help="a class-balanced subset of N images, for a quick look (default: all)")
     options.add_device(p)
     p.add_argument("--plot", default=None, metavar="OUT.png",
                    help="confusion matrix (default RUN_DIR/confusion.png, or NAME-confusion.png beside a weights file)")
@@ -37,7 +40,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     png = Path(args.plot) if args.plot else confusion_path(args.run_path)
     data = recorded_data(load_run_info(args.run_path), dataset=args.dataset, data_dir=args.data_dir, val_split=args.val_split)
-    result = evaluate_run(args.run_path, data, **options.given(device=args.device, tta=args.tta), out_png=png)
+    given = options.given(device=args.device, tta=args.tta, batch_size=args.batch_size, limit=args.limit)
+    result = evaluate_run(args.run_path, data, out_png=png, **given)
     print(f"{result['images']} {result['split']} images: loss {result['loss']:.4f}, accuracy {result['accuracy']:.2%}")
     if "accuracy_tta" in result:
         print(f"with {result['tta']} test-time augmentation: loss {result['loss_tta']:.4f}, accuracy {result['accuracy_tta']:.2%}")

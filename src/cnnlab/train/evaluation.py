@@ -58,11 +58,14 @@ def evaluate_run(
     device: str = "auto",
     out_png: str | Path | None = None,
     tta: str = "none",
+    batch_size: int = 512,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     """Loss, accuracy, per-class accuracy and confusion matrix of a run (directory, checkpoint or
     weights file) on the test split of ``data`` (default: the data the run recorded, its
     validation split when it had no test set), read at the run's image size;
-    ``tta="flip"`` adds ``accuracy_tta`` (softmax averaged with the mirrored image)."""
+    ``tta="flip"`` adds ``accuracy_tta`` (softmax averaged with the mirrored image); ``limit``:
+    a class-balanced subset of that many images (a quick look)."""
     if tta not in TTAS:
         raise ValueError(f"tta must be one of {TTAS}, got {tta!r}")
     run = load_run(path, device)
@@ -71,11 +74,12 @@ def evaluate_run(
     if splits.classes != run.classes:
         raise ValueError(f"the run was trained on classes {run.classes}, the data has {splits.classes}")
     split, test = ("test", splits.test) if splits.test is not None else ("validation", splits.val)
+    test = test.limit(limit, seed=0)
     dev = next(run.model.parameters()).device
     x = torch.from_numpy(test.images).permute(0, 3, 1, 2).contiguous().to(dev)
     y = torch.from_numpy(test.labels).to(dev)
-    loss, acc = evaluate(run.model, x, y)
-    predicted = predicted_classes(run.model, x)
+    loss, acc = evaluate(run.model, x, y, batch_size)
+    predicted = predicted_classes(run.model, x, batch_size)
     k = len(run.classes)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (test.labels, predicted), 1)
@@ -83,7 +87,7 @@ def evaluate_run(
     result = {"split": split, "images": len(test), "loss": loss, "accuracy": acc, "per_class_accuracy": per_class, "confusion": confusion.tolist()}
     if tta != "none":
         result["tta"] = tta
-        result["loss_tta"], result["accuracy_tta"] = evaluate(run.model, x, y, tta=tta)
+        result["loss_tta"], result["accuracy_tta"] = evaluate(run.model, x, y, batch_size, tta=tta)
     if out_png is not None:
         name = f"{Path(path).resolve().name}: {run_title(run.info)}"
         confusion_png(confusion, run.classes, Path(out_png), title=f"{name}\naccuracy {acc:.2%} on {len(test):,} {split} images")
