@@ -152,3 +152,17 @@ def test_cli_errors(capsys):
     with pytest.raises(SystemExit):
         main(["summary", "densenet_cifar", "--arg", "growth"])
     assert "name=value" in capsys.readouterr().err
+
+
+def test_depth_collapses_rows_and_keeps_the_totals():
+    model = cnnlab.create_model("densenet_cifar")
+    full, top = summary(model, (3, 32, 32)), summary(model, (3, 32, 32), depth=1)
+    assert [r.name for r in top.rows] == ["stem", "stages", "head"]
+    assert [r.type for r in top.rows] == ["Sequential", "Sequential", "ClassifierHead"]
+    assert sum(r.params for r in top.rows) == top.total_params == full.total_params
+    assert sum(r.macs for r in top.rows) == sum(r.macs for r in full.rows) and top.macs == full.macs
+    assert top.rows[1].inputs == ["stem"] and top.rows[2].inputs == ["stages"]
+    assert top.rows[1].output_shape == (92, 4, 4)  # the stage's concatenation, not its last conv
+    assert len(summary(model, (3, 32, 32), depth=2).rows) > 3
+    with pytest.raises(ValueError, match="depth must be a positive int"):
+        summary(model, (3, 32, 32), depth=0)

@@ -21,7 +21,7 @@ only shapes, which makes the ledger of a 138M-parameter VGG instant.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
 import torch
@@ -211,9 +211,14 @@ def _is_row(module: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def summary(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), name: str | None = None) -> ModelSummary:
+def summary(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), name: str | None = None,
+            depth: int | None = None) -> ModelSummary:
     """Trace ``model`` on one input of ``input_size`` = (C, H, W) and return its ledger; a
-    batch of one, (1, C, H, W) as torchinfo takes it, is accepted too."""
+    batch of one, (1, C, H, W) as torchinfo takes it, is accepted too. ``depth=N`` collapses the
+    rows to modules at most N levels deep (``stages.0`` for 2), as torchinfo's ``depth``: their
+    parameters and MACs summed, the output shape of their last row. The totals do not change."""
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
+        raise ValueError(f"depth must be a positive int (module nesting levels), got {depth!r}")
     if len(input_size) == 4 and input_size[0] == 1:
         input_size = tuple(input_size[1:])
     if len(input_size) != 3 or not all(isinstance(v, int) and v > 0 for v in input_size):
@@ -261,7 +266,54 @@ def summary(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), name: s
         for h in handles:
             h.remove()
         model.train(was_training)
-    return _ledger(model, name, tuple(input_size), rows, tracer, out)
+    result = _ledger(model, name, tuple(input_size), rows, tracer, out)
+    return result if depth is None else _collapse(result, model, depth)
+
+
+def _collapse(s: ModelSummary, model: nn.Module, depth: int) -> ModelSummary:
+    """``s`` with its rows merged into their ancestors ``depth`` levels deep (see ``summary``)."""
+    group = {r.name: ".".join(r.name.split(".")[:depth]) for r in s.rows}
+    shapes = _output_shapes(model, s.input_size, set(group.values()))
+    merged: dict[str, LayerRow] = {}
+    for r in s.rows:
+        key = group[r.name]
+        m = merged.get(key)
+        if m is None:
+            kind = type(model.get_submodule(key)).__name__ if key != r.name else r.type
+            m = merged[key] = LayerRow(key, kind, r.output_shape, 0, 0, 0, [], r.depth)
+        m.params, m.trainable, m.macs, m.output_numel = m.params + r.params, m.trainable + r.trainable, m.macs + r.macs, m.output_numel + r.output_numel
+        m.output_shape, m.depth = shapes.get(key, r.output_shape), max(m.depth, r.depth)
+        for source in (group.get(i, i) for i in r.inputs):
+            if source != key and source not in m.inputs:
+                m.inputs.append(source)
+    return replace(s, rows=list(merged.values()))
+
+
+def _output_shapes(model: nn.Module, input_size: tuple, names: set[str]) -> dict[str, tuple[int, ...]]:
+    """The output shape (without the batch) of each named submodule on one input (a DenseNet
+    stage's output is its concatenation, which no leaf row shows)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    param = next(model.parameters(), None)
+
+    def hook(name: str):
+        def record(module, args, out) -> None:  # returns None: the output is left as it is
+            if isinstance(out, torch.Tensor):
+                shapes.setdefault(name, tuple(out.shape[1:]))
+
+        return record
+
+    handles = [model.get_submodule(n).register_forward_hook(hook(n)) for n in names]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros((1, *input_size), device=param.device if param is not None else "cpu",
+                              dtype=param.dtype if param is not None else torch.float32))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return shapes
 
 
 def _ledger(model: nn.Module, name: str | None, input_size: tuple, rows: dict[str, LayerRow], tracer: _Tracer, out) -> ModelSummary:
@@ -288,7 +340,7 @@ def _ledger(model: nn.Module, name: str | None, input_size: tuple, rows: dict[st
     )
 
 
-def model_summary(name: str, input_size: Sequence[int] | None = None, **kwargs: Any) -> ModelSummary:
+def model_summary(name: str, input_size: Sequence[int] | None = None, depth: int | None = None, **kwargs: Any) -> ModelSummary:
     """Summary of a registered model built on the ``meta`` device (shapes only: fast, no memory)."""
     from ..models import create_model, get_model_entry
 
@@ -296,7 +348,7 @@ def model_summary(name: str, input_size: Sequence[int] | None = None, **kwargs: 
     size = tuple(input_size) if input_size is not None else entry.input_size
     with torch.device("meta"):
         model = create_model(name, **kwargs)
-    return summary(model, size, name=name)
+    return summary(model, size, name=name, depth=depth)
 
 
 def parse_input_size(text: str) -> tuple[int, int, int]:

@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("--input", type=options.input_size, default=None, metavar="CxHxW", help="default: the model's own")
     options.add_model_args(p, "model keyword, e.g. blocks=1,2,4,3")
+    p.add_argument("--depth", type=int, default=None, metavar="N",
+                   help="one row per module at most N levels deep, its parts summed (default: every layer)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--markdown", action="store_true")
     fmt.add_argument("--json", action="store_true")
@@ -39,7 +41,7 @@ def run_summary(args: argparse.Namespace) -> int:
     from ..analysis.summary import model_summary
     from ..models.arguments import parse_model_args
 
-    s = model_summary(args.name, args.input, **parse_model_args(args.arg))
+    s = model_summary(args.name, args.input, depth=args.depth, **parse_model_args(args.arg))
     print(s.to_json() if args.json else s.to_markdown() if args.markdown else s)
     return 0
 
