@@ -166,3 +166,10 @@ def test_depth_collapses_rows_and_keeps_the_totals():
     assert len(summary(model, (3, 32, 32), depth=2).rows) > 3
     with pytest.raises(ValueError, match="depth must be a positive int"):
         summary(model, (3, 32, 32), depth=0)
+
+
+def test_compare_takes_arg_for_every_model(capsys):
+    assert main(["compare", "convtype_cifar", "convtype_cifar:num_classes=5", "--arg", "num_classes=100"]) == 0
+    rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()[1:3]}
+    ten, hundred = 1_598_730, 1_598_730 + 90 * 257  # the head grows by 90 outputs of 256 inputs + bias
+    assert rows == {"convtype_cifar": f"{hundred:,}", "convtype_cifar:num_classes=5": f"{ten - 5 * 257:,}"}

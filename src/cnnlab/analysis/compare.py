@@ -79,12 +79,13 @@ class Comparison:
         return written
 
 
-def compare(specs: Sequence[str], input_size: Sequence[int] | None = None) -> Comparison:
-    """Summaries of ``specs`` ("name" or "name:key=value:...") at ``input_size`` (default: each model's own)."""
+def compare(specs: Sequence[str], input_size: Sequence[int] | None = None, common: dict | None = None) -> Comparison:
+    """Summaries of ``specs`` ("name" or "name:key=value:...") at ``input_size`` (default: each
+    model's own); ``common`` keywords go to every model (a spec's own keywords win)."""
     if not specs:
         raise ValueError("compare needs at least one model")
     summaries = []
     for spec in specs:
         name, kwargs = parse_model_spec(spec)
-        summaries.append(model_summary(name, input_size, **kwargs))
+        summaries.append(model_summary(name, input_size, **{**(common or {}), **kwargs}))
     return Comparison(list(specs), summaries)

@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_summary)
 
     p = sub.add_parser("compare", help="models side by side; --plot saves MACs vs parameters as PNG (+ CSV, JSON)")
-    p.add_argument("specs", nargs="+", metavar="NAME[:KEY=VALUE...]")
+    p.add_argument("specs", nargs="+", metavar="NAME[:KEY=VALUE...]",
+                   help="models; keywords for one model after its name (densenet_cifar:growth_rate=32)")
+    options.add_model_args(p, "model keyword for every model, as in the other commands (num_classes=10)")
     p.add_argument("--input", type=options.input_size, default=None, metavar="CxHxW")
     p.add_argument("--plot", default=None, metavar="OUT.png")
     p.set_defaults(run=run_compare)
@@ -49,7 +51,9 @@ def run_summary(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     from ..analysis.compare import compare
 
-    result = compare(args.specs, args.input)
+    from ..models.arguments import parse_model_args
+
+    result = compare(args.specs, args.input, parse_model_args(args.arg))
     print(result.table())
     if args.plot:
         for path in result.save(args.plot):
