@@ -41,7 +41,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     png = Path(args.plot) if args.plot else confusion_path(args.run_path)
     data = recorded_data(load_run_info(args.run_path), dataset=args.dataset, data_dir=args.data_dir, val_split=args.val_split)
     given = options.given(device=args.device, tta=args.tta, batch_size=args.batch_size, limit=args.limit)
-    result = evaluate_run(args.run_path, data, out_png=png, **given)
+    result = evaluate_run(args.run_path, data, out_png=png, progress=True, **given)
     print(f"{result['images']} {result['split']} images: loss {result['loss']:.4f}, accuracy {result['accuracy']:.2%}")
     if "accuracy_tta" in result:
         print(f"with {result['tta']} test-time augmentation: loss {result['loss_tta']:.4f}, accuracy {result['accuracy_tta']:.2%}")

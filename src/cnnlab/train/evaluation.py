@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,11 +24,14 @@ from .rundir import load_run
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512, autocast=nullcontext, tta: str = "none"
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512, autocast=nullcontext, tta: str = "none",
+    on_batch: Callable[[int], None] | None = None, predictions: list[torch.Tensor] | None = None,
 ) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of ``model`` on uint8 images ``x`` (rescaled by 1/255).
 
-    ``tta="flip"`` averages the softmax of each image and of its horizontal mirror.
+    ``tta="flip"`` averages the softmax of each image and of its horizontal mirror;
+    ``on_batch(n)`` is told of every batch of ``n`` images done (a progress bar);
+    ``predictions`` (a list) receives each batch's predicted classes.
     """
     model.eval()
     loss = torch.zeros((), device=x.device, dtype=torch.float64)
@@ -42,13 +45,35 @@ def evaluate(
                 logits = probs.clamp_min(1e-12).log()
         loss += F.cross_entropy(logits, yb, reduction="sum").double()
         correct += (logits.argmax(dim=1) == yb).sum()
+        if predictions is not None:
+            predictions.append(logits.argmax(dim=1))
+        if on_batch is not None:
+            on_batch(len(yb))
     return loss.item() / len(x), correct.item() / len(x)
 
 
-@torch.no_grad()
-def predicted_classes(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
-    model.eval()
-    return torch.cat([model(x[i : i + batch_size].float() / 255).argmax(1) for i in range(0, len(x), batch_size)]).cpu().numpy()
+class _EvalProgress:
+    """A transient progress bar over the evaluated images (rate, time left), shown on a terminal."""
+
+    def __init__(self, show: bool, total: int, split: str) -> None:
+        self.bar = None
+        if show:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            console = Console(stderr=True)
+            self.bar = Progress(TextColumn(f"evaluating {split} images"), BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal)
+            self.task = self.bar.add_task("evaluate", total=total)
+
+    def __enter__(self) -> Callable[[int], None]:
+        if self.bar is not None:
+            self.bar.__enter__()
+        return lambda n: self.bar.advance(self.task, n) if self.bar is not None else None
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
 def evaluate_run(
@@ -60,12 +85,13 @@ def evaluate_run(
     tta: str = "none",
     batch_size: int = 512,
     limit: int | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Loss, accuracy, per-class accuracy and confusion matrix of a run (directory, checkpoint or
     weights file) on the test split of ``data`` (default: the data the run recorded, its
     validation split when it had no test set), read at the run's image size;
     ``tta="flip"`` adds ``accuracy_tta`` (softmax averaged with the mirrored image); ``limit``:
-    a class-balanced subset of that many images (a quick look)."""
+    a class-balanced subset of that many images (a quick look); ``progress``: a progress bar on stderr."""
     if tta not in TTAS:
         raise ValueError(f"tta must be one of {TTAS}, got {tta!r}")
     run = load_run(path, device)
@@ -78,8 +104,11 @@ def evaluate_run(
     dev = next(run.model.parameters()).device
     x = torch.from_numpy(test.images).permute(0, 3, 1, 2).contiguous().to(dev)
     y = torch.from_numpy(test.labels).to(dev)
-    loss, acc = evaluate(run.model, x, y, batch_size)
-    predicted = predicted_classes(run.model, x, batch_size)
+    with _EvalProgress(progress, len(test) * (2 if tta != "none" else 1), split) as step:
+        loss, acc = evaluate(run.model, x, y, batch_size, on_batch=step, predictions=(predicted := []))
+        if tta != "none":
+            loss_tta, acc_tta = evaluate(run.model, x, y, batch_size, tta=tta, on_batch=step)
+    predicted = torch.cat(predicted).cpu().numpy()
     k = len(run.classes)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (test.labels, predicted), 1)
@@ -87,7 +116,7 @@ def evaluate_run(
     result = {"split": split, "images": len(test), "loss": loss, "accuracy": acc, "per_class_accuracy": per_class, "confusion": confusion.tolist()}
     if tta != "none":
         result["tta"] = tta
-        result["loss_tta"], result["accuracy_tta"] = evaluate(run.model, x, y, batch_size, tta=tta)
+        result["loss_tta"], result["accuracy_tta"] = loss_tta, acc_tta
     if out_png is not None:
         name = f"{Path(path).resolve().name}: {run_title(run.info)}"
         confusion_png(confusion, run.classes, Path(out_png), title=f"{name}\naccuracy {acc:.2%} on {len(test):,} {split} images")
