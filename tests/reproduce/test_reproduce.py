@@ -90,7 +90,7 @@ def test_rerun_skips_finished_cases(densenet_smoke, capsys):
 
 
 def test_other_settings_in_the_same_directory_are_refused(densenet_smoke):
-    with pytest.raises(ValueError, match=r"other settings: train options lr.*same options to resume \(--epochs may grow\)"):
+    with pytest.raises(ValueError, match=r"other settings: train options lr.*same options to resume it \(--epochs may grow\)"):
         reproduce("densenet", "smoke", densenet_smoke, lr=0.5, device="cpu")
     with pytest.raises(ValueError, match=r"study 'densenet' has cases \[1, 2, 3, 4, 5, 6\]; unknown case\(s\) \[7\]"):
         reproduce("densenet", "smoke", densenet_smoke, cases=[7])
