@@ -161,3 +161,22 @@ def test_help_shows_the_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "passes over the training set (default 10, or the preset's)" in text
     assert "(default standard, or the preset's)" in text
+
+
+def test_every_argument_has_help():
+    import argparse
+
+    from cnnlab.cli import build_parser
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, prefix: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{prefix} {name}")
+            elif action.help is None and action.dest != "help":
+                missing.append(f"{prefix} {action.option_strings or action.dest}")
+
+    walk(build_parser(), "cnnlab")
+    assert not missing, missing

@@ -9,7 +9,7 @@ from . import options
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="loss, accuracy, per-class accuracy and confusion matrix of a trained run")
-    p.add_argument("run_path", metavar="RUN_DIR_OR_CHECKPOINT")
+    p.add_argument("run_path", metavar="RUN_DIR_OR_CHECKPOINT", help="a run directory (its best.pt), a checkpoint or a weights file")
     p.add_argument("--dataset", default=None, help="cifar10, cifar100, or a name for --data-dir's image folder "
                    "(default: the run's own data, as it recorded it)")
     p.add_argument("--data-dir", default=None, help="local copy: official archive, its folder, an image-folder tree or tar "
@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_evaluate)
 
     p = sub.add_parser("predict", help="top-5 classes of image files with a trained run")
-    p.add_argument("run_path", metavar="RUN_DIR_OR_CHECKPOINT")
-    p.add_argument("images", nargs="+")
+    p.add_argument("run_path", metavar="RUN_DIR_OR_CHECKPOINT", help="a run directory (its best.pt), a checkpoint or a weights file")
+    p.add_argument("images", nargs="+", help="image files")
     options.add_device(p)
     p.set_defaults(run=run_predict)
 

@@ -13,9 +13,9 @@ from . import options
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a trained run to ONNX (checked with onnxruntime) or to a weights-only .pt")
-    p.add_argument("run_path", metavar="RUN_DIR_OR_CHECKPOINT")
+    p.add_argument("run_path", metavar="RUN_DIR_OR_CHECKPOINT", help="a run directory, a checkpoint or a weights file (ONNX: the best.pt of a directory; --weights: see --which)")
     target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--onnx", metavar="OUT.onnx")
+    target.add_argument("--onnx", metavar="OUT.onnx", help="an ONNX file, checked with onnxruntime when installed")
     target.add_argument("--weights", metavar="OUT.pt",
                         help="the model's weights and what rebuilds it, no optimizer state (cnnlab evaluate/predict/finetune read it)")
     p.add_argument("--which", choices=["last.pt", "best.pt"], default=None,

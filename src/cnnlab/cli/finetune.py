@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with --val-split. The run directory is an ordinary training run: history, curves, checkpoints, --resume. "
         "Unset training options take the `finetune` preset's values (5 epochs, Adam 1e-3, pad-crop-flip).",
     )
-    p.add_argument("model")
+    p.add_argument("model", help="a registered model (cnnlab models lists them)")
     p.add_argument("--weights", required=True, metavar="PATH|imagenet|none",
                    help="'imagenet' (published weights, cached), a Keras .h5/.weights.h5, a cnnlab run or .pt, "
                         "a torchvision .pth state dict, or 'none' (random initialisation)")

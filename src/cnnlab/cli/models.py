@@ -13,22 +13,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_models)
 
     p = sub.add_parser("summary", help="Keras-style layer table of one model with its parameter and cost totals")
-    p.add_argument("name")
+    p.add_argument("name", help="a registered model (cnnlab models lists them)")
     p.add_argument("--input", type=options.input_size, default=None, metavar="CxHxW", help="default: the model's own")
     options.add_model_args(p, "model keyword, e.g. blocks=1,2,4,3")
     p.add_argument("--depth", type=int, default=None, metavar="N",
                    help="one row per module at most N levels deep, its parts summed (default: every layer)")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--markdown", action="store_true")
-    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    fmt.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=run_summary)
 
     p = sub.add_parser("compare", help="models side by side; --plot saves MACs vs parameters as PNG (+ CSV, JSON)")
     p.add_argument("specs", nargs="+", metavar="NAME[:KEY=VALUE...]",
                    help="models; keywords for one model after its name (densenet_cifar:growth_rate=32)")
     options.add_model_args(p, "model keyword for every model, as in the other commands (num_classes=10)")
-    p.add_argument("--input", type=options.input_size, default=None, metavar="CxHxW")
-    p.add_argument("--plot", default=None, metavar="OUT.png")
+    p.add_argument("--input", type=options.input_size, default=None, metavar="CxHxW", help="one input size for all (default: each model's own)")
+    p.add_argument("--plot", default=None, metavar="OUT.png", help="MACs against parameters as PNG, with OUT.csv and OUT.json")
     p.set_defaults(run=run_compare)
 
 

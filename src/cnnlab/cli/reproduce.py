@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and accuracy_vs_cost.png into --out. Rerunning the same command resumes: finished cases are skipped, "
         "an interrupted case continues from its checkpoint.",
     )
-    p.add_argument("study", choices=list(STUDIES))
+    p.add_argument("study", choices=list(STUDIES), help="densenet: article 000's six cases; convtypes: article 001's three nets")
     options.add_preset(p, "article: the articles' protocol; fast: our recipe in a third of the epochs; "
                        "quick: ~5 min on a 2-core CPU (default); smoke: 1 epoch on 500 images")
     p.add_argument("--cases", type=_cases, default=None, metavar="N,N", help="only these cases (default: all)")

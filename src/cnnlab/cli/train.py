@@ -9,13 +9,13 @@ from . import options
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on CIFAR-10/100 or an image folder; history, curves, checkpoints")
-    p.add_argument("model")
+    p.add_argument("model", help="a registered model (cnnlab models lists them)")
     options.add_model_args(p)
     options.add_data(p, size=True)
     options.add_preset(p, "start from a preset's training options and subset sizes (options given here override it)")
     options.add_train(p)
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="NHWC memory format (default on)")
-    p.add_argument("--compile", action="store_true", default=None)
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model (default off)")
     options.add_device(p)
     options.add_run_output(p, "runs/MODEL")
     p.set_defaults(run=run)
