@@ -76,6 +76,11 @@ class ModelSummary:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
 
+    def _repr_html_(self) -> str:  # Jupyter: the ledger as a table
+        from ..notebook import summary_html
+
+        return summary_html(self)
+
     def totals_lines(self) -> list[str]:
         return [
             f"Total params: {self.total_params:,} ({_bytes(self.total_params * 4)})",

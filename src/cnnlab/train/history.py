@@ -102,6 +102,11 @@ class History:
             )
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:  # Jupyter: the learning curves and the table
+        from ..notebook import history_html
+
+        return history_html(self)
+
     def save(self, directory: str | Path) -> list[Path]:
         directory = Path(directory)
         written = [
@@ -114,7 +119,17 @@ class History:
 
 
 def save_curves(history: History, path: Path) -> Path:
-    """Accuracy and loss, train against validation, as in article 000's figures."""
+    """Accuracy and loss, train against validation, as in article 000's figures (PNG, atomically)."""
+    return save_figure(curves_figure(history), path)
+
+
+def save_curves_to(history: History, stream) -> None:
+    """The same figure as PNG into a binary stream (a notebook's inline image)."""
+    curves_figure(history).savefig(stream, format="png")
+
+
+def curves_figure(history: History):
+    """The learning curves as a matplotlib Figure (no pyplot)."""
     epochs = [e.epoch for e in history.epochs]
     fig, (acc, loss) = subplots(1, 2, figsize=(10, 4), dpi=110)
     acc.plot(epochs, [e.train_acc for e in history.epochs], label="train", marker=".")
@@ -139,7 +154,7 @@ def save_curves(history: History, path: Path) -> Path:
         _mark_phases(ax, history)
     fig.suptitle(run_title(history.info, history.config), fontsize=10)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
 
 
 def run_title(info: dict, config: dict | None = None) -> str:

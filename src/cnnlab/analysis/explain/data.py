@@ -130,3 +130,13 @@ class Explanation(LayerRun):
     def to_dict(self) -> dict[str, Any]:
         """Everything :func:`format_text` prints, as JSON-ready data (arrays as nested lists)."""
         return explanation_dict(self)
+
+    def __str__(self) -> str:  # print(cnnlab.explain("conv2d")) shows what the command prints
+        from .text import format_text
+
+        return format_text(self)
+
+    def _repr_html_(self) -> str:  # Jupyter
+        from ...notebook import explanation_html
+
+        return explanation_html(self)
