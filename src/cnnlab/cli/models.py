@@ -50,7 +50,6 @@ def run_summary(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     from ..analysis.compare import compare
-
     from ..models.arguments import parse_model_args
 
     result = compare(args.specs, args.input, parse_model_args(args.arg))
