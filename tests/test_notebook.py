@@ -19,7 +19,8 @@ def test_summary_renders_as_a_table():
     assert "Total params: 58,506" in page and "<table>" in page
 
 
-def test_explain_from_python_matches_the_command(capsys):
+def test_explain_from_python_matches_the_command(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")  # the command wraps at the terminal's width; str(e) at 100
     e = cnnlab.explain("conv2d", input_size=(4, 5), strides=2, padding="same", cell=(1, 2, 0))
     assert main(["explain", "conv2d", "--input-size", "4,5", "--strides", "2", "--padding", "same", "--cell", "1,2,0", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(e.to_dict()))
