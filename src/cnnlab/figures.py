@@ -61,3 +61,12 @@ def short_number(value: float) -> str:
         if abs(value) >= scale:
             return f"{value / scale:g}{suffix}"
     return f"{value:g}"
+
+
+def whole_number_axis(ax: Any, last: int) -> None:
+    """An x axis of whole numbers 1..``last`` (epochs, trials): ticks on integers only, even for a
+    single point, where matplotlib's integer locator falls back to fractions."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlim(0.5, max(1, last) + 0.5)

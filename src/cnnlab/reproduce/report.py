@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..figures import log_axis, save_figure, subplots
+from ..figures import log_axis, save_figure, subplots, whole_number_axis
 from ..io import atomic_write_text
 from ..presets import Preset
 from ..train import TrainConfig
@@ -176,7 +176,7 @@ def _comparison_png(result: Reproduction, path: Path) -> Path:
            title=f"{result.study.title}\npreset {result.preset.name} (dotted: the article's best of each case)")
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    whole_number_axis(ax, max([len(r.val_acc_curve) for r in result.rows] + [1]))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)

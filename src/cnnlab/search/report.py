@@ -246,7 +246,9 @@ def _history_figure(study: optuna.Study, settings: SearchSettings) -> Figure:
         ax.step(*zip(*steps), where="post", color="C3", label="best so far")
     if pruned:
         ax.scatter(*zip(*pruned), marker="x", color="C7", label="pruned (last report)")
-    ax.xaxis.get_major_locator().set_params(integer=True)  # trial numbers
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # trial numbers
     ax.set(xlabel="trial", ylabel=name, title=f"{study.study_name}: {settings.objective.describe()}")
     ax.grid(alpha=0.3)
     if done or pruned:

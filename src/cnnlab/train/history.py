@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..figures import save_figure, subplots
+from ..figures import save_figure, subplots, whole_number_axis
 from ..io import atomic_write_text
 
 COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s", "val_acc_tta")
@@ -144,12 +144,10 @@ def curves_figure(history: History):
     loss.plot(epochs, [e.train_loss for e in history.epochs], label="train", marker=".")
     loss.plot(epochs, [e.val_loss for e in history.epochs], label="validation", marker=".")
     loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
-    from matplotlib.ticker import MaxNLocator
-
     for ax in (acc, loss):
         ax.grid(alpha=0.3)
         ax.legend()
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        whole_number_axis(ax, max(epochs))
     for ax in (acc, loss):
         _mark_phases(ax, history)
     fig.suptitle(run_title(history.info, history.config), fontsize=10)
