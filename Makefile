@@ -43,8 +43,13 @@ run: $(RUN_STAMP)
 main-job:
 	@echo $(MAIN_JOB)
 
+# The browser test of `explain --html` needs Debian's Chromium + ChromeDriver: installed here
+# (apt-get, as root or with sudo). Without root: `make test BROWSER_TESTS=optional` skips that test.
+BROWSER_TESTS ?= required
+
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2
+	@if [ "$(BROWSER_TESTS)" = required ]; then ./scripts/install-browser.sh; fi
+	CNNLAB_BROWSER_TESTS=$(BROWSER_TESTS) $(PY) -m pytest -q -n 2
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-padding", type=options.pair, metavar="P", help="transpose only")
     p.add_argument("--png", default=None, metavar="FILE.png", help="also draw the cell as a picture: padding, window, output, sums")
     p.add_argument("--gif", default=None, metavar="FILE.gif", help="also animate every output cell in turn, one frame each")
+    p.add_argument("--html", default=None, metavar="FILE.html",
+                   help="also write one offline page that steps through the cells (arrow keys, clicks) of this "
+                        "example and article 001's four")
     p.add_argument("--bias", action="store_true", help="give the layer a bias")
     p.add_argument("--fill", choices=["arange", "random"], help="arange: the article's 1, 2, 3, ... (default); random: small numbers")
     p.add_argument("--seed", type=int, help="seed for --fill random (implies it)")
@@ -52,12 +55,17 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(e.to_dict(), indent=1))
     else:
         print(format_text(e, width=max(60, shutil.get_terminal_size((100, 24)).columns), times=_times_sign()))
+    written = []
     if args.png or args.gif:
         from ..analysis.explain.pictures import save_gif, save_png
 
-        written = ([save_png(e, args.png)] if args.png else []) + ([save_gif(e, args.gif)] if args.gif else [])
-        for path in written:  # on stderr under --json, which keeps stdout pure JSON
-            print(f"wrote {path} ({path.stat().st_size:,} bytes)", file=sys.stderr if args.json else sys.stdout)
+        written += ([save_png(e, args.png)] if args.png else []) + ([save_gif(e, args.gif)] if args.gif else [])
+    if args.html:
+        from ..analysis.explain.page import save_html
+
+        written.append(save_html(e, args.html))
+    for path in written:  # on stderr under --json, which keeps stdout pure JSON
+        print(f"wrote {path} ({path.stat().st_size:,} bytes)", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
