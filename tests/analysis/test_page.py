@@ -3,10 +3,6 @@ browser (Debian's Chromium, driven by Selenium, from file:// with no network).""
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -16,6 +12,8 @@ from cnnlab.analysis.explain.compute import _LAYER_CLASSES
 from cnnlab.analysis.explain.page import MAX_CELLS, page_data, read_page_data, render_page, save_html
 from cnnlab.analysis.explain.pictures import cells
 from cnnlab.cli import main
+
+from ..browser import ARTIFACTS, browser, severe_console_messages  # noqa: F401 (a fixture)
 
 
 def _rerun(example: dict) -> np.ndarray:
@@ -98,33 +96,6 @@ def test_cli_html_opens_on_the_asked_cell(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------- in a real browser
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
-ARTIFACTS = Path(os.environ.get("CNNLAB_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    """Headless Chromium under Selenium; `make test` installs both, so CI always runs these."""
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        if os.environ.get("CNNLAB_BROWSER_TESTS") == "required":
-            pytest.fail(f"the browser tests are required here but {CHROMIUM} or {CHROMEDRIVER} is missing "
-                        "(make test installs Debian's chromium and chromium-driver)")
-        pytest.skip("no Chromium/ChromeDriver here (make test installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,1000", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
-
-
 def _shown(driver) -> tuple[str, set[tuple[int, int, int]], str]:
     """(cell, highlighted input cells as (c, y, x), the total line) as the page shows them."""
     from selenium.webdriver.common.by import By
@@ -149,8 +120,7 @@ def test_page_in_chromium(browser, tmp_path):
     path = save_html(run_example(make_config("conv2d", input_size=(4, 5), strides=2, padding="same")), tmp_path / "p.html")
     data = read_page_data(path.read_text())["examples"]
     browser.get(path.as_uri())
-    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
-    assert errors == []
+    assert severe_console_messages(browser) == []
 
     first = _shown(browser)
     assert first[0] == "0,0,0" and first[1] == _expected(data[0]["cells"][0])
@@ -187,4 +157,4 @@ def test_page_in_chromium(browser, tmp_path):
     cell, read, total = _shown(browser)
     assert cell == ",".join(map(str, t["cells"][-1]["cell"])) and read == _expected(t["cells"][-1])
     assert browser.save_screenshot(str(ARTIFACTS / "explain-page-transpose.png"))
-    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert severe_console_messages(browser) == []

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     fmt.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--html", default=None, metavar="FILE.html",
+                   help="also write an offline page: the ledger as a sortable table, the cost per stage as bars")
     p.set_defaults(run=run_summary)
 
     p = sub.add_parser("compare", help="models side by side; --plot saves MACs vs parameters as PNG (+ CSV, JSON)")
@@ -45,6 +47,13 @@ def run_summary(args: argparse.Namespace) -> int:
 
     s = model_summary(args.name, args.input, depth=args.depth, **parse_model_args(args.arg))
     print(s.to_json() if args.json else s.to_markdown() if args.markdown else s)
+    if args.html:
+        import sys
+
+        from ..analysis.summary_page import save_html
+
+        path = save_html(s, args.html)
+        print(f"wrote {path} ({path.stat().st_size:,} bytes)", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
