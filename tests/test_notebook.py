@@ -36,3 +36,28 @@ def test_history_renders_curves_and_table():
     png = re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1)
     assert base64.b64decode(png)[:4] == b"\x89PNG"
     assert page.count("<tr>") == 4 and "70.00%" in page  # epoch 3's validation accuracy
+
+
+def test_the_readmes_colab_cells_run(tmp_path, monkeypatch):
+    """The README's Colab cells, less `pip`, on 256 CIFAR-10 images for one epoch on the CPU."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    start = readme.index("On Colab (where article 000 ran)")
+    blocks = re.findall(r"```python\n(.*?)```", readme[start:start + 3000], flags=re.S)[:3]
+    code = "\n".join(line for block in blocks for line in block.splitlines() if not line.startswith("!"))
+    small = {
+        'DataConfig("cifar10")': f'DataConfig("cifar10", {str(root.parent / "shared" / "datasets")!r}, limit_train=256, limit_val=128)',
+        'epochs=5, device="cuda"': 'epochs=1, warmup_epochs=0, device="cpu", batch_size=64',
+    }
+    for big, few in small.items():
+        assert big in code, f"the README's Colab cells no longer say {big}"
+        code = code.replace(big, few)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md (Colab cells)", "exec"), scope)
+    assert scope["model"] is not None and "separable" in str(cnnlab.explain("separable")).lower()
+    history = scope["run"].history
+    assert len(history.epochs) == 1 and "<img" in history._repr_html_()
+    assert (tmp_path / "runs" / "colab" / "history.json").is_file()

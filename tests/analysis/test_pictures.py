@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.analysis.explain import explain, make_config, run_example
+from cnnlab.analysis.explain import explain, explain_cell, make_config, run_example, scatter
 from cnnlab.analysis.explain.pictures import cells, frames, save_gif, save_png
 from cnnlab.cli import main
 
@@ -33,12 +33,34 @@ def test_frames_follow_the_layer_cell_by_cell(kind):
 
 
 def test_gif_has_one_frame_per_cell_and_stays_small(tmp_path):
-    for kind in KINDS:  # the article's four examples
+    for kind in KINDS:  # the article's four examples; the transpose scatters, one frame per input position
         run = run_example(make_config(kind))
         path = save_gif(run, tmp_path / f"{kind}.gif")
         with Image.open(path) as gif:
-            assert gif.n_frames == run.output.size
+            assert gif.n_frames == (run.input.shape[0] * run.input.shape[1] if kind == "transpose" else run.output.size)
         assert path.stat().st_size < 2 * 2**20
+
+
+def test_transpose_scatter_lands_where_the_text_mode_reads():
+    """Each input position's frame outlines exactly the output cells whose written-out sums read it,
+    and the scattered sums, cropped (plus bias), are the layer's output (scatter() checks that)."""
+    rng = np.random.default_rng(5)
+    for strides in (1, 2, 3):
+        for padding in ("valid", "same"):
+            op = int(rng.integers(0, strides)) if padding == "valid" and strides > 1 else None
+            run = run_example(make_config("transpose", input_size=(int(rng.integers(2, 4)), int(rng.integers(2, 4))),
+                                          strides=strides, padding=padding, output_padding=op, use_bias=True,
+                                          in_channels=2, filters=2, seed=strides))
+            sr = scatter(run)
+            (r0, r1), (c0, c1) = sr.output_window
+            assert sr.steps[-1].canvas[r0:r1, c0:c1].shape[:2] == run.output.shape[:2]
+            for step in sr.steps:
+                iy, ix = step.input_pos
+                landed = {(r - r0, c - c0) for _, _, r, c in step.taps if r0 <= r < r1 and c0 <= c < c1}
+                read_by = {(y, x) for y, x, m in cells(run) if m == 0 and explain_cell(run, (y, x, 0)).marked_inputs[iy, ix, 0]}
+                assert landed == read_by
+    with pytest.raises(ValueError, match="only a transposed convolution"):
+        scatter(run_example(make_config("conv2d")))
 
 
 def test_cli_png_and_gif(tmp_path, capsys):

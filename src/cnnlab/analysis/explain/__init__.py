@@ -16,8 +16,8 @@ options that change them), :mod:`.compute` (the float64 arithmetic), :mod:`.data
 produces, for any renderer), :mod:`.text` (the terminal text) and :mod:`.tojson` (the JSON).
 """
 
-from .compute import explain, explain_cell, run_example
-from .data import ArticleCheck, Explanation, LayerRun, Step, Sum, Term
+from .compute import explain, explain_cell, run_example, scatter
+from .data import ArticleCheck, Explanation, LayerRun, Scatter, ScatterRun, Step, Sum, Term
 from .examples import ARTICLE_EXAMPLES, ARTICLE_OUTPUTS, FILLS, KINDS, ExampleConfig, check_cell, make_config
 from .text import MAX_MATRICES, format_text
 
@@ -31,6 +31,8 @@ __all__ = [
     "ExampleConfig",
     "Explanation",
     "LayerRun",
+    "Scatter",
+    "ScatterRun",
     "Step",
     "Sum",
     "Term",
@@ -40,4 +42,5 @@ __all__ = [
     "format_text",
     "make_config",
     "run_example",
+    "scatter",
 ]

@@ -18,7 +18,7 @@ import torch
 from ...layers import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from ...layers import padding as P
 from ...layers.base import KerasConv2dBase
-from .data import ArticleCheck, Explanation, LayerRun, Pads, Step, Sum, Term
+from .data import ArticleCheck, Explanation, LayerRun, Pads, Scatter, ScatterRun, Step, Sum, Term
 from .examples import ARTICLE_OUTPUTS, ExampleConfig, check_cell, make_config
 
 _LAYER_CLASSES = {
@@ -75,6 +75,39 @@ def explain_cell(run: LayerRun, cell: Cell) -> Explanation:
     return Explanation(
         **shared, cell=cell, steps=steps, total_parts=parts, bias=bias, value=value, marked_inputs=marked
     )
+
+
+def scatter(run: LayerRun) -> ScatterRun:
+    """A transposed convolution as it is defined: every input position adds value × kernel
+    into the output window it lands on, one position at a time; 'same' then crops the full
+    scatter and output_padding widens it. Raises if the cropped sum (plus bias) misses the layer."""
+    cfg = run.config
+    if cfg.kind != "transpose":
+        raise ValueError(f"only a transposed convolution scatters; this example is {cfg.kind!r}")
+    h, w = cfg.input_size
+    (kh, kw), (sh, sw), (dh, dw) = cfg.kernel_size, cfg.strides, cfg.dilation_rate
+    (top, bottom), (left, right) = run.output_crop
+    full = ((h - 1) * sh + (kh - 1) * dh + 1, (w - 1) * sw + (kw - 1) * dw + 1)
+    r0, c0 = min(0, top), min(0, left)  # the canvas starts where the output or the scatter does
+    rows, cols = max(full[0], full[0] - bottom) - r0, max(full[1], full[1] - right) - c0
+    kernel = run.weights["kernel"]  # (kh, kw, M, C)
+    canvas = np.zeros((rows, cols, kernel.shape[2]))
+    steps = []
+    for iy in range(h):
+        for ix in range(w):
+            values = run.input[iy, ix]
+            contribution = np.einsum("ijmc,c->ijm", kernel, values)
+            taps = [(i, j, iy * sh + i * dh - r0, ix * sw + j * dw - c0) for i in range(kh) for j in range(kw)]
+            for i, j, r, c in taps:
+                canvas[r, c] += contribution[i, j]
+            steps.append(Scatter((iy, ix), values.copy(), taps, contribution, canvas.copy()))
+    window = ((top - r0, full[0] - bottom - r0), (left - c0, full[1] - right - c0))
+    out = canvas[window[0][0]:window[0][1], window[1][0]:window[1][1]]
+    if cfg.use_bias:
+        out = out + run.weights["bias"]
+    if out.shape != run.output.shape or not np.allclose(out, run.output, rtol=1e-12, atol=1e-9):
+        raise RuntimeError("the scattered sums differ from the layer's output")
+    return ScatterRun(run, steps, (-r0, -c0), window)
 
 
 # ------------------------------------------------------------------------- the layer and its numbers

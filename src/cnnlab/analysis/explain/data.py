@@ -107,6 +107,31 @@ class LayerRun:
 
 
 @dataclass
+class Scatter:
+    """What one input position of a transposed convolution adds to the output, in float64.
+
+    The *canvas* is the full scatter (``(n-1)*s + (k-1)*d + 1`` per side) widened where Keras's
+    output reaches past it (output_padding); canvas row ``r`` is full-scatter row ``r - offset[0]``.
+    """
+
+    input_pos: tuple[int, int]  # (iy, ix)
+    values: np.ndarray  # (C,) the input's values there
+    taps: list[tuple[int, int, int, int]]  # (i, j, canvas row, canvas column) of each kernel tap
+    contribution: np.ndarray  # (kh, kw, M): sum over c of values[c] * kernel[i, j, m, c]
+    canvas: np.ndarray  # (R, W, M) the running sum after this position (no bias)
+
+
+@dataclass
+class ScatterRun:
+    """A transposed convolution written out input position by input position."""
+
+    run: LayerRun
+    steps: list[Scatter]
+    offset: tuple[int, int]  # canvas index of the full scatter's (0, 0)
+    output_window: tuple[tuple[int, int], tuple[int, int]]  # canvas (start, stop) rows and columns of the output
+
+
+@dataclass
 class Explanation(LayerRun):
     """A :class:`LayerRun` with output ``cell`` = (y, x, channel) written out term by term."""
 

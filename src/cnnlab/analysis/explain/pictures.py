@@ -21,10 +21,11 @@ import numpy as np
 from ...figures import new_figure
 from ...io import atomic_write
 from .compute import explain_cell
-from .data import Explanation, LayerRun
+from .compute import scatter
+from .data import Explanation, LayerRun, ScatterRun, Sum
 from .text import _format_sum
 
-READ, CURRENT, PADDING = "#d62728", "#1f77b4", "#dddddd"
+READ, CURRENT, PADDING, KERNEL, CROP = "#d62728", "#1f77b4", "#dddddd", "#2ca02c", "#f1e4c8"
 
 
 def cells(run: LayerRun) -> Iterator[tuple[int, int, int]]:
@@ -36,34 +37,71 @@ def cells(run: LayerRun) -> Iterator[tuple[int, int, int]]:
                 yield (y, x, c)
 
 
+def kernel_of(e: Explanation, s: Sum) -> np.ndarray:
+    """The 2-D kernel a window sum multiplies by (Keras layouts)."""
+    w, out = e.weights, e.cell[2]
+    if e.config.kind == "conv2d":
+        return w["kernel"][:, :, s.channel, out]
+    if e.config.kind == "transpose":
+        return w["kernel"][:, :, out, s.channel]
+    return w["depthwise_kernel"][:, :, s.channel, s.multiplier or 0]
+
+
+def _kernels(e: Explanation, channels: list[int], most: int = 4) -> list[tuple[str, np.ndarray, set]]:
+    """(title, matrix, used taps) of the kernels the cell multiplies by, pointwise last."""
+    out = []
+    for _, sums in e.steps:
+        for s in sums:
+            if s.channel is None:  # separable's pointwise mix: one weight per depthwise output
+                column = np.array([[t.weight] for t in s.terms])
+                out.append((f"pointwise → out {e.cell[2]}", column, {(i, 0) for i in range(len(s.terms))}))
+            elif s.channel in channels:
+                to = f" → out {e.cell[2]}" if e.config.kind in ("conv2d", "transpose") else ""
+                used = {t.kernel_pos for t in [*s.terms, *s.padding]}
+                out.append((f"kernel: {s.label.split(' = ')[-1]}{to}", kernel_of(e, s), used))
+    pointwise = [k for k in out if k[0].startswith("pointwise")]
+    return [k for k in out if not k[0].startswith("pointwise")][: most - len(pointwise)] + pointwise
+
+
 def frame_figure(e: Explanation, done: np.ndarray | None = None) -> Any:
-    """One frame: inputs (padding and read cells marked), the output so far, the sums."""
+    """One frame: inputs (padding and read cells marked), the kernels used, the output so far, the sums."""
     (top, bottom), (left, right) = e.input_padding
     h, w, cin = e.input.shape
     ho, wo, _ = e.output.shape
     used = [c for c in range(cin) if e.marked_inputs[:, :, c].any()] or list(range(cin))
-    shown = used[:6]
+    shown = used[:4]
+    kernels = _kernels(e, shown)
     cell_in = 0.42
-    grid_w = (w + left + right) * cell_in
-    width = max(9.0, len(shown) * (grid_w + 0.4) + wo * cell_in + 1.6)
+    widths = [w + left + right] * len(shown) + [k.shape[1] for _, k, _ in kernels] + [wo]
+    width = max(9.0, sum(widths) * cell_in + 0.5 * len(widths) + 1.0)
     y, x, c = e.cell
     sums = []
     for title, group in e.steps:  # every step shown (separable: depthwise, then pointwise), 4 sums each at most
         sums += [_format_sum(s, "×") for s in group[:4]] + ([f"  … {len(group) - 4} more ({title})"] if len(group) > 4 else [])
     sums.append(f"output[{y}, {x}, {c}] = {e.value:.6g}" + (f" (bias {e.bias:.6g} included)" if e.bias else ""))
     lines = [part for line in sums for part in textwrap.wrap(line, int(width * 11.5), subsequent_indent="    ")]
-    height = (h + top + bottom) * cell_in + 1.4 + 0.2 * len(lines)
+    rows = max(h + top + bottom, ho, *(k.shape[0] for _, k, _ in kernels))
+    height = rows * cell_in + 1.4 + 0.2 * len(lines)
     fig = new_figure(figsize=(width, height), dpi=80)
-    n = len(shown) + 1
-    axes = fig.subplots(1, n, gridspec_kw={"width_ratios": [w + left + right] * len(shown) + [wo]})
-    axes = np.atleast_1d(axes)
-    for ax, c in zip(axes[:-1], shown):
-        _input_panel(ax, e, c)
+    axes = np.atleast_1d(fig.subplots(1, len(widths), gridspec_kw={"width_ratios": widths}))
+    for ax, ch in zip(axes, shown):
+        _input_panel(ax, e, ch)
+    for ax, (title, k, taps) in zip(axes[len(shown):], kernels):
+        _kernel_panel(ax, title, k, taps)
     _output_panel(axes[-1], e, done)
     fig.text(0.01, 0.01, "\n".join(lines), fontsize=9, family="monospace", va="bottom")
     fig.suptitle("\n".join(textwrap.wrap(f"{e.layer.keras_class}({e.layer.extra_repr()})", int(width * 10))), fontsize=9)
-    fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.75 / height, bottom=(0.3 + 0.2 * len(lines)) / height)
+    fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.75 / height, bottom=(0.3 + 0.2 * len(lines)) / height, wspace=0.25)
     return fig
+
+
+def _kernel_panel(ax: Any, title: str, k: np.ndarray, used: set) -> None:
+    _grid(ax, k.shape[0], k.shape[1], title)
+    for i in range(k.shape[0]):
+        for j in range(k.shape[1]):
+            ax.text(j, i, f"{k[i, j]:.3g}", ha="center", va="center", fontsize=7, color=KERNEL)
+            if (i, j) in used:
+                _box(ax, i, j, KERNEL, fill=True, alpha=0.12)
 
 
 def _grid(ax: Any, rows: int, cols: int, title: str) -> None:
@@ -79,11 +117,11 @@ def _grid(ax: Any, rows: int, cols: int, title: str) -> None:
         ax.axvline(j - 0.5, color="#999999", lw=0.5)
 
 
-def _box(ax: Any, y: float, x: float, color: str, fill: bool = False, hatch: str | None = None) -> None:
+def _box(ax: Any, y: float, x: float, color: str, fill: bool = False, hatch: str | None = None, alpha: float = 1.0) -> None:
     from matplotlib.patches import Rectangle
 
     ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=fill, facecolor=color if fill else "none", clip_on=False,
-                           edgecolor=color if not fill else "#bbbbbb", lw=2.2 if not fill else 0.5, hatch=hatch))
+                           edgecolor=color if not fill else "#bbbbbb", lw=2.2 if not fill else 0.5, hatch=hatch, alpha=alpha))
 
 
 def _input_panel(ax: Any, e: Explanation, channel: int) -> None:
@@ -118,6 +156,91 @@ def _output_panel(ax: Any, e: Explanation, done: np.ndarray | None) -> None:
     _box(ax, y, x, CURRENT)
 
 
+def scatter_figure(sr: ScatterRun, index: int) -> Any:
+    """One frame of a transposed convolution: input position ``index`` adds value × kernel into
+    the output window it lands on; the canvas (the full scatter) fills in, what 'same' crops
+    hatched, the layer's output framed in blue."""
+    run, step = sr.run, sr.steps[index]
+    h, w, cin = run.input.shape
+    rows, cols, mo = step.canvas.shape
+    kh, kw = run.config.kernel_size
+    shown_in, shown_out = list(range(min(cin, 3))), list(range(min(mo, 2)))
+    widths = [w] * len(shown_in) + [kw] * len(shown_out) + [cols] * len(shown_out)
+    cell_in = 0.42
+    width = max(9.0, sum(widths) * cell_in + 0.5 * len(widths) + 1.0)
+    iy, ix = step.input_pos
+    values = " + ".join(f"{v:.3g}×kernel[:, :, m, {c}]" for c, v in enumerate(step.values[:4]))
+    (r0, r1), (c0, c1) = sr.output_window
+    oy, ox = sr.offset
+    rs, cs = [r for _, _, r, _ in step.taps], [c for _, _, _, c in step.taps]
+    lines = [f"input ({iy}, {ix}) scatters value × kernel onto rows {min(rs) - oy}..{max(rs) - oy}, "
+             f"columns {min(cs) - ox}..{max(cs) - ox} of the full scatter: out m += {values}" + (" + …" if cin > 4 else "")]
+    for m in shown_out:
+        block = "; ".join(" ".join(f"{v:.4g}" for v in row) for row in step.contribution[:, :, m])
+        lines.append(f"out {m} += [{block}]")
+    crop = (r0, rows - r1, c0, cols - c1)
+    if index == len(sr.steps) - 1:
+        lines.append("done: the output is the framed part of the sums" + (" plus the bias" if run.config.use_bias else "")
+                     + (f"; 'same' cropped (top, bottom, left, right) = {crop}" if any(crop) else "")
+                     + " -- equal to the layer's output")
+    lines = [part for line in lines for part in textwrap.wrap(line, int(width * 11.5), subsequent_indent="    ")]
+    height = max(h, rows, kh) * cell_in + 1.4 + 0.2 * len(lines)
+    fig = new_figure(figsize=(width, height), dpi=80)
+    axes = np.atleast_1d(fig.subplots(1, len(widths), gridspec_kw={"width_ratios": widths}))
+    for ax, c in zip(axes, shown_in):
+        _grid(ax, h, w, f"input channel {c}")
+        for y in range(h):
+            for x in range(w):
+                ax.text(x, y, f"{run.input[y, x, c]:.3g}", ha="center", va="center", fontsize=7)
+                if y * w + x < index:
+                    _box(ax, y, x, READ, fill=True, alpha=0.12)
+        _box(ax, iy, ix, READ)
+    for ax, m in zip(axes[len(shown_in):], shown_out):
+        _grid(ax, kh, kw, f"adds to out {m}")
+        for i in range(kh):
+            for j in range(kw):
+                ax.text(j, i, f"{step.contribution[i, j, m]:.4g}", ha="center", va="center", fontsize=7, color=KERNEL)
+    for ax, m in zip(axes[len(shown_in) + len(shown_out):], shown_out):
+        _canvas_panel(ax, sr, index, m)
+    fig.text(0.01, 0.01, "\n".join(lines), fontsize=9, family="monospace", va="bottom")
+    fig.suptitle(f"{run.layer.keras_class}({run.layer.extra_repr()}) -- each input position scatters, one at a time",
+                 fontsize=9)
+    fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.75 / height, bottom=(0.3 + 0.2 * len(lines)) / height, wspace=0.25)
+    return fig
+
+
+def _canvas_panel(ax: Any, sr: ScatterRun, index: int, m: int) -> None:
+    """Output channel ``m``'s full scatter after input position ``index``: the sums so far, the
+    window this position lands on (red), what 'same' crops (hatched), the output (blue frame)."""
+    from matplotlib.patches import Rectangle
+
+    step = sr.steps[index]
+    rows, cols, _ = step.canvas.shape
+    (r0, r1), (c0, c1) = sr.output_window
+    touched = np.zeros((rows, cols), dtype=bool)
+    for earlier in sr.steps[: index + 1]:
+        for _, _, r, c in earlier.taps:
+            touched[r, c] = True
+    cropped = (r0, rows - r1, c0, cols - c1)
+    _grid(ax, rows, cols, f"output channel {m}" + (" (full scatter)" if any(cropped) else ""))
+    for r in range(rows):
+        for c in range(cols):
+            if not (r0 <= r < r1 and c0 <= c < c1):
+                _box(ax, r, c, CROP, fill=True, hatch="\\\\")
+            if touched[r, c]:
+                ax.text(c, r, f"{step.canvas[r, c, m]:.4g}", ha="center", va="center", fontsize=7)
+    for _, _, r, c in step.taps:
+        _box(ax, r, c, READ)
+    ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, edgecolor=CURRENT, lw=2.5, clip_on=False))
+
+
+def scatter_frames(run: LayerRun) -> Iterator[tuple[tuple[int, int], Any]]:
+    """(input position, figure) for every input position of a transposed convolution."""
+    sr = scatter(run)
+    for index, step in enumerate(sr.steps):
+        yield step.input_pos, scatter_figure(sr, index)
+
+
 def frames(run: LayerRun) -> Iterator[tuple[Explanation, Any]]:
     """(explanation, figure) for every output cell, the output filling in as it goes."""
     done = np.zeros(run.output.shape, dtype=bool)
@@ -140,10 +263,12 @@ def save_png(e: Explanation, path: str | Path) -> Path:
 
 
 def save_gif(run: LayerRun, path: str | Path, ms_per_frame: int = 900) -> Path:
-    """Every output cell in turn as an animated GIF (palette images, looping), written atomically."""
+    """Every output cell in turn -- every input position for a transposed convolution, which
+    scatters -- as an animated GIF (palette images, looping), written atomically."""
     from PIL import Image
 
-    images = [Image.open(io.BytesIO(_png_bytes(fig))).convert("RGB") for _, fig in frames(run)]
+    figures = scatter_frames(run) if run.config.kind == "transpose" else frames(run)
+    images = [Image.open(io.BytesIO(_png_bytes(fig))).convert("RGB") for _, fig in figures]
     palette = [im.quantize(colors=64, method=Image.Quantize.MEDIANCUT) for im in images]
 
     def write(tmp: str) -> None:
