@@ -107,7 +107,7 @@ def scatter(run: LayerRun) -> ScatterRun:
         out = out + run.weights["bias"]
     if out.shape != run.output.shape or not np.allclose(out, run.output, rtol=1e-12, atol=1e-9):
         raise RuntimeError("the scattered sums differ from the layer's output")
-    return ScatterRun(run, steps, (-r0, -c0), window)
+    return ScatterRun(run, steps, (-r0, -c0), window, full)
 
 
 # ------------------------------------------------------------------------- the layer and its numbers

@@ -129,6 +129,7 @@ class ScatterRun:
     steps: list[Scatter]
     offset: tuple[int, int]  # canvas index of the full scatter's (0, 0)
     output_window: tuple[tuple[int, int], tuple[int, int]]  # canvas (start, stop) rows and columns of the output
+    full: tuple[int, int]  # rows and columns of the full scatter (canvas rows/columns past it: output_padding's)
 
 
 @dataclass

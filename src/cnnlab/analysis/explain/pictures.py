@@ -182,6 +182,8 @@ def scatter_figure(sr: ScatterRun, index: int) -> Any:
     if index == len(sr.steps) - 1:
         lines.append("done: the output is the framed part of the sums" + (" plus the bias" if run.config.use_bias else "")
                      + (f"; 'same' cropped (top, bottom, left, right) = {crop}" if any(crop) else "")
+                     + ("; 'op': a row/column output_padding adds, which no input reaches" if run.config.output_padding
+                        and any(n > f for n, f in zip((rows, cols), sr.full)) else "")
                      + " -- equal to the layer's output")
     lines = [part for line in lines for part in textwrap.wrap(line, int(width * 11.5), subsequent_indent="    ")]
     height = max(h, rows, kh) * cell_in + 1.4 + 0.2 * len(lines)
@@ -203,8 +205,8 @@ def scatter_figure(sr: ScatterRun, index: int) -> Any:
     for ax, m in zip(axes[len(shown_in) + len(shown_out):], shown_out):
         _canvas_panel(ax, sr, index, m)
     fig.text(0.01, 0.01, "\n".join(lines), fontsize=9, family="monospace", va="bottom")
-    fig.suptitle(f"{run.layer.keras_class}({run.layer.extra_repr()}) -- each input position scatters, one at a time",
-                 fontsize=9)
+    title = f"{run.layer.keras_class}({run.layer.extra_repr()}) -- each input position scatters, one at a time"
+    fig.suptitle("\n".join(textwrap.wrap(title, int(width * 10))), fontsize=9)
     fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.75 / height, bottom=(0.3 + 0.2 * len(lines)) / height, wspace=0.25)
     return fig
 
@@ -221,12 +223,15 @@ def _canvas_panel(ax: Any, sr: ScatterRun, index: int, m: int) -> None:
     for earlier in sr.steps[: index + 1]:
         for _, _, r, c in earlier.taps:
             touched[r, c] = True
-    cropped = (r0, rows - r1, c0, cols - c1)
+    (oy, ox), cropped = sr.offset, (r0, rows - r1, c0, cols - c1)
     _grid(ax, rows, cols, f"output channel {m}" + (" (full scatter)" if any(cropped) else ""))
     for r in range(rows):
         for c in range(cols):
             if not (r0 <= r < r1 and c0 <= c < c1):
                 _box(ax, r, c, CROP, fill=True, hatch="\\\\")
+            elif not (oy <= r < oy + sr.full[0] and ox <= c < ox + sr.full[1]):  # past the full scatter
+                _box(ax, r, c, PADDING, fill=True, hatch="..")
+                ax.text(c, r, "op", ha="center", va="center", fontsize=6, color="#777777")
             if touched[r, c]:
                 ax.text(c, r, f"{step.canvas[r, c, m]:.4g}", ha="center", va="center", fontsize=7)
     for _, _, r, c in step.taps:
