@@ -25,6 +25,7 @@ from .compute import scatter
 from .data import Explanation, LayerRun, ScatterRun, Sum
 from .text import _format_sum
 
+DPI = 100  # 7-point numbers are 10 pixels tall: legible at 100%
 READ, CURRENT, PADDING, KERNEL, CROP = "#d62728", "#1f77b4", "#dddddd", "#2ca02c", "#f1e4c8"
 
 
@@ -82,7 +83,7 @@ def frame_figure(e: Explanation, done: np.ndarray | None = None) -> Any:
     lines = [part for line in sums for part in textwrap.wrap(line, int(width * 11.5), subsequent_indent="    ")]
     rows = max(h + top + bottom, ho, *(k.shape[0] for _, k, _ in kernels))
     height = rows * cell_in + 1.4 + 0.2 * len(lines)
-    fig = new_figure(figsize=(width, height), dpi=80)
+    fig = new_figure(figsize=(width, height), dpi=DPI)
     axes = np.atleast_1d(fig.subplots(1, len(widths), gridspec_kw={"width_ratios": widths}))
     for ax, ch in zip(axes, shown):
         _input_panel(ax, e, ch)
@@ -187,7 +188,7 @@ def scatter_figure(sr: ScatterRun, index: int) -> Any:
                      + " -- equal to the layer's output")
     lines = [part for line in lines for part in textwrap.wrap(line, int(width * 11.5), subsequent_indent="    ")]
     height = max(h, rows, kh) * cell_in + 1.4 + 0.2 * len(lines)
-    fig = new_figure(figsize=(width, height), dpi=80)
+    fig = new_figure(figsize=(width, height), dpi=DPI)
     axes = np.atleast_1d(fig.subplots(1, len(widths), gridspec_kw={"width_ratios": widths}))
     for ax, c in zip(axes, shown_in):
         _grid(ax, h, w, f"input channel {c}")
