@@ -19,7 +19,7 @@ import sys
 from typing import Sequence
 
 from .. import __version__
-from . import evaluate, explain, export, finetune, models, reproduce, search, train
+from . import evaluate, explain, export, finetune, models, options, reproduce, search, train
 
 COMMANDS = (explain, models, train, evaluate, reproduce, search, finetune, export)
 
@@ -45,8 +45,11 @@ CONTINUE = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "nproc", None):
+            return options.launch(args, argv)
         return args.run(args)
     except KeyboardInterrupt:
         if args.debug:

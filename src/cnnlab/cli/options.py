@@ -157,3 +157,49 @@ def add_run_output(p: argparse.ArgumentParser, default: str) -> None:
 def given(**kwargs: Any) -> dict[str, Any]:
     """Only the options given on the command line: the library's defaults decide the rest."""
     return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def add_launch(p: argparse.ArgumentParser) -> None:
+    """``--nproc N`` (start the command in N processes under torchrun) and ``--sync-bn``."""
+    p.add_argument("--nproc", type=positive_int_arg, default=None, metavar="N",
+                   help="train in N processes on this machine with DistributedDataParallel: the same as "
+                        "`torchrun --standalone --nproc-per-node N -m cnnlab ...` (--batch-size is per process)")
+    p.add_argument("--sync-bn", action="store_true", default=None,
+                   help="with several CUDA processes: BatchNorm statistics over the global batch (SyncBatchNorm)")
+
+
+def positive_int_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {value}")
+    return value
+
+
+def launch(args: argparse.Namespace, argv: list[str]) -> int:
+    """``--nproc N``: run the same command line, less ``--nproc``, under torchrun in N processes."""
+    import os
+    import subprocess
+
+    from ..train.distributed import torchrun_command
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise ValueError("--nproc starts torchrun itself; under torchrun leave it out")
+    rest, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            rest.append(item)
+    return subprocess.call(torchrun_command(args.nproc, rest))
+
+
+def main_process() -> bool:
+    """False in the other ranks of a torchrun launch (rank 0 prints the reports)."""
+    import os
+
+    return int(os.environ.get("RANK", "0") or 0) == 0

@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="NHWC memory format (default on)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model (default off)")
     options.add_device(p)
+    options.add_launch(p)
     options.add_run_output(p, "runs/MODEL")
     p.set_defaults(run=run)
 
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     preset = get_preset(args.preset) if args.preset else None
     train = (preset.train if preset else TrainConfig()).with_overrides(
-        **options.train_overrides(args, "channels_last", "compile")
+        **options.train_overrides(args, "channels_last", "compile", "sync_bn")
     )
     data = (preset.data if preset else DataConfig()).with_overrides(**options.data_overrides(args))
     out = args.out or default_run_dir(args.model)
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite, quiet=args.quiet,
     )
     history, splits = result.history, result.data
+    if not options.main_process():
+        return 0  # under torchrun, rank 0 reports
     print(f"\n{args.model} on {splits.source}: {len(splits.train)} training images, validation = {splits.validation}")
     print(history.table())
     summary = history.summary()

@@ -19,7 +19,7 @@ class TrainConfig(Options):
     what = "training option"
 
     epochs: int = 10  # passes over the training set
-    batch_size: int = 128  # images per step (article 000: 128)
+    batch_size: int = 128  # images per step and process (article 000: 128); under torchrun the global batch is this x processes
     optimizer: str = "adam"  # adam (Keras defaults: betas 0.9/0.999, eps 1e-7), adamw, or sgd
     lr: float = 1e-3  # peak learning rate (Keras Adam default 1e-3)
     momentum: float = 0.9  # sgd only
@@ -50,6 +50,7 @@ class TrainConfig(Options):
     # chance (12% after 2 epochs on 5,000 images, against 26% train accuracy). 0 = off (the
     # `article` presets, faithful to Keras).
     precise_bn: int = 1024
+    sync_bn: bool = False  # several CUDA processes (torchrun): BatchNorm statistics over the global batch (SyncBatchNorm)
 
     def __post_init__(self) -> None:
         def check(ok: bool, name: str, allowed: str) -> None:

@@ -12,8 +12,10 @@ from .history import EpochRecord
 
 
 class Progress:
-    def __init__(self, epochs: int, steps: int, quiet: bool = False) -> None:
-        self.epochs, self.steps, self.quiet = epochs, steps, quiet
+    def __init__(self, epochs: int, steps: int, quiet: bool = False, silent: bool = False) -> None:
+        """``quiet``: one line per epoch, no bar; ``silent``: nothing (the other ranks of a distributed run)."""
+        self.epochs, self.steps, self.quiet, self.silent = epochs, steps, quiet or silent, silent
+        quiet = quiet or silent
         self.console = Console(file=sys.stderr if not quiet else sys.stdout, soft_wrap=True)
         self.bar = None
         if not quiet:
@@ -53,6 +55,8 @@ class Progress:
             + (f" (flip TTA {r.val_acc_tta:.2%})" if r.val_acc_tta is not None else "")
             + f" | {r.seconds:.1f} s, {r.images_per_s:.0f} img/s"
         )
+        if self.silent:
+            return
         if self.bar is not None:
             self.bar.console.print(line)
         else:

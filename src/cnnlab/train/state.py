@@ -19,7 +19,7 @@ from .config import TrainConfig
 from .history import EpochRecord, History
 
 # What a run started before an option existed did, so that it can still be resumed.
-OPTIONS_BEFORE_THEY_EXISTED = {"precise_bn": 0, "tta": "none"}
+OPTIONS_BEFORE_THEY_EXISTED = {"precise_bn": 0, "tta": "none", "sync_bn": False}
 
 
 @dataclass
@@ -99,7 +99,10 @@ class TrainingState:
 
 
 # What identifies a run's model and data in its info: a resume with other values would mix them.
-RUN_IDENTITY = ("model", "model_args", "dataset", "data", "data_digest", "classes", "image_size", "train_images", "validation")
+# world_size too: the steps per epoch (so the schedule) follow the global batch.
+RUN_IDENTITY = (
+    "model", "model_args", "dataset", "data", "data_digest", "classes", "image_size", "train_images", "validation", "world_size"
+)
 
 
 def _plain(value: Any) -> Any:

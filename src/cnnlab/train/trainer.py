@@ -29,9 +29,11 @@ from ..data.augment import Augmentation
 from ..device import resolve_device
 from ..io import atomic_write_text
 from .config import TrainConfig
+from .distributed import World, barrier, join, leave, max_all, same_everywhere, sum_all, world_from_env, wrap
 from .evaluation import evaluate
 from .history import EpochRecord, History
 from .host import keep_freed_memory
+from .lock import RunLock
 from .rundir import load_checkpoint, save_checkpoint
 from .state import TrainingState
 
@@ -137,41 +139,78 @@ def fit(
     ``on_epoch_end`` is called after each epoch's checkpoint is written; ``on_epoch_start(epoch)``
     before each epoch's training, also the first one after a resume (e.g. to freeze or unfreeze layers).
     """
-    out = _run_directory(out_dir, resume, overwrite)
-    device = resolve_device(config.device)
+    world = world_from_env()
+    device = join(world, resolve_device(config.device))
+    if world.restarts and not overwrite and (Path(out_dir) / "last.pt").exists():
+        resume = True  # torchrun --max-restarts: the restarted workers continue from the last checkpoint
+    lock = RunLock(out_dir)
+    try:
+        out = _open_run_directory(out_dir, resume, overwrite, lock, world)
+        return _fit(model, data, config, out, device, world, resume=resume, quiet=quiet, info=info,
+                    on_epoch_end=on_epoch_end, on_epoch_start=on_epoch_start)
+    finally:
+        lock.__exit__()
+        leave(world)
+
+
+def _open_run_directory(out_dir: str | Path, resume: bool, overwrite: bool, lock: RunLock, world: World) -> Path:
+    """Rank 0 takes the directory's lock and checks it; every rank gets its verdict."""
+    error: Exception | None = None
+    if world.main:
+        try:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            lock.__enter__()
+            _run_directory(out_dir, resume, overwrite)
+        except Exception as e:  # noqa: BLE001 -- told to the other ranks, then raised
+            error = e
+    verdict = same_everywhere(world, None if error is None else f"{type(error).__name__}: {error}")
+    if error is not None:
+        raise error
+    if verdict is not None:
+        raise RuntimeError(f"rank 0 refused the run directory: {verdict}")
+    return Path(out_dir)
+
+
+def _fit(model: nn.Module, data: DataSplits, config: TrainConfig, out: Path, device: torch.device, world: World, *,
+         resume: bool, quiet: bool, info: dict | None, on_epoch_end: Callable | None, on_epoch_start: Callable | None) -> History:
     # glibc on CPU: reuse freed activations instead of an mmap/munmap per buffer per step (train/host.py)
     host_malloc = keep_freed_memory() if device.type == "cpu" else None
     torch.manual_seed(config.seed)
     batchnorm = _batchnorm_momentum(model.to(device), config.bn_momentum)
-    epochs = _Epochs(model, data, config, device, out)
+    epochs = _Epochs(model, data, config, device, out, world)
     history = History(config.to_dict(), info={
         "validation": data.validation, "source": data.source, "data_digest": data.digest(), "device": str(device),
         "train_images": len(epochs.train_x), "precision": epochs.precision,
         "batchnorm_momentum": batchnorm,  # what BatchNorm did: its moving-average momentum, Keras convention
+        "world_size": world.size, "batch_per_rank": config.batch_size, "global_batch": config.batch_size * world.size,
     } | ({"host_malloc": host_malloc} if host_malloc else {}) | (info or {}))
     state = _new_state(model, config, device, history, epochs.steps)
-    _check_free_space(out, model, config)
+    if world.main:
+        _check_free_space(out, model, config)
     if resume:
         state.load_state_dict(load_checkpoint(out / "last.pt", map_location=device), where=str(out), info=history.info)
-    atomic_write_text(out / "config.json", json.dumps({"train": config.to_dict(), **state.history.info}, indent=1))
+    if world.main:
+        atomic_write_text(out / "config.json", json.dumps({"train": config.to_dict(), **state.history.info}, indent=1))
 
     from .progress import Progress
 
-    with Progress(config.epochs, epochs.steps, quiet=quiet) as progress:
+    with Progress(config.epochs, epochs.steps, quiet=quiet, silent=not world.main) as progress:
         for epoch in range(state.epoch + 1, config.epochs + 1):
             if on_epoch_start is not None:
                 on_epoch_start(epoch)
             record = epochs.train(state, epoch, progress)
             _check_healthy(model, record, out, state.epoch)
             improved = state.record(record)
-            checkpoint = state.state_dict()
-            if improved:  # best.pt before last.pt: a kill between the two leaves last.pt behind, and the resumed run rewrites best.pt
-                save_checkpoint(out / "best.pt", checkpoint)
-            save_checkpoint(out / "last.pt", checkpoint)
-            state.history.save(out)
-            progress.epoch_done(record)
-            if on_epoch_end is not None:
-                on_epoch_end(record)
+            if world.main:  # rank 0 alone writes; the weights are the same on every rank
+                checkpoint = state.state_dict()
+                if improved:  # best.pt before last.pt: a kill between the two leaves last.pt behind, and the resumed run rewrites best.pt
+                    save_checkpoint(out / "best.pt", checkpoint)
+                save_checkpoint(out / "last.pt", checkpoint)
+                state.history.save(out)
+                progress.epoch_done(record)
+                if on_epoch_end is not None:
+                    on_epoch_end(record)
+            barrier(world)
     return state.history
 
 
@@ -245,14 +284,20 @@ def _new_state(model: nn.Module, config: TrainConfig, device: torch.device, hist
 class _Epochs:
     """One epoch of training and validation: the data on the device, augmentation, precision."""
 
-    def __init__(self, model: nn.Module, data: DataSplits, config: TrainConfig, device: torch.device, out: Path) -> None:
+    def __init__(self, model: nn.Module, data: DataSplits, config: TrainConfig, device: torch.device, out: Path,
+                 world: World = World()) -> None:
         if config.channels_last:
             model.to(memory_format=torch.channels_last)
-        self.model, self.config, self.out = model, config, out
-        self.runner = torch.compile(model) if config.compile else model
+        self.model, self.config, self.out, self.world = model, config, out, world
+        trainer = wrap(model, world, device, config.sync_bn)
+        self.runner = torch.compile(trainer) if config.compile else trainer
+        # DDP's forward talks to the other ranks: evaluation (a shard per rank) runs the model itself
+        self.evaluator = model if world.distributed else self.runner
         self.train_x, self.train_y = _to_device(data.train.images, data.train.labels, device, config.channels_last)
         self.val_x, self.val_y = _to_device(data.val.images, data.val.labels, device, config.channels_last)
-        self.steps = math.ceil(len(self.train_x) / config.batch_size)
+        # a step takes one global batch (batch_size per rank); a last one some rank would find empty is dropped
+        n, self.global_batch = len(self.train_x), config.batch_size * world.size
+        self.steps = n // self.global_batch if 0 < n % self.global_batch < world.size else math.ceil(n / self.global_batch)
         self.precision = resolve_precision(config.precision, device)
         dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
@@ -268,15 +313,30 @@ class _Epochs:
             # shuffling and augmentation do not depend on this option)
             subset = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed))[: config.precise_bn]
             precise_batchnorm(self.model, self.train_x[subset.to(self.train_x.device)], config.batch_size, self.autocast)
-        val_loss, val_acc = evaluate(self.runner, self.val_x, self.val_y, config.eval_batch_size, self.autocast)
-        val_acc_tta = None
-        if config.tta != "none":
-            val_acc_tta = evaluate(self.runner, self.val_x, self.val_y, config.eval_batch_size, self.autocast, tta=config.tta)[1]
+        val_loss, val_acc = self._evaluate("none")
+        val_acc_tta = self._evaluate(config.tta)[1] if config.tta != "none" else None
         return EpochRecord(
             epoch=epoch, train_loss=loss, train_acc=acc, val_loss=val_loss, val_acc=val_acc,
             lr=state.optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - start,
             images_per_s=n / train_seconds, val_acc_tta=val_acc_tta,
         )
+
+    def _evaluate(self, tta: str) -> tuple[float, float]:
+        """(loss, accuracy) on the validation images: each rank evaluates its part, the sums are shared."""
+        parts = list(zip(self.val_x.tensor_split(self.world.size), self.val_y.tensor_split(self.world.size)))
+        x, y = parts[self.world.rank]
+        loss, acc = evaluate(self.evaluator, x, y, self.config.eval_batch_size, self.autocast, tta=tta) if len(y) else (0.0, 0.0)
+        loss_sum, correct = sum_all(torch.tensor(loss * len(y)), torch.tensor(acc * len(y)))
+        n = len(self.val_y)
+        return float(loss_sum) / n, round(float(correct)) / n
+
+    def _batch_generator(self, state: TrainingState, epoch: int) -> torch.Generator:
+        """Augmentation's random draws: the run's generator in one process (so a resume is exact);
+        with several, one per rank and epoch (ranks augment their own images differently, and the
+        shared generator, which orders the data, stays the same on every rank)."""
+        if not self.world.distributed:
+            return state.generator
+        return torch.Generator().manual_seed((self.config.seed * 1_000_003 + epoch) * 1_009 + self.world.rank)
 
     def _steps(self, state: TrainingState, epoch: int, progress) -> tuple[float, float]:
         """The epoch's optimizer steps; (mean training loss, training accuracy)."""
@@ -284,13 +344,17 @@ class _Epochs:
         device, n, start = x_all.device, len(x_all), time.perf_counter()
         self.model.train()
         order = torch.randperm(n, generator=state.generator).to(device)
+        draws, rank, batch = self._batch_generator(state, epoch), self.world.rank, config.batch_size
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device, dtype=torch.int64)
         first_bad = torch.full((), -1, device=device, dtype=torch.int64)
+        seen = 0
         progress.epoch_start(epoch)
         for step in range(self.steps):
-            index = order[step * config.batch_size : (step + 1) * config.batch_size]
-            x, y = self.augment(x_all[index], state.generator), y_all[index]
+            # this rank's part of the global batch (all of it in one process)
+            chunk = order[step * self.global_batch : (step + 1) * self.global_batch]
+            index = chunk[rank * batch : (rank + 1) * batch] if len(chunk) == self.global_batch else chunk.tensor_split(self.world.size)[rank]
+            x, y = self.augment(x_all[index], draws), y_all[index]
             if config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self.autocast():
@@ -306,11 +370,12 @@ class _Epochs:
             first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
             loss_sum += loss.double() * len(y)
             correct += (logits.argmax(dim=1) == y).sum()
+            seen += len(y)
             if (step + 1) % CHECK_EVERY == 0 or step + 1 == self.steps:
-                self._check_finite(int(first_bad.item()), loss, epoch)
-                seen = min(n, (step + 1) * config.batch_size)
-                progress.step(step + 1, seen, loss_sum.item() / seen, correct.item() / seen, time.perf_counter() - start)
-        return loss_sum.item() / n, correct.item() / n
+                self._check_finite(int(max_all(first_bad).item()), loss, epoch)
+                progress.step(step + 1, seen * self.world.size, loss_sum.item() / seen, correct.item() / seen, time.perf_counter() - start)
+        loss_sum, correct, seen = sum_all(loss_sum, correct, torch.tensor(seen))
+        return loss_sum.item() / seen.item(), correct.item() / seen.item()
 
     def _check_finite(self, bad: int, loss: torch.Tensor, epoch: int) -> None:
         if bad >= 0:

@@ -1,0 +1,108 @@
+"""Training in several processes with torchrun (gloo on the CPU, 2 processes): the same weights
+as one process with the global batch, rank 0 alone writes, a killed rank is restarted from the
+last checkpoint, and a run directory in use is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnnlab.cli import main
+from cnnlab.train.lock import LOCK_NAME, RunDirectoryBusy, RunLock
+
+from ..images import image_folder
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+RUN_FILES = {"best.pt", "last.pt", "config.json", "history.json", "history.csv", "curves.png"}
+
+
+def _run(out: Path, nproc: int, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **env}
+    environment.pop("PYTEST_XDIST_WORKER", None)
+    command = [sys.executable, str(WORKER), str(out)]
+    if nproc > 1:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+                   *(["--max-restarts=1"] if "DDP_KILL" in env else []), str(WORKER), str(out)]
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "last.pt", weights_only=True)["model"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ddp")
+    _run(root / "one", 1, DDP_BATCH="64", DDP_EPOCHS="3")
+    _run(root / "two", 2, DDP_BATCH="32", DDP_EPOCHS="3", DDP_NO_WRITES_OFF_RANK0="1")
+    return root
+
+
+def test_two_ranks_of_32_train_as_one_process_of_64(runs):
+    one, two = _weights(runs / "one"), _weights(runs / "two")
+    assert one.keys() == two.keys()
+    for name in one:  # 3 epochs x 3 steps of SGD on the same global batches
+        torch.testing.assert_close(two[name], one[name], rtol=0, atol=1e-5)
+    h1, h2 = (json.loads((runs / r / "history.json").read_text()) for r in ("one", "two"))
+    for e1, e2 in zip(h1["epochs"], h2["epochs"]):  # metrics gathered from both ranks: the same figures
+        assert e2["train_loss"] == pytest.approx(e1["train_loss"], abs=1e-5)
+        assert e2["val_acc"] == pytest.approx(e1["val_acc"], abs=1e-9)
+    assert (h2["info"]["world_size"], h2["info"]["batch_per_rank"], h2["info"]["global_batch"]) == (2, 32, 64)
+    assert json.loads((runs / "two" / "config.json").read_text())["world_size"] == 2
+
+
+def test_only_rank_0_writes(runs):
+    # the worker ran with DDP_NO_WRITES_OFF_RANK0: any atomic write from rank 1 would have failed the run
+    assert {p.name for p in (runs / "two").iterdir()} == RUN_FILES  # no lock left, no temporary files
+    assert len(json.loads((runs / "two" / "history.json").read_text())["epochs"]) == 3
+
+
+def test_a_killed_rank_restarts_from_the_last_checkpoint(runs, tmp_path):
+    out = tmp_path / "killed"
+    done = _run(out, 2, DDP_BATCH="32", DDP_EPOCHS="3", DDP_KILL="1,2")  # rank 1 killed as epoch 2 starts
+    history = json.loads((out / "history.json").read_text())
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3]
+    assert history["info"]["resumes"][0]["from_epoch"] == 2
+    assert "exitcode: -9" in done.stderr  # the kill did happen, and torchrun restarted both ranks
+    for name, value in _weights(runs / "two").items():  # the same weights as the run never killed
+        torch.testing.assert_close(_weights(out)[name], value, rtol=0, atol=1e-6)
+
+
+def test_a_run_directory_in_use_is_refused_and_a_stale_lock_taken_over(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import socket
+
+        (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname(), "started": "now"}))
+        with pytest.raises(RunDirectoryBusy, match=f"in use by process {sleeper.pid}"):
+            with RunLock(tmp_path):
+                pass
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with RunLock(tmp_path) as lock:  # its owner is gone: stale, taken over
+        assert json.loads(lock.path.read_text())["pid"] == os.getpid()
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_cli_nproc_starts_torchrun(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    folder = image_folder(tmp_path / "shapes", per_class=16, splits=("train", "test"))
+    out = tmp_path / "run"
+    argv = ["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(folder),
+            "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(out), "--quiet"]
+    assert main([*argv, "--nproc", "2"]) == 0
+    info = json.loads((out / "history.json").read_text())["info"]
+    assert (info["world_size"], info["global_batch"]) == (2, 16)
+    with pytest.raises(SystemExit):  # argparse: not a positive int
+        main([*argv, "--nproc", "0"])
