@@ -106,3 +106,20 @@ def test_cli_nproc_starts_torchrun(tmp_path, capsys, monkeypatch):
     assert (info["world_size"], info["global_batch"]) == (2, 16)
     with pytest.raises(SystemExit):  # argparse: not a positive int
         main([*argv, "--nproc", "0"])
+
+
+def test_reproduce_accepts_the_same_launch(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    shared = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+    out = tmp_path / "repro"
+    assert main(["reproduce", "convtypes", "--preset", "smoke", "--cases", "2", "--epochs", "1", "--limit-train", "128",
+                 "--limit-val", "64", "--data-dir", str(shared), "--device", "cpu", "--out", str(out), "--quiet",
+                 "--nproc", "2"]) == 0
+    row, = json.loads((out / "results.json").read_text())["rows"]
+    assert row["epochs"] == 1
+    info = json.loads((out / "case2" / "history.json").read_text())["info"]
+    assert info["world_size"] == 2
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["accuracy_vs_cost.png", "case2", "comparison.png", "curves_case2.png", "plan.json", "results.csv", "results.json", "results.md"]
+    )

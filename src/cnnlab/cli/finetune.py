@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ResNet from a weights-only Keras file: where its stride sits (keras.applications: 1x1)")
     options.add_train(p, ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule", "augment", "bn_momentum", "seed"))
     options.add_device(p)
+    options.add_launch(p)
     p.add_argument("--val-split", type=float, default=None, help="validate on this fraction of train")
     options.add_limits(p)
     options.add_run_output(p, "runs/finetune-MODEL")
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train.rundir import default_run_dir
     from ..transfer.finetune import finetune
 
-    train = get_preset("finetune").train.with_overrides(**options.train_overrides(args))
+    train = get_preset("finetune").train.with_overrides(**options.train_overrides(args, "sync_bn"))
     data = DataConfig("folder").with_overrides(**options.data_overrides(args))
     out = args.out or default_run_dir(args.model, "finetune")
     result = finetune(
@@ -52,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         model_args=parse_model_args(args.arg), resume=args.resume, overwrite=args.overwrite,
         quiet=args.quiet, **options.given(freeze_epochs=args.freeze_epochs, stride_on=args.stride_on),
     )
+    if not options.main_process():
+        return 0  # under torchrun, rank 0 reports
     history, splits = result.history, result.data
     freeze_epochs = history.info["freeze_epochs"]
     print(f"\n{args.model} fine-tuned on {splits.source}: {len(splits.train)} training images, {len(splits.classes)} classes, "

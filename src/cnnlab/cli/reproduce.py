@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     options.add_train(p)  # any of the preset's training options, overridden
     options.add_data(p, val_split=False)
     options.add_device(p)
+    options.add_launch(p)
     p.add_argument("--out", default=None, help="output directory (default runs/reproduce-STUDY-PRESET)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(run=run)
@@ -47,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_out(args.study, preset)
     result = reproduce(
         args.study, preset, out, cases=args.cases, quiet=args.quiet,
-        data=DataConfig().with_overrides(**options.data_overrides(args)), **options.train_overrides(args),
+        data=DataConfig().with_overrides(**options.data_overrides(args)), **options.train_overrides(args, "sync_bn"),
     )
+    if not options.main_process():
+        return 0  # under torchrun, rank 0 reports
     print()
     print(result.markdown())
     curves = ", ".join(f"curves_case{row.case.number}.png" for row in result.rows)

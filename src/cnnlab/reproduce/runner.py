@@ -28,6 +28,7 @@ from ..device import device_name, resolve_device
 from ..io import atomic_write, atomic_write_text
 from ..presets import Preset, get_preset
 from ..train import History, TrainConfig, run_training
+from ..train.distributed import world_from_env
 from .report import Reproduction, Row, write_reports
 from .studies import Case, Study, get_study
 
@@ -120,11 +121,14 @@ def reproduce(
     """Train every selected case of ``study`` under ``preset`` and write the reports; ``train``
     overrides the preset's training options (``epochs=20``, ``device="cuda"``, ...)."""
     plan = make_plan(study, preset, data=data, **train)
+    main = world_from_env().main  # under torchrun, rank 0 alone reports and writes
+    log = log if main else (lambda _: None)
     selected = plan.study.select(cases)
     out = Path(out_dir or default_out(plan.study.name, plan.preset.name))
     _check_plan(out, plan)
     splits = plan.data.load(seed=plan.config.seed)
-    _write_plan(out, plan)
+    if main:
+        _write_plan(out, plan)
     dev = resolve_device(plan.config.device)
     log(
         f"{plan.study.title}\npreset {plan.preset.name}: {plan.preset.description}\n"
@@ -146,10 +150,11 @@ def reproduce(
                 # target_val_acc: the history records when the article's figure was first reached
                 info={"case": case.number, "device_name": device_name(dev), "target_val_acc": case.article.best_acc},
             )
-        if (case_dir / "curves.png").exists():
+        if main and (case_dir / "curves.png").exists():
             atomic_write(out / f"curves_case{case.number}.png", lambda tmp, src=case_dir / "curves.png": shutil.copyfile(src, tmp))
         result = collect(plan, out, splits, dev)
-        write_reports(result, out)
+        if main:
+            write_reports(result, out)
     log(f"done in {time.perf_counter() - start:.0f} s")
     return result
 

@@ -15,6 +15,7 @@ every rank trains on its own part of each global batch and only rank 0 writes fi
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from dataclasses import dataclass
@@ -74,6 +75,8 @@ def join(world: World, device: torch.device) -> torch.device:
             dist.init_process_group(backend, store=store, rank=world.rank, world_size=world.size)
         else:
             dist.init_process_group(backend)
+        # one group for the process's life (reproduce trains several cases in it), left at exit
+        atexit.register(leave, world)
     if dist.get_world_size() != world.size:
         raise RuntimeError(f"the process group has {dist.get_world_size()} processes, WORLD_SIZE says {world.size}")
     return device

@@ -29,7 +29,7 @@ from ..data.augment import Augmentation
 from ..device import resolve_device
 from ..io import atomic_write_text
 from .config import TrainConfig
-from .distributed import World, barrier, join, leave, max_all, same_everywhere, sum_all, world_from_env, wrap
+from .distributed import World, barrier, join, max_all, same_everywhere, sum_all, world_from_env, wrap
 from .evaluation import evaluate
 from .history import EpochRecord, History
 from .host import keep_freed_memory
@@ -150,7 +150,6 @@ def fit(
                     on_epoch_end=on_epoch_end, on_epoch_start=on_epoch_start)
     finally:
         lock.__exit__()
-        leave(world)
 
 
 def _open_run_directory(out_dir: str | Path, resume: bool, overwrite: bool, lock: RunLock, world: World) -> Path:
