@@ -41,3 +41,11 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def spread_over_gpus(name: str, workers: int) -> list[str]:
+    """The device of each of ``workers`` processes: one GPU each, in turn, where ``name`` means
+    CUDA without an index (``auto`` or ``cuda``) and PyTorch sees several; else ``name`` for all."""
+    if name not in ("auto", "cuda") or not torch.cuda.is_available() or torch.cuda.device_count() < 2:
+        return [name] * workers
+    return [f"cuda:{i % torch.cuda.device_count()}" for i in range(workers)]

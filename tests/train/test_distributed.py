@@ -123,3 +123,15 @@ def test_reproduce_accepts_the_same_launch(tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["accuracy_vs_cost.png", "case2", "comparison.png", "curves_case2.png", "plan.json", "results.csv", "results.json", "results.md"]
     )
+
+
+def test_search_workers_get_one_gpu_each(monkeypatch):
+    from cnnlab.device import spread_over_gpus
+
+    assert spread_over_gpus("cpu", 3) == ["cpu"] * 3
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert spread_over_gpus("auto", 3) == ["cuda:0", "cuda:1", "cuda:0"]
+    assert spread_over_gpus("cuda:1", 2) == ["cuda:1", "cuda:1"]  # an explicit GPU stays as asked
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert spread_over_gpus("cuda", 2) == ["cuda", "cuda"]

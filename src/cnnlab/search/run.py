@@ -179,20 +179,21 @@ def _run_processes(settings: SearchSettings, url: str, name: str, seeds: list[in
     Each worker ends itself when this process dies, even by SIGKILL (``worker.follow_parent``)."""
     import multiprocessing
 
-    from ..device import is_cpu
+    from ..device import is_cpu, spread_over_gpus
     from .worker import worker_main
 
     threads = None
     if is_cpu(settings.train.device):
         threads = max(1, (os.cpu_count() or 1) // len(seeds))
     context = multiprocessing.get_context("spawn")  # no fork after torch and the database are loaded
+    devices = spread_over_gpus(settings.train.device, len(seeds))  # N GPUs, N workers: one each
     processes = [
         context.Process(
             target=worker_main,
-            args=(settings.to_dict(), url, name, seed, threads, str(logs / f"worker-{i}-{os.getpid()}.log"), os.getpid()),
+            args=(_on_device(settings, device), url, name, seed, threads, str(logs / f"worker-{i}-{os.getpid()}.log"), os.getpid()),
             name=f"cnnlab-search-worker-{i}",
         )
-        for i, seed in enumerate(seeds)
+        for i, (seed, device) in enumerate(zip(seeds, devices))
     ]
     for p in processes:
         p.start()
@@ -205,6 +206,12 @@ def _run_processes(settings: SearchSettings, url: str, name: str, seeds: list[in
                 p.terminate()
                 p.join(10)
     return [f"{p.name} (exit code {p.exitcode})" for p in processes if p.exitcode not in (0, None)]
+
+
+def _on_device(settings: SearchSettings, device: str) -> dict:
+    d = settings.to_dict()
+    d["train"]["device"] = device
+    return d
 
 
 def prepare_search(settings: SearchSettings):
