@@ -97,8 +97,8 @@ PRESETS: dict[str, Preset] = {
     ),
     "finetune": Preset(
         "finetune",
-        "transfer learning: 5 epochs, Adam 1e-3, pad-crop-flip (cnnlab finetune's defaults)",
-        TrainConfig(epochs=5, augment="standard"),
+        "transfer learning: 5 epochs, Adam 1e-3, random-resized crop + flip from 128 px, else pad-crop-flip (cnnlab finetune's defaults)",
+        TrainConfig(epochs=5, augment="auto"),  # imagenet's random-resized crop from 128 px up, else pad-crop-flip
     ),
 }
 

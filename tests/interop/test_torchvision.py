@@ -103,3 +103,16 @@ def test_headless_state_dict_needs_strict_false():
 def test_unknown_flavour_is_named():
     with pytest.raises(ValueError, match="torchvision has no 'xception'"):
         torchvision_kwargs("xception")
+
+
+def test_resized_crops_are_torchvisions():
+    """The imagenet policy's crops against torchvision's own resized_crop, on the same boxes."""
+    tvf = pytest.importorskip("torchvision.transforms.v2.functional")
+    from cnnlab.data.augment import random_resized_boxes, resized_crops
+
+    x = torch.rand(6, 3, 150, 180) * 255
+    boxes = random_resized_boxes(6, 150, 180, torch.Generator().manual_seed(0))
+    ours = resized_crops(x, boxes, (96, 96))
+    for i, (top, left, h, w) in enumerate(boxes.tolist()):
+        theirs = tvf.resized_crop(x[i], top, left, h, w, [96, 96], antialias=True)
+        torch.testing.assert_close(ours[i], theirs, rtol=0, atol=1e-3)

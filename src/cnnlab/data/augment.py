@@ -14,6 +14,12 @@ Policies:
   does), then the flip. Checked against Keras's own ``apply_transform`` in the tests.
 - ``standard``: zero-pad 4, random crop back to the input size, horizontal flip; ``cutout``
   > 0 zeroes one random ``cutout x cutout`` square per image (DeVries & Taylor 2017).
+- ``imagenet``: the standard for transfer learning at 224x224: a random-resized crop (an area
+  of 8-100% of the image, aspect ratio 3/4-4/3, drawn as torchvision's ``RandomResizedCrop``
+  draws it, with its center-crop fallback) resized back to the input size (bilinear, antialiased
+  as torchvision's tensors and PIL are), then a horizontal flip. Evaluation then sees the central
+  87.5% of each image resized to the input size (:func:`eval_view`): the "resize to size/0.875,
+  center-crop size" of ImageNet evaluation, for images stored at the model's input size.
 - ``none``: rescale only.
 """
 
@@ -25,7 +31,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-POLICIES = ("keras", "standard", "none")
+POLICIES = ("keras", "standard", "imagenet", "none")
+RRC_SCALE, RRC_RATIO = (0.08, 1.0), (3 / 4, 4 / 3)  # torchvision's RandomResizedCrop defaults
+EVAL_CROP = 0.875  # imagenet: evaluation's center crop, as a fraction of the side
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,9 @@ class Augmentation:
             x = self._keras(x, generator)
         elif self.policy == "standard":
             x = self._standard(x, generator)
+        elif self.policy == "imagenet":
+            boxes = random_resized_boxes(len(x), x.shape[-2], x.shape[-1], generator)
+            x = self._flip(resized_crops(x, boxes, x.shape[-2:]), generator)
         return x / 255.0  # out of place: a float input is never modified
 
     # ------------------------------------------------------------------ helpers
@@ -132,3 +143,63 @@ def keras_transform(
         high = x.amax(dim=(1, 2, 3), keepdim=True)
         x = torch.minimum(torch.maximum(x + channel_shift[:, None, None, None], low), high)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def random_resized_boxes(n: int, height: int, width: int, generator: torch.Generator,
+                         scale: tuple[float, float] = RRC_SCALE, ratio: tuple[float, float] = RRC_RATIO) -> torch.Tensor:
+    """(n, 4) crop boxes (top, left, h, w), drawn per image as torchvision's
+    ``RandomResizedCrop.get_params``: up to 10 tries of an area uniform in ``scale`` x the image's
+    and an aspect ratio log-uniform in ``ratio``; the first that fits is kept, else the center crop
+    of the nearest allowed ratio."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    boxes = []
+    for _ in range(n):
+        box = None
+        for _ in range(10):
+            target = area * float(torch.empty(1).uniform_(scale[0], scale[1], generator=generator))
+            aspect = math.exp(float(torch.empty(1).uniform_(log_ratio[0], log_ratio[1], generator=generator)))
+            w = int(round(math.sqrt(target * aspect)))
+            h = int(round(math.sqrt(target / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                top = int(torch.randint(0, height - h + 1, (1,), generator=generator))
+                left = int(torch.randint(0, width - w + 1, (1,), generator=generator))
+                box = (top, left, h, w)
+                break
+        if box is None:  # torchvision's fallback: the whole image at the nearest allowed ratio
+            in_ratio = width / height
+            w, h = (width, int(round(width / min(ratio)))) if in_ratio < min(ratio) else (
+                (int(round(height * max(ratio))), height) if in_ratio > max(ratio) else (width, height))
+            box = ((height - h) // 2, (width - w) // 2, h, w)
+        boxes.append(box)
+    return torch.tensor(boxes, dtype=torch.int64)
+
+
+def resized_crops(x: torch.Tensor, boxes: torch.Tensor, size) -> torch.Tensor:
+    """Each image's box (top, left, h, w) resized to ``size`` (bilinear, antialiased when
+    shrinking: torchvision's ``resized_crop`` on tensors); float NCHW in, float NCHW out."""
+    out = [
+        F.interpolate(x[i : i + 1, :, t : t + h, l : l + w], size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+        for i, (t, l, h, w) in enumerate(boxes.tolist())
+    ]
+    return torch.cat(out) if out else x
+
+
+def center_crop_view(x: torch.Tensor, fraction: float = EVAL_CROP) -> torch.Tensor:
+    """The central ``fraction`` of each image (float NCHW), resized back to its size."""
+    h, w = x.shape[-2:]
+    ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return F.interpolate(x[:, :, top : top + ch, left : left + cw], size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+
+
+def eval_view(policy: str):
+    """What evaluation applies to a [0, 1] float batch under training policy ``policy``: the
+    center crop for ``imagenet``, nothing (None) otherwise."""
+    return center_crop_view if policy == "imagenet" else None
+
+
+def auto_policy(height: int, width: int) -> str:
+    """``auto``: ``imagenet`` for inputs of 128 px and more (photos at transfer-learning size),
+    ``standard`` (pad-crop-flip) for small ones such as CIFAR's 32x32."""
+    return "imagenet" if min(height, width) >= 128 else "standard"

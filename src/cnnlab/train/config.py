@@ -31,6 +31,8 @@ class TrainConfig(Options):
     # standard (pad-crop-flip, the usual CIFAR augmentation: learned faster than article 000's
     # rotations and 20% shifts, 31.1% against 30.0% after 2 epochs on 5,000 images), keras (article
     # 000's ImageDataGenerator, which the `article` presets use), or none
+    # imagenet (random-resized crop + flip; evaluation on the central 87.5%), or auto (imagenet for
+    # inputs of 128 px and more, else standard; resolved when the data is known)
     augment: str = "standard"
     cutout: int = 0  # standard augmentation: side of the cutout square, 0 = off
     precision: str = "fp32"  # fp32, bf16 / fp16 autocast (fp16 uses a gradient scaler on CUDA), or auto (bf16 where the device computes it natively, else fp32)
@@ -72,7 +74,7 @@ class TrainConfig(Options):
         check(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
         # a warm-up as long as the run would leave nothing of the schedule but the climb
         check(self.warmup_epochs == 0 or 0 < self.warmup_epochs < self.epochs, "warmup_epochs", f"0 or in (0, epochs={self.epochs})")
-        check(self.augment in AUGMENTATIONS, "augment", f"one of {AUGMENTATIONS}")
+        check(self.augment in (*AUGMENTATIONS, "auto"), "augment", f"one of {(*AUGMENTATIONS, 'auto')}")
         check(isinstance(self.precise_bn, int) and self.precise_bn >= 0, "precise_bn", "a number of images >= 0")
         check(self.tta in TTAS, "tta", f"one of {TTAS}")
         check(self.bn_momentum is None or 0 <= self.bn_momentum < 1, "bn_momentum", "None or in [0, 1) (Keras convention)")

@@ -26,18 +26,22 @@ from .rundir import load_run
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512, autocast=nullcontext, tta: str = "none",
     on_batch: Callable[[int], None] | None = None, predictions: list[torch.Tensor] | None = None,
+    view: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of ``model`` on uint8 images ``x`` (rescaled by 1/255).
 
     ``tta="flip"`` averages the softmax of each image and of its horizontal mirror;
     ``on_batch(n)`` is told of every batch of ``n`` images done (a progress bar);
-    ``predictions`` (a list) receives each batch's predicted classes.
+    ``predictions`` (a list) receives each batch's predicted classes; ``view`` changes each
+    [0, 1] batch first (``augment.eval_view``: the imagenet policy's center crop).
     """
     model.eval()
     loss = torch.zeros((), device=x.device, dtype=torch.float64)
     correct = torch.zeros((), device=x.device, dtype=torch.int64)
     for start in range(0, len(x), batch_size):
         xb, yb = x[start : start + batch_size].float() / 255.0, y[start : start + batch_size]
+        if view is not None:
+            xb = view(xb)
         with autocast():
             logits = model(xb).float()
             if tta == "flip":
@@ -104,10 +108,11 @@ def evaluate_run(
     dev = next(run.model.parameters()).device
     x = torch.from_numpy(test.images).permute(0, 3, 1, 2).contiguous().to(dev)
     y = torch.from_numpy(test.labels).to(dev)
+    view = run_view(run.info)
     with _EvalProgress(progress, len(test) * (2 if tta != "none" else 1), split) as step:
-        loss, acc = evaluate(run.model, x, y, batch_size, on_batch=step, predictions=(predicted := []))
+        loss, acc = evaluate(run.model, x, y, batch_size, on_batch=step, predictions=(predicted := []), view=view)
         if tta != "none":
-            loss_tta, acc_tta = evaluate(run.model, x, y, batch_size, tta=tta, on_batch=step)
+            loss_tta, acc_tta = evaluate(run.model, x, y, batch_size, tta=tta, on_batch=step, view=view)
     predicted = torch.cat(predicted).cpu().numpy()
     k = len(run.classes)
     confusion = np.zeros((k, k), dtype=np.int64)
@@ -122,6 +127,14 @@ def evaluate_run(
         confusion_png(confusion, run.classes, Path(out_png), title=f"{name}\naccuracy {acc:.2%} on {len(test):,} {split} images")
         atomic_write_text(Path(out_png).with_suffix(".json"), json.dumps(result, indent=1))
     return result
+
+
+def run_view(info: dict[str, Any]):
+    """What a run's evaluation showed its model (the recorded ``eval_crop``), for evaluate and predict."""
+    from ..data.augment import center_crop_view
+
+    crop = info.get("eval_crop")
+    return None if not crop else (lambda x: center_crop_view(x, crop))
 
 
 def recorded_data(info: dict[str, Any], **overrides: Any) -> DataConfig:

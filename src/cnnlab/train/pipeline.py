@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..data import DataConfig, DataSplits
+from ..data.augment import auto_policy
 from ..models import create_model
 from .config import TrainConfig
 from .history import EpochRecord, History
@@ -61,6 +62,8 @@ def run_training(
     """
     model_args = dict(model_args or {})
     splits = splits if splits is not None else data.load(seed=train.seed)
+    if train.augment == "auto":  # imagenet for photos of 128 px and more, standard for CIFAR-sized images
+        train = train.with_overrides(augment=auto_policy(*splits.train.images.shape[1:3]))
     torch.manual_seed(train.seed)
     classes = len(splits.classes)
     given = model_args.pop("num_classes", None) if head_from_data else None

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .evaluation import run_view
 from .rundir import load_run
 
 
@@ -16,6 +17,7 @@ def predict_images(path: str | Path, images: Sequence[str | Path], device: str =
     from PIL import Image
 
     run = load_run(path, device)
+    view = run_view(run.info)  # the central crop, for runs trained with the imagenet policy
     dev = next(run.model.parameters()).device
     results = []
     for image in images:
@@ -25,6 +27,8 @@ def predict_images(path: str | Path, images: Sequence[str | Path], device: str =
         except OSError as error:
             raise ValueError(f"cannot read image {image}: {error}") from None
         x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div(255).to(dev)
+        if view is not None:
+            x = view(x)
         with torch.no_grad():
             probs = run.model(x).softmax(dim=1)[0]
         values, index = probs.topk(min(top, len(run.classes)))

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import DataSplits
-from ..data.augment import Augmentation
+from ..data.augment import EVAL_CROP, Augmentation, eval_view
 from ..device import resolve_device
 from ..io import atomic_write_text
 from .config import TrainConfig
@@ -182,6 +182,8 @@ def _fit(model: nn.Module, data: DataSplits, config: TrainConfig, out: Path, dev
         "train_images": len(epochs.train_x), "precision": epochs.precision,
         "batchnorm_momentum": batchnorm,  # what BatchNorm did: its moving-average momentum, Keras convention
         "world_size": world.size, "batch_per_rank": config.batch_size, "global_batch": config.batch_size * world.size,
+        # what evaluation, cnnlab evaluate and predict show the model: the central part of each image
+        "eval_crop": EVAL_CROP if config.augment == "imagenet" else None,
     } | ({"host_malloc": host_malloc} if host_malloc else {}) | (info or {}))
     state = _new_state(model, config, device, history, epochs.steps)
     if world.main:
@@ -324,7 +326,8 @@ class _Epochs:
         """(loss, accuracy) on the validation images: each rank evaluates its part, the sums are shared."""
         parts = list(zip(self.val_x.tensor_split(self.world.size), self.val_y.tensor_split(self.world.size)))
         x, y = parts[self.world.rank]
-        loss, acc = evaluate(self.evaluator, x, y, self.config.eval_batch_size, self.autocast, tta=tta) if len(y) else (0.0, 0.0)
+        loss, acc = evaluate(self.evaluator, x, y, self.config.eval_batch_size, self.autocast, tta=tta,
+                             view=eval_view(self.config.augment)) if len(y) else (0.0, 0.0)
         loss_sum, correct = sum_all(torch.tensor(loss * len(y)), torch.tensor(acc * len(y)))
         n = len(self.val_y)
         return float(loss_sum) / n, round(float(correct)) / n
