@@ -97,7 +97,7 @@ def test_none_rescales_only():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=r"policy must be one of \('keras', 'standard', 'none'\), got 'autoaugment'"):
+    with pytest.raises(ValueError, match=r"policy must be one of \('keras', 'standard', 'imagenet', 'none'\), got 'autoaugment'"):
         Augmentation("autoaugment")
     with pytest.raises(ValueError, match="non-negative"):
         Augmentation("keras", shift=-0.1)

@@ -169,6 +169,6 @@ def test_a_truncated_decode_cache_is_repaired(tmp_path, monkeypatch):
     def must_not_decode(*args, **kwargs):
         raise AssertionError("decoded a third time: the damaged cache was not repaired")
 
-    monkeypatch.setattr(sources, "load_image_folder", must_not_decode)
+    monkeypatch.setattr(sources, "decode_image_folder", must_not_decode)
     np.testing.assert_array_equal(load_dataset("pets", root)[split].images, first[split].images)
     assert not [p for p in cached.parent.iterdir() if p.name.startswith(".")]  # no leftovers

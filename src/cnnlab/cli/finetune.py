@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fine-tune a pretrained model on an image folder: new head, head-only epochs, then the whole network",
         description="The image folder holds train/<class>/* and val/<class>/* (or test/<class>/*), or class folders "
         "with --val-split. The run directory is an ordinary training run: history, curves, checkpoints, --resume. "
-        "Unset training options take the `finetune` preset's values (5 epochs, Adam 1e-3, pad-crop-flip).",
+        "Unset training options take the `finetune` preset's values (5 epochs, Adam 1e-3, random-resized crop + flip from 128 px, else pad-crop-flip).",
     )
     p.add_argument("model", help="a registered model (cnnlab models lists them)")
     p.add_argument("--weights", required=True, metavar="PATH|imagenet|none",
@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "a torchvision .pth state dict, or 'none' (random initialisation)")
     p.add_argument("--data-dir", required=True, help="image folder (directory or tar)")
     p.add_argument("--image-size", type=options.image_size, default=None, metavar="N|H,W", help="resize images (e.g. 224)")
+    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                   help="read the decoded images from the on-disk cache batch by batch (default: when they would "
+                        "fill more than a quarter of the memory)")
     p.add_argument("--freeze-epochs", type=int, default=None, metavar="M", help="train only the new head for the first M epochs (default 1)")
     options.add_model_args(p, "model keyword, e.g. stride_on=1x1")
     p.add_argument("--stride-on", choices=["1x1", "3x3"], default=None,

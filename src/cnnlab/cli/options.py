@@ -94,6 +94,9 @@ def add_data(p: argparse.ArgumentParser, *, dataset: bool = True, val_split: boo
         p.add_argument("--val-split", type=float, default=None, help="validate on this fraction of train (default: the test set)")
     if size:
         p.add_argument("--image-size", type=image_size, default=None, metavar="N|H,W", help="resize image-folder images")
+        p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                       help="read the decoded images from the on-disk cache batch by batch instead of holding them in "
+                            "memory (default: when they would fill more than a quarter of the memory)")
 
 
 def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -101,6 +104,7 @@ def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "dataset": getattr(args, "dataset", None), "data_dir": args.data_dir, "val_split": getattr(args, "val_split", None),
         "image_size": getattr(args, "image_size", None), "limit_train": args.limit_train, "limit_val": args.limit_val,
+        "stream": getattr(args, "stream", None),
     }
 
 

@@ -24,6 +24,9 @@ class DataConfig(Options):
     image_size: tuple[int, int] | None = None  # (H, W) image folders are resized to (None: the dataset's own size)
     limit_train: int | None = None  # class-balanced subset of the training images (None: all)
     limit_val: int | None = None  # class-balanced subset of the validation images (None: all)
+    # keep the decoded images on disk and read them batch by batch while training (None: when they
+    # would fill more than a quarter of the memory); the same run either way, only the memory differs
+    stream: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -46,7 +49,7 @@ class DataConfig(Options):
         """The train / validation (/ test) splits this config describes (``seed``: subsets and split)."""
         return load_splits(
             self.dataset, self.data_dir, self.val_split, self.image_size, self.limit_train, seed,
-            download=download, limit_val=self.limit_val,
+            download=download, limit_val=self.limit_val, stream=self.stream,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,11 +8,55 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DataError
+from .rowfile import RowFile
+
+
+class MappedRows:
+    """Rows of a decoded cache file (:class:`~.rowfile.RowFile`), chosen by index, read only when
+    asked: a subset (a limit, a validation split) of a cache larger than memory costs its index,
+    not its pixels. ``rows[index]`` reads those images; ``np.asarray(rows)`` reads them all."""
+
+    def __init__(self, file: RowFile, rows: np.ndarray | None = None) -> None:
+        self.file = file
+        self.rows = np.arange(len(file)) if rows is None else np.asarray(rows, dtype=np.int64)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.file.shape[1:])
+
+    dtype = property(lambda self: self.file.dtype)
+    ndim = property(lambda self: len(self.file.shape))
+    nbytes = property(lambda self: len(self.rows) * self.file.row_bytes)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, tuple):  # images[i, y, x] / images[a:b, ..., 0]: the rows first, then the rest
+            first = self[index[0]]
+            return first[index[1:]] if np.ndim(self.rows[index[0]]) == 0 else first[(slice(None), *index[1:])]
+        rows = self.rows[index]
+        if np.ndim(rows) == 0:
+            return self.file.read(np.array([rows]))[0]
+        order = np.argsort(rows, kind="stable")  # read in file order (runs of pages), return in the order asked
+        out = np.empty((len(rows), *self.file.shape[1:]), dtype=self.file.dtype)
+        out[order] = self.file.read(rows[order])
+        return out
+
+    def select(self, index) -> "MappedRows":
+        """The rows at ``index`` (ints or a boolean mask) as another lazy view."""
+        index = np.flatnonzero(index) if np.asarray(index).dtype == bool else index
+        return MappedRows(self.file, self.rows[index])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.file.read(self.rows) if np.all(np.diff(self.rows) > 0) else self[np.arange(len(self.rows))]
+        return out if dtype is None else out.astype(dtype)
 
 
 @dataclass
 class ImageDataset:
-    """``images``: uint8 ``(N, H, W, 3)``; ``labels``: int64 ``(N,)`` indexing ``classes``."""
+    """``images``: uint8 ``(N, H, W, 3)`` -- an array in memory, or :class:`MappedRows` of a
+    decoded cache on disk, read batch by batch; ``labels``: int64 ``(N,)`` indexing ``classes``."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -34,11 +78,17 @@ class ImageDataset:
         wherever they were read from, different for another source, subset or size."""
         h = hashlib.sha256(repr((self.images.shape, self.classes)).encode())
         h.update(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
-        h.update(np.ascontiguousarray(self.images[::97]).tobytes())
+        h.update(np.ascontiguousarray(self.images[np.arange(0, len(self), 97)]).tobytes())
         return h.hexdigest()[:16]
 
+    @property
+    def mapped(self) -> bool:
+        """The images stay on disk (a memory-mapped cache), read batch by batch."""
+        return isinstance(self.images, MappedRows)
+
     def subset(self, index: np.ndarray) -> "ImageDataset":
-        return ImageDataset(self.images[index], self.labels[index], self.classes)
+        images = self.images.select(index) if self.mapped else self.images[index]
+        return ImageDataset(images, self.labels[index], self.classes)
 
     def limit(self, n: int | None, seed: int = 0) -> "ImageDataset":
         """A class-balanced random subset of ``n`` images (all of them when ``n`` is None)."""

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import io
 import tarfile
+import tempfile
 import zlib
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .dataset import ImageDataset
 from .errors import DataError
+from .rowfile import RowWriter
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 SPLITS = ("train", "val", "test")
@@ -25,26 +28,40 @@ def is_tar(path: Path) -> bool:
     return path.is_file() and any(str(path).endswith(s) for s in (".tar", ".tar.gz", ".tgz"))
 
 
-def _entries_from_dir(root: Path) -> Iterator[tuple[PurePosixPath, Callable[[], bytes]]]:
-    for file in sorted(root.rglob("*")):
-        if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
-            yield PurePosixPath(file.relative_to(root).as_posix()), file.read_bytes
+def _names_from_dir(root: Path) -> list[PurePosixPath]:
+    return [PurePosixPath(f.relative_to(root).as_posix()) for f in sorted(root.rglob("*"))
+            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
 
 
-def _entries_from_tar(path: Path) -> Iterator[tuple[PurePosixPath, Callable[[], bytes]]]:
+def _tar_error(path: Path, error: BaseException) -> DataError:
+    return DataError(f"{path} is not a readable tar archive ({type(error).__name__}: {error}); it may be truncated "
+                     f"or corrupt -- copy or download it again")
+
+
+def _names_from_tar(path: Path) -> list[PurePosixPath]:
+    """The image members' names (one pass over the archive, no image kept)."""
     try:
-        with tarfile.open(path, "r:*") as archive:
-            members = sorted((m for m in archive if m.isfile()), key=lambda m: m.name)
-            for member in members:
-                name = PurePosixPath(member.name)
-                if name.suffix.lower() in IMAGE_SUFFIXES:
-                    data = archive.extractfile(member).read()  # read now: the archive closes after the loop
-                    yield name, lambda data=data: data
+        with tarfile.open(path, "r|*") as archive:
+            return sorted(PurePosixPath(m.name) for m in archive if m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-        raise DataError(
-            f"{path} is not a readable tar archive ({type(error).__name__}: {error}); it may be truncated "
-            f"or corrupt -- copy or download it again"
-        ) from None
+        raise _tar_error(path, error) from None
+
+
+def _stream(path: Path, wanted: set[PurePosixPath]) -> Iterator[tuple[PurePosixPath, bytes]]:
+    """(name, bytes) of the ``wanted`` images, one at a time: a directory's files, or a tar's
+    members in archive order, read as a stream (never the whole archive in memory)."""
+    if not is_tar(path):
+        for name in sorted(wanted):
+            yield name, (path / name).read_bytes()
+        return
+    try:
+        with tarfile.open(path, "r|*") as archive:
+            for member in archive:
+                name = PurePosixPath(member.name)
+                if member.isfile() and name in wanted:
+                    yield name, archive.extractfile(member).read()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        raise _tar_error(path, error) from None
 
 
 def _layout(names: list[PurePosixPath]) -> tuple[int, bool]:
@@ -58,30 +75,36 @@ def _layout(names: list[PurePosixPath]) -> tuple[int, bool]:
     return -1, False
 
 
-def load_image_folder(
-    source: str | Path, image_size: tuple[int, int] | None = None, limit_per_class: int | None = None
-) -> dict[str, ImageDataset]:
-    """Decode an image folder (directory or tar) into ``{"train": ..., "test": ...}`` (or
-    ``{"all": ...}`` without split folders). ``image_size=(H, W)`` resizes; without it all
-    images must share one size. ``limit_per_class`` decodes only the first images of each class."""
+@dataclass
+class FolderScan:
+    """An image folder's layout, from its names alone: the classes, and for each split the images
+    in the order they are stored (class by class, by name) with their labels."""
+
+    path: Path
+    classes: list[str]
+    splits: dict[str, list[tuple[PurePosixPath, int]]]
+
+
+def scan_image_folder(source: str | Path, limit_per_class: int | None = None) -> FolderScan:
+    """Check an image folder's layout (directory or tar) and list its images, reading no image."""
     path = Path(source)
     if not path.exists():
         raise DataError(f"{path} does not exist; give a directory with train/<class>/ and test/<class>/ folders or a tar of one")
-    entries = list(_entries_from_tar(path) if is_tar(path) else _entries_from_dir(path))
-    if not entries:
+    names = _names_from_tar(path) if is_tar(path) else _names_from_dir(path)
+    if not names:
         raise DataError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); expected train/<class>/*.jpg ...")
-    prefix, has_splits = _layout([name for name, _ in entries])
+    prefix, has_splits = _layout(names)
     if prefix < 0:
-        examples = ", ".join(str(name) for name, _ in entries[:3])
+        examples = ", ".join(str(name) for name in names[:3])
         raise DataError(
             f"{path} is not laid out as an image folder: found files like {examples}; expected "
             f"train/<class>/<image> and test/<class>/<image> (or <class>/<image>)"
         )
     grouped: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for name, read in entries:
+    for name in names:
         parts = name.parts[prefix:]
         split, cls = (parts[0], parts[1]) if has_splits else ("all", parts[0])
-        grouped[split][cls].append((name, read))
+        grouped[split][cls].append(name)
     classes = sorted({cls for split in grouped.values() for cls in split})
     if not has_splits and set(classes) <= set(SPLITS):
         raise DataError(
@@ -92,35 +115,71 @@ def load_image_folder(
         raise DataError(f"{path} has {len(classes)} class folder(s) ({classes}); a classification dataset needs at least 2")
     if has_splits and "train" not in grouped:
         raise DataError(f"{path} has a test/ folder but no train/ folder")
-    return {
-        split: _decode(path, by_class, classes, image_size, limit_per_class) for split, by_class in sorted(grouped.items())
+    splits = {
+        split: [(name, label) for label, cls in enumerate(classes) for name in by_class.get(cls, [])[:limit_per_class]]
+        for split, by_class in sorted(grouped.items())
     }
+    for split, items in splits.items():
+        if not items:
+            raise DataError(f"{path}: split {split}/ has no images")
+    return FolderScan(path, classes, splits)
 
 
-def _decode(path, by_class, classes, image_size, limit) -> ImageDataset:
-    images, labels = [], []
-    for label, cls in enumerate(classes):
-        for name, read in by_class.get(cls, [])[:limit]:
-            try:
-                with Image.open(io.BytesIO(read())) as img:
-                    img = img.convert("RGB")
-                    if image_size is not None and img.size != (image_size[1], image_size[0]):
-                        img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
-                    array = np.asarray(img, dtype=np.uint8)
-            except UnidentifiedImageError:
-                raise DataError(f"cannot read image {name} in {path} (not an image format Pillow knows, or a damaged file); "
-                                "remove or replace that file") from None
-            except Image.DecompressionBombError as error:
-                raise DataError(f"refused image {name} in {path}: {error}") from None
-            except (OSError, ValueError) as error:
-                raise DataError(f"cannot read image {name} in {path} ({error}); remove or replace that file") from None
-            if images and array.shape != images[0].shape:
+def decode_image_folder(scan: FolderScan, out_dir: str | Path, image_size: tuple[int, int] | None = None) -> None:
+    """Decode every image of ``scan`` into ``out_dir/<split>_images.npy`` and ``_labels.npy``, one
+    image in memory at a time (rows written where they belong: :class:`~.rowfile.RowWriter`).
+    ``image_size=(H, W)`` resizes; without it all images must share one size."""
+    out = Path(out_dir)
+    where = {name: (split, row) for split, items in scan.splits.items() for row, (name, _) in enumerate(items)}
+    writers: dict[str, RowWriter] = {}
+    first: dict[str, tuple[PurePosixPath, tuple[int, ...]]] = {}
+    try:
+        for name, data in _stream(scan.path, set(where)):
+            split, row = where[name]
+            array = _decode_image(scan.path, name, data, image_size)
+            if split not in writers:
+                first[split] = (name, array.shape)
+                writers[split] = RowWriter(out / f"{split}_images.npy", (len(scan.splits[split]), *array.shape))
+            elif array.shape != first[split][1]:
+                shape = first[split][1]
                 raise DataError(
-                    f"image {name} in {path} is {array.shape[1]}x{array.shape[0]} but earlier ones are "
-                    f"{images[0].shape[1]}x{images[0].shape[0]}; pass an image size to resize them"
+                    f"image {name} in {scan.path} is {array.shape[1]}x{array.shape[0]} but {first[split][0]} is "
+                    f"{shape[1]}x{shape[0]}; pass an image size to resize them"
                 )
-            images.append(array)
-            labels.append(label)
-    if not images:
-        raise DataError(f"{path}: a split has no images")
-    return ImageDataset(np.stack(images), np.asarray(labels, dtype=np.int64), classes)
+            writers[split].write(row, array)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    for split, items in scan.splits.items():
+        np.save(out / f"{split}_labels.npy", np.array([label for _, label in items], dtype=np.int64))
+
+
+def load_image_folder(
+    source: str | Path, image_size: tuple[int, int] | None = None, limit_per_class: int | None = None
+) -> dict[str, ImageDataset]:
+    """An image folder (directory or tar) decoded into memory: ``{"train": ..., "test": ...}`` (or
+    ``{"all": ...}`` without split folders). ``limit_per_class`` decodes only the first images of
+    each class. (``cnnlab.data.sources`` decodes into its cache instead, read batch by batch.)"""
+    scan = scan_image_folder(source, limit_per_class)
+    with tempfile.TemporaryDirectory() as tmp:
+        decode_image_folder(scan, tmp, image_size)
+        return {
+            split: ImageDataset(np.load(Path(tmp) / f"{split}_images.npy"), np.load(Path(tmp) / f"{split}_labels.npy"), scan.classes)
+            for split in scan.splits
+        }
+
+
+def _decode_image(path: Path, name: PurePosixPath, data: bytes, image_size) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img = img.convert("RGB")
+            if image_size is not None and img.size != (image_size[1], image_size[0]):
+                img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except UnidentifiedImageError:
+        raise DataError(f"cannot read image {name} in {path} (not an image format Pillow knows, or a damaged file); "
+                        "remove or replace that file") from None
+    except Image.DecompressionBombError as error:
+        raise DataError(f"refused image {name} in {path}: {error}") from None
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read image {name} in {path} ({error}); remove or replace that file") from None

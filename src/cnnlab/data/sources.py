@@ -22,9 +22,10 @@ import numpy as np
 
 from ..io import current_umask
 from . import cifar
-from .dataset import ImageDataset
+from .dataset import ImageDataset, MappedRows
 from .errors import DataError
-from .folder import is_tar, load_image_folder
+from .rowfile import RowFile
+from .folder import decode_image_folder, is_tar, scan_image_folder
 
 # Checksums of copies we know by name; a mismatch means a damaged file.
 KNOWN_SHA256 = {"cifar10-jpg.tar.gz": "45b041e867f5a40f79bfde38d3dd1fd511103d50068c1afecf6445e25234d4db"}
@@ -102,31 +103,52 @@ def _cache_key(kind: str, path: Path, image_size, limit_per_class) -> str:
     return hashlib.sha256(spec.encode()).hexdigest()[:20]
 
 
-def _save(directory: Path, splits: dict[str, ImageDataset]) -> None:
+def _save(directory: Path, write) -> None:
+    """``write(tmp)`` fills a new folder, which then replaces ``directory`` atomically: readers see
+    all of the cache or none of it."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the cache is as shareable as the user's umask says
     try:
-        for split, data in splits.items():
-            np.save(tmp / f"{split}_images.npy", data.images)
-            np.save(tmp / f"{split}_labels.npy", data.labels)
-        (tmp / "meta.json").write_text(json.dumps({"splits": sorted(splits), "classes": next(iter(splits.values())).classes}))
-        os.replace(tmp, directory)  # atomic: readers see all of it or none of it
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # another process won the race, or the disk is full
+        write(tmp)
+        os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed decode, another process won the race, or the disk is full
         if not directory.is_dir():
             raise
 
 
+def _write_arrays(splits: dict[str, ImageDataset]):
+    def write(tmp: Path) -> None:
+        for split, data in splits.items():
+            np.save(tmp / f"{split}_images.npy", data.images)
+            np.save(tmp / f"{split}_labels.npy", data.labels)
+        (tmp / "meta.json").write_text(json.dumps({"splits": sorted(splits), "classes": next(iter(splits.values())).classes}))
+
+    return write
+
+
+def _decode_folder(path: Path, image_size, limit_per_class):
+    scan = scan_image_folder(path, limit_per_class)  # the layout is checked before any image is decoded
+
+    def write(tmp: Path) -> None:
+        decode_image_folder(scan, tmp, image_size)  # one image in memory at a time
+        (tmp / "meta.json").write_text(json.dumps({"splits": sorted(scan.splits), "classes": scan.classes}))
+
+    return write
+
+
 def _load(directory: Path) -> dict[str, ImageDataset] | None:
+    """The cached splits, their images left on disk (:class:`MappedRows`, read when used)."""
     try:
         meta = json.loads((directory / "meta.json").read_text())
-        return {
-            split: ImageDataset(
-                np.load(directory / f"{split}_images.npy"), np.load(directory / f"{split}_labels.npy"), meta["classes"]
-            )
-            for split in meta["splits"]
-        }
+        splits = {}
+        for split in meta["splits"]:
+            images, labels = RowFile(directory / f"{split}_images.npy"), np.load(directory / f"{split}_labels.npy")
+            if images.dtype != np.uint8 or len(images.shape) != 4 or images.shape[0] != len(labels):
+                return None
+            splits[split] = ImageDataset(MappedRows(images), labels, meta["classes"])
+        return splits
     except (OSError, ValueError, KeyError, EOFError, DataError):
         return None  # absent or damaged cache: decode again
 
@@ -151,7 +173,9 @@ def load_dataset(
 ) -> dict[str, ImageDataset]:
     """Decoded splits (``{"train", "test"}``, or ``{"all"}`` for a folder without splits) of
     ``name`` ("cifar10", "cifar100", or any name with ``data_dir`` pointing at an image folder).
-    The first load decodes and caches; later loads read the cache (about a second for CIFAR-10)."""
+    The first load decodes into the cache (an image folder streamed, one image in memory at a
+    time); the images stay there (:class:`~.dataset.MappedRows`) until read: ``load_splits``
+    reads them into memory, or leaves them for the trainer to read batch by batch (``stream``)."""
     if data_dir is not None:
         path = Path(data_dir).expanduser()
         if not path.exists():
@@ -177,9 +201,12 @@ def load_dataset(
     splits = _load(cached)
     if splits is None:
         if kind == "official":
-            splits = cifar.load_cifar_archive(name, path)
+            write = _write_arrays(cifar.load_cifar_archive(name, path))
         else:
-            splits = load_image_folder(path, image_size, limit_per_class)
+            write = _decode_folder(path, image_size, limit_per_class)
         _discard(cached)  # a damaged cache (truncated by a kill or a full disk) is repaired, not re-decoded every time
-        _save(cached, splits)
+        _save(cached, write)
+        splits = _load(cached)
+        if splits is None:
+            raise DataError(f"the decoded cache {cached} could not be read back right after writing it")
     return splits

@@ -106,7 +106,7 @@ def evaluate_run(
     split, test = ("test", splits.test) if splits.test is not None else ("validation", splits.val)
     test = test.limit(limit, seed=0)
     dev = next(run.model.parameters()).device
-    x = torch.from_numpy(test.images).permute(0, 3, 1, 2).contiguous().to(dev)
+    x = torch.from_numpy(np.asarray(test.images)).permute(0, 3, 1, 2).contiguous().to(dev)
     y = torch.from_numpy(test.labels).to(dev)
     view = run_view(run.info)
     with _EvalProgress(progress, len(test) * (2 if tta != "none" else 1), split) as step:

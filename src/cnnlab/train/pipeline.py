@@ -73,7 +73,8 @@ def run_training(
     model = create_model(model_name, num_classes=classes if head_from_data else None, **model_args)
     if init is not None:
         init(model, splits)
-    data_options = {k: v for k, v in data.to_dict().items() if k != "data_dir"}  # where it lies may change; data_digest checks what it is
+    # where it lies may change (data_digest checks what it is), and streaming changes the memory, not the run
+    data_options = {k: v for k, v in data.to_dict().items() if k not in ("data_dir", "stream")}
     record = run_info(model_name, model_args, splits, data.dataset, data=data_options, data_seed=train.seed, **dict(info or {}))
     history = fit(
         model, splits, train, out_dir, resume=resume, overwrite=overwrite, quiet=quiet, info=record,

@@ -28,6 +28,7 @@ from ..data import DataSplits
 from ..data.augment import EVAL_CROP, Augmentation, eval_view
 from ..device import resolve_device
 from ..io import atomic_write_text
+from .batches import FromDisk, batch_source
 from .config import TrainConfig
 from .distributed import World, barrier, join, max_all, same_everywhere, sum_all, world_from_env, wrap
 from .evaluation import evaluate
@@ -72,13 +73,6 @@ def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], floa
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
-
-
-def _to_device(images, labels, device, channels_last: bool):
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x.to(device), torch.from_numpy(labels).to(device)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -179,7 +173,8 @@ def _fit(model: nn.Module, data: DataSplits, config: TrainConfig, out: Path, dev
     epochs = _Epochs(model, data, config, device, out, world)
     history = History(config.to_dict(), info={
         "validation": data.validation, "source": data.source, "data_digest": data.digest(), "device": str(device),
-        "train_images": len(epochs.train_x), "precision": epochs.precision,
+        "train_images": len(epochs.train_src), "precision": epochs.precision,
+        "streamed": isinstance(epochs.train_src, FromDisk),  # read from the decoded cache batch by batch
         "batchnorm_momentum": batchnorm,  # what BatchNorm did: its moving-average momentum, Keras convention
         "world_size": world.size, "batch_per_rank": config.batch_size, "global_batch": config.batch_size * world.size,
         # what evaluation, cnnlab evaluate and predict show the model: the central part of each image
@@ -294,10 +289,12 @@ class _Epochs:
         self.runner = torch.compile(trainer) if config.compile else trainer
         # DDP's forward talks to the other ranks: evaluation (a shard per rank) runs the model itself
         self.evaluator = model if world.distributed else self.runner
-        self.train_x, self.train_y = _to_device(data.train.images, data.train.labels, device, config.channels_last)
-        self.val_x, self.val_y = _to_device(data.val.images, data.val.labels, device, config.channels_last)
+        # the images on the device, or read from the decoded cache batch by batch (DataConfig.stream)
+        self.train_src = batch_source(data.train, device, config.channels_last)
+        self.val_src = batch_source(data.val, device, config.channels_last)
+        self.device = device
         # a step takes one global batch (batch_size per rank); a last one some rank would find empty is dropped
-        n, self.global_batch = len(self.train_x), config.batch_size * world.size
+        n, self.global_batch = len(self.train_src), config.batch_size * world.size
         self.steps = n // self.global_batch if 0 < n % self.global_batch < world.size else math.ceil(n / self.global_batch)
         self.precision = resolve_precision(config.precision, device)
         dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
@@ -308,12 +305,12 @@ class _Epochs:
         start = time.perf_counter()
         loss, acc = self._steps(state, epoch, progress)
         train_seconds = time.perf_counter() - start
-        config, n = self.config, len(self.train_x)
+        config, n = self.config, len(self.train_src)
         if config.precise_bn:
             # the same images every epoch: the first ones of a fixed permutation (no generator draw, so
             # shuffling and augmentation do not depend on this option)
             subset = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed))[: config.precise_bn]
-            precise_batchnorm(self.model, self.train_x[subset.to(self.train_x.device)], config.batch_size, self.autocast)
+            precise_batchnorm(self.model, self.train_src.take(subset), config.batch_size, self.autocast)
         val_loss, val_acc = self._evaluate("none")
         val_acc_tta = self._evaluate(config.tta)[1] if config.tta != "none" else None
         return EpochRecord(
@@ -324,12 +321,14 @@ class _Epochs:
 
     def _evaluate(self, tta: str) -> tuple[float, float]:
         """(loss, accuracy) on the validation images: each rank evaluates its part, the sums are shared."""
-        parts = list(zip(self.val_x.tensor_split(self.world.size), self.val_y.tensor_split(self.world.size)))
-        x, y = parts[self.world.rank]
-        loss, acc = evaluate(self.evaluator, x, y, self.config.eval_batch_size, self.autocast, tta=tta,
-                             view=eval_view(self.config.augment)) if len(y) else (0.0, 0.0)
-        loss_sum, correct = sum_all(torch.tensor(loss * len(y)), torch.tensor(acc * len(y)))
-        n = len(self.val_y)
+        loss_sum = correct = 0.0
+        for x, y in self.val_src.parts(self.world.size, self.world.rank):
+            if len(y):
+                loss, acc = evaluate(self.evaluator, x, y, self.config.eval_batch_size, self.autocast, tta=tta,
+                                     view=eval_view(self.config.augment))
+                loss_sum, correct = loss_sum + loss * len(y), correct + acc * len(y)
+        loss_sum, correct = sum_all(torch.tensor(loss_sum), torch.tensor(correct))
+        n = len(self.val_src)
         return float(loss_sum) / n, round(float(correct)) / n
 
     def _batch_generator(self, state: TrainingState, epoch: int) -> torch.Generator:
@@ -342,21 +341,22 @@ class _Epochs:
 
     def _steps(self, state: TrainingState, epoch: int, progress) -> tuple[float, float]:
         """The epoch's optimizer steps; (mean training loss, training accuracy)."""
-        config, x_all, y_all = self.config, self.train_x, self.train_y
-        device, n, start = x_all.device, len(x_all), time.perf_counter()
+        config, device, n, start = self.config, self.device, len(self.train_src), time.perf_counter()
         self.model.train()
-        order = torch.randperm(n, generator=state.generator).to(device)
+        order = torch.randperm(n, generator=state.generator)
         draws, rank, batch = self._batch_generator(state, epoch), self.world.rank, config.batch_size
+        indices = []
+        for step in range(self.steps):  # this rank's part of each global batch (all of it in one process)
+            chunk = order[step * self.global_batch : (step + 1) * self.global_batch]
+            indices.append(chunk[rank * batch : (rank + 1) * batch] if len(chunk) == self.global_batch
+                           else chunk.tensor_split(self.world.size)[rank])
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device, dtype=torch.int64)
         first_bad = torch.full((), -1, device=device, dtype=torch.int64)
         seen = 0
         progress.epoch_start(epoch)
-        for step in range(self.steps):
-            # this rank's part of the global batch (all of it in one process)
-            chunk = order[step * self.global_batch : (step + 1) * self.global_batch]
-            index = chunk[rank * batch : (rank + 1) * batch] if len(chunk) == self.global_batch else chunk.tensor_split(self.world.size)[rank]
-            x, y = self.augment(x_all[index], draws), y_all[index]
+        for step, (images, y) in enumerate(self.train_src.batches(indices)):
+            x = self.augment(images, draws)
             if config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self.autocast():

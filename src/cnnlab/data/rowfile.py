@@ -1,0 +1,113 @@
+"""Images in a ``.npy`` file, written and read one row (image) at a time with ``pwrite``/``pread``.
+
+A decoded dataset larger than memory lives in such a file: :class:`RowWriter` fills it as the
+images are decoded (one image in memory at a time), :class:`RowFile` reads any rows back.
+Plain reads, not ``mmap``: pages of a mapped file count in the process's resident memory, so an
+epoch over a memory-mapped 2 GB cache makes the trainer "use" 2 GB; read with ``pread`` they sit
+in the kernel's page cache, which gives them back when memory is short. The files are ordinary
+``.npy`` (``np.load`` reads a small one whole).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+
+class RowWriter:
+    """A new ``.npy`` of ``shape`` (rows first), every row written where it belongs, in any order."""
+
+    def __init__(self, path: str | Path, shape: tuple[int, ...], dtype=np.uint8) -> None:
+        self.path, self.shape, self.dtype = Path(path), tuple(shape), np.dtype(dtype)
+        self.row_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
+        with open(self.path, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(self.dtype),
+                                                     "fortran_order": False, "shape": self.shape})
+            self.offset = f.tell()
+            f.truncate(self.offset + self.shape[0] * self.row_bytes)  # sparse until written
+        self.fd = os.open(self.path, os.O_WRONLY)
+
+    def write(self, row: int, value: np.ndarray) -> None:
+        data = np.ascontiguousarray(value, dtype=self.dtype)
+        if data.shape != self.shape[1:]:
+            raise ValueError(f"row {row} has shape {data.shape}, the file holds {self.shape[1:]}")
+        os.pwrite(self.fd, data.tobytes(), self.offset + row * self.row_bytes)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.fsync(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "RowWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RowFile:
+    """Rows of a ``.npy`` file read on demand (``pread``; safe from several threads)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+            self.offset = f.tell()
+        if fortran:
+            raise ValueError(f"{self.path} is in Fortran order; expected C order")
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.row_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
+        size = self.path.stat().st_size
+        if size < self.offset + self.shape[0] * self.row_bytes:
+            raise ValueError(f"{self.path} is truncated: {size:,} bytes for {self.shape[0]:,} rows of {self.row_bytes:,}")
+        self._fd, self._lock = -1, threading.Lock()
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def fd(self) -> int:
+        if self._fd < 0:
+            with self._lock:
+                if self._fd < 0:
+                    self._fd = os.open(self.path, os.O_RDONLY)
+        return self._fd
+
+    def read(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``rows`` (sorted reads are fastest) into ``out`` (a new array when None)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if out is None:
+            out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        if len(rows) and (rows.min() < 0 or rows.max() >= self.shape[0]):
+            raise IndexError(f"rows outside 0..{self.shape[0] - 1}")
+        flat = out.reshape(len(rows), -1).view(np.uint8)
+        start = 0
+        while start < len(rows):  # one read per run of consecutive rows
+            end = start + 1
+            while end < len(rows) and rows[end] == rows[end - 1] + 1:
+                end += 1
+            want, offset = (end - start) * self.row_bytes, self.offset + int(rows[start]) * self.row_bytes
+            view = memoryview(flat[start:end].reshape(-1))
+            got = 0
+            while got < want:
+                n = os.preadv(self.fd, [view[got:]], offset + got)
+                if n <= 0:
+                    raise OSError(f"{self.path}: unexpected end of file")
+                got += n
+            start = end
+        return out
+
+    def __getstate__(self) -> dict:  # a DataLoader worker or a spawned process opens its own descriptor
+        state = dict(self.__dict__)
+        state["_fd"], state["_lock"] = -1, None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()

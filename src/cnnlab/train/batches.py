@@ -1,0 +1,109 @@
+"""Where the trainer's batches come from: the whole dataset on the device (:class:`OnDevice`,
+the fast path for data that fits), or the decoded cache on disk, read batch by batch by a
+background thread a few batches ahead of the training step (:class:`FromDisk`: memory bounded
+by the batch, not by the number of images).
+
+Both hand out uint8 NCHW batches on the training device for a list of index arrays (one per
+step), so the trainer, its augmentation and its random draws are the same either way.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..data.dataset import ImageDataset
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def _nchw(images: np.ndarray, device: torch.device, channels_last: bool) -> torch.Tensor:
+    x = torch.from_numpy(images).permute(0, 3, 1, 2)
+    x = x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
+    return x.to(device, non_blocking=True)
+
+
+class OnDevice:
+    """All images on the device as one uint8 tensor; a batch is an index into it."""
+
+    def __init__(self, data: ImageDataset, device: torch.device, channels_last: bool) -> None:
+        self.x = _nchw(np.asarray(data.images), device, channels_last)
+        self.y = torch.from_numpy(data.labels).to(device)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def batches(self, indices: list[torch.Tensor]) -> Iterator[Batch]:
+        for index in indices:
+            index = index.to(self.x.device)
+            yield self.x[index], self.y[index]
+
+    def take(self, index: torch.Tensor) -> torch.Tensor:
+        return self.x[index.to(self.x.device)]
+
+    def parts(self, parts: int, part: int, chunk: int = 0) -> Iterator[Batch]:
+        """Part ``part`` of ``parts`` contiguous parts (one per rank), in one piece."""
+        yield self.x.tensor_split(parts)[part], self.y.tensor_split(parts)[part]
+
+
+class FromDisk:
+    """Images read from the decoded cache for each batch, ``ahead`` batches in advance by a
+    background thread (file reads release the GIL, so reading overlaps the training step)."""
+
+    def __init__(self, data: ImageDataset, device: torch.device, channels_last: bool, ahead: int = 3) -> None:
+        self.images, self.labels = data.images, data.labels
+        self.device, self.channels_last, self.ahead = device, channels_last, ahead
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def _read(self, index: np.ndarray) -> Batch:
+        x = _nchw(self.images[index], self.device, self.channels_last)
+        return x, torch.from_numpy(self.labels[index]).to(self.device)
+
+    def batches(self, indices: list[torch.Tensor]) -> Iterator[Batch]:
+        done = object()
+        ready: queue.Queue = queue.Queue(maxsize=self.ahead)
+        stop = threading.Event()
+
+        def read_ahead() -> None:
+            try:
+                for index in indices:
+                    if stop.is_set():
+                        return
+                    ready.put(self._read(index.cpu().numpy()))
+                ready.put(done)
+            except BaseException as error:  # noqa: BLE001 -- raised in the training thread
+                ready.put(error)
+
+        reader = threading.Thread(target=read_ahead, name="cnnlab-reader", daemon=True)
+        reader.start()
+        try:
+            while (item := ready.get()) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while reader.is_alive():  # unblock a reader waiting on a full queue
+                try:
+                    ready.get_nowait()
+                except queue.Empty:
+                    reader.join(0.05)
+
+    def take(self, index: torch.Tensor) -> torch.Tensor:
+        return self._read(index.cpu().numpy())[0]
+
+    def parts(self, parts: int, part: int, chunk: int = 4096) -> Iterator[Batch]:
+        """Part ``part`` of ``parts`` contiguous parts, read ``chunk`` images at a time."""
+        rows = np.array_split(np.arange(len(self.labels)), parts)[part]
+        yield from self.batches([torch.from_numpy(rows[i : i + chunk]) for i in range(0, len(rows), chunk)])
+
+
+def batch_source(data: ImageDataset, device: torch.device, channels_last: bool) -> OnDevice | FromDisk:
+    """:class:`FromDisk` for images left in the decoded cache (``DataConfig.stream``), else :class:`OnDevice`."""
+    return FromDisk(data, device, channels_last) if data.mapped else OnDevice(data, device, channels_last)
