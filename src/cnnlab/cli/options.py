@@ -123,7 +123,7 @@ TRAIN_OPTIONS = {
     "warmup_epochs": (float, "linear warm-up length in epochs (cosine, onecycle); shorter than --epochs"),
     "label_smoothing": (float, "cross-entropy label smoothing in [0, 1)"),
     "augment": ((*POLICIES, "auto"), "standard: pad 4, crop, flip; keras: article 000's ImageDataGenerator; "
-                "imagenet: random-resized crop + flip, evaluation on the central 87.5%; auto: imagenet from 128 px, else standard; none"),
+                "imagenet: random-resized crop + flip, evaluation on the central 87.5%%; auto: imagenet from 128 px, else standard; none"),
     "cutout": (int, "standard augmentation: side of a cut-out square, 0 = off"),
     "bn_momentum": (float, "BatchNorm momentum, Keras convention (PyTorch's 0.1 is Keras's 0.9; the article preset: Keras's 0.99)"),
     "precision": (PRECISIONS, "auto: bf16 where the device computes it natively"),
