@@ -135,3 +135,14 @@ def test_search_workers_get_one_gpu_each(monkeypatch):
     assert spread_over_gpus("cuda:1", 2) == ["cuda:1", "cuda:1"]  # an explicit GPU stays as asked
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert spread_over_gpus("cuda", 2) == ["cuda", "cuda"]
+
+
+def test_sync_bn_on_the_cpu_is_refused_in_one_line(tmp_path, capfd, monkeypatch):
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    folder = image_folder(tmp_path / "shapes", per_class=8, splits=("train", "test"))
+    assert main(["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(folder),
+                 "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet",
+                 "--nproc", "2", "--sync-bn"]) != 0
+    assert "--sync-bn needs CUDA" in capfd.readouterr().err

@@ -95,9 +95,15 @@ def wrap(model: nn.Module, world: World, device: torch.device, sync_bn: bool = F
     if sync_bn:
         if device.type != "cuda":
             raise ValueError("--sync-bn needs CUDA: PyTorch's SyncBatchNorm does not run on the CPU")
+        if isinstance(model, nn.modules.batchnorm._BatchNorm):
+            raise ValueError("--sync-bn converts the BatchNorm layers inside a model, not a bare BatchNorm")
+        nn.SyncBatchNorm.convert_sync_batchnorm(model)  # in place: the model's BatchNorm children are replaced
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    # find_unused_parameters: finetune freezes the backbone for its first epochs after the model is
+    # wrapped; those weights then get no gradient, which DDP must expect
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                   find_unused_parameters=True)
 
 
 def sum_all(*values: torch.Tensor) -> list[torch.Tensor]:
