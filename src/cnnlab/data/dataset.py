@@ -43,6 +43,16 @@ class MappedRows:
         out[order] = self.file.read(rows[order])
         return out
 
+    def read_into(self, index: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+        """Rows ``index`` into ``out[:len(index)]`` in the order asked, read in file order through
+        ``scratch`` (same shape): no allocation, for a reader that refills the same buffers."""
+        rows = self.rows[index]
+        order = np.argsort(rows, kind="stable")
+        n = len(rows)
+        self.file.read(rows[order], out=scratch[:n])
+        out[:n][order] = scratch[:n]
+        return out[:n]
+
     def select(self, index) -> "MappedRows":
         """The rows at ``index`` (ints or a boolean mask) as another lazy view."""
         index = np.flatnonzero(index) if np.asarray(index).dtype == bool else index

@@ -86,7 +86,7 @@ class RowFile:
             out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
         if len(rows) and (rows.min() < 0 or rows.max() >= self.shape[0]):
             raise IndexError(f"rows outside 0..{self.shape[0] - 1}")
-        flat = out.reshape(len(rows), -1).view(np.uint8)
+        flat = out.reshape(len(rows), -1).view(np.uint8)  # a view: out must be contiguous
         start = 0
         while start < len(rows):  # one read per run of consecutive rows
             end = start + 1

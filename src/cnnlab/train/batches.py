@@ -52,7 +52,9 @@ class OnDevice:
 
 class FromDisk:
     """Images read from the decoded cache for each batch, ``ahead`` batches in advance by a
-    background thread (file reads release the GIL, so reading overlaps the training step)."""
+    background thread (file reads release the GIL, so reading overlaps the training step), into
+    a ring of buffers reused from batch to batch. A batch handed out stays valid until the next
+    one is asked for (the trainer augments it into new tensors first)."""
 
     def __init__(self, data: ImageDataset, device: torch.device, channels_last: bool, ahead: int = 3) -> None:
         self.images, self.labels = data.images, data.labels
@@ -61,21 +63,34 @@ class FromDisk:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def _read(self, index: np.ndarray) -> Batch:
-        x = _nchw(self.images[index], self.device, self.channels_last)
-        return x, torch.from_numpy(self.labels[index]).to(self.device)
+    def _read(self, index: np.ndarray, slot: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Batch:
+        """A batch of the images at ``index``; into ``slot`` = (images, labels, scratch) buffers
+        when given (the reader refills a ring of them: nothing is allocated per batch, which a
+        CPU allocator that keeps freed memory would otherwise pile up across threads)."""
+        if slot is None:
+            images, labels = self.images[index], self.labels[index]
+        else:
+            images = self.images.read_into(index, slot[0], slot[2])
+            labels = slot[1][: len(index)]
+            np.take(self.labels, index, out=labels)
+        return _nchw(images, self.device, self.channels_last), torch.from_numpy(labels).to(self.device)
 
     def batches(self, indices: list[torch.Tensor]) -> Iterator[Batch]:
         done = object()
         ready: queue.Queue = queue.Queue(maxsize=self.ahead)
         stop = threading.Event()
+        # the consumer holds one batch, the queue `ahead`, the reader fills one more: a ring of ahead + 2
+        size = max((len(i) for i in indices), default=0)
+        shape = (size, *self.images.shape[1:])
+        scratch = np.empty(shape, dtype=np.uint8)
+        ring = [(np.empty(shape, dtype=np.uint8), np.empty(size, dtype=np.int64), scratch) for _ in range(self.ahead + 2)]
 
         def read_ahead() -> None:
             try:
-                for index in indices:
+                for k, index in enumerate(indices):
                     if stop.is_set():
                         return
-                    ready.put(self._read(index.cpu().numpy()))
+                    ready.put(self._read(index.cpu().numpy(), ring[k % len(ring)]))
                 ready.put(done)
             except BaseException as error:  # noqa: BLE001 -- raised in the training thread
                 ready.put(error)
