@@ -146,3 +146,18 @@ def test_sync_bn_on_the_cpu_is_refused_in_one_line(tmp_path, capfd, monkeypatch)
                  "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet",
                  "--nproc", "2", "--sync-bn"]) != 0
     assert "--sync-bn needs CUDA" in capfd.readouterr().err
+
+
+def test_lr_base_batch_scales_as_timm_does(tmp_path):
+    from cnnlab.train import TrainConfig, fit
+
+    from .ddp_worker import data, model
+
+    assert TrainConfig(optimizer="sgd", lr=0.1, lr_base_batch=256).scaled_lr(512) == pytest.approx(0.2)  # linear
+    assert TrainConfig(optimizer="adam", lr=1e-3, lr_base_batch=256).scaled_lr(1024) == pytest.approx(2e-3)  # square root
+    assert TrainConfig(lr=0.1).scaled_lr(4096) == 0.1  # not asked: as given
+    config = TrainConfig(epochs=1, batch_size=16, optimizer="sgd", lr=0.4, lr_base_batch=64, schedule="constant",
+                         augment="none", precise_bn=0, device="cpu")
+    history = fit(model(), data(), config, tmp_path / "run", quiet=True)
+    assert history.info["lr_effective"] == pytest.approx(0.1)  # 16 of 64 (one process)
+    assert history.epochs[0].lr == pytest.approx(0.1)

@@ -118,6 +118,8 @@ TRAIN_OPTIONS = {
     "batch_size": (int, "images per optimizer step"),
     "optimizer": (OPTIMIZERS, "adam (Keras's defaults), adamw, or sgd with Nesterov momentum 0.9"),
     "lr": (float, "peak learning rate"),
+    "lr_base_batch": (int, "timm's scaling: --lr is for this global batch; the run scales it to batch-size x processes "
+                           "(linear for sgd, square root for adam/adamw)"),
     "weight_decay": (float, "L2 penalty (adam, sgd) or decoupled decay (adamw)"),
     "schedule": (SCHEDULES, "learning-rate schedule: constant, cosine to 0, or onecycle (linear warm-up, cosine down)"),
     "warmup_epochs": (float, "linear warm-up length in epochs (cosine, onecycle); shorter than --epochs"),

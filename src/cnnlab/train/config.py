@@ -22,6 +22,9 @@ class TrainConfig(Options):
     batch_size: int = 128  # images per step and process (article 000: 128); under torchrun the global batch is this x processes
     optimizer: str = "adam"  # adam (Keras defaults: betas 0.9/0.999, eps 1e-7), adamw, or sgd
     lr: float = 1e-3  # peak learning rate (Keras Adam default 1e-3)
+    # timm's rule: `lr` is meant for a global batch of this many images, and the run scales it to
+    # its own (batch_size x processes): linearly for sgd, by the square root for adam/adamw. None: as given
+    lr_base_batch: int | None = None
     momentum: float = 0.9  # sgd only
     nesterov: bool = True  # sgd only
     weight_decay: float = 0.0  # L2 for adam/sgd, decoupled for adamw
@@ -70,6 +73,8 @@ class TrainConfig(Options):
         check(self.schedule in SCHEDULES, "schedule", f"one of {SCHEDULES}")
         check(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
         check(self.lr > 0, "lr", "positive")
+        check(self.lr_base_batch is None or (isinstance(self.lr_base_batch, int) and self.lr_base_batch >= 1),
+              "lr_base_batch", "None or a positive number of images")
         check(self.weight_decay >= 0, "weight_decay", "non-negative")
         check(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
         # a warm-up as long as the run would leave nothing of the schedule but the climb
@@ -78,3 +83,10 @@ class TrainConfig(Options):
         check(isinstance(self.precise_bn, int) and self.precise_bn >= 0, "precise_bn", "a number of images >= 0")
         check(self.tta in TTAS, "tta", f"one of {TTAS}")
         check(self.bn_momentum is None or 0 <= self.bn_momentum < 1, "bn_momentum", "None or in [0, 1) (Keras convention)")
+
+    def scaled_lr(self, global_batch: int) -> float:
+        """The peak learning rate for a global batch of ``global_batch`` images (``lr_base_batch``)."""
+        if self.lr_base_batch is None:
+            return self.lr
+        ratio = global_batch / self.lr_base_batch
+        return self.lr * (ratio if self.optimizer == "sgd" else math.sqrt(ratio))

@@ -19,7 +19,7 @@ from .config import TrainConfig
 from .history import EpochRecord, History
 
 # What a run started before an option existed did, so that it can still be resumed.
-OPTIONS_BEFORE_THEY_EXISTED = {"precise_bn": 0, "tta": "none", "sync_bn": False}
+OPTIONS_BEFORE_THEY_EXISTED = {"precise_bn": 0, "tta": "none", "sync_bn": False, "lr_base_batch": None}
 
 
 @dataclass

@@ -45,18 +45,20 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, config: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+    """``config``'s optimizer over every parameter, at peak rate ``lr`` (default ``config.lr``)."""
+    lr = config.lr if lr is None else lr
     # Every parameter, frozen ones too: a parameter with requires_grad=False gets no gradient and
     # the optimizer skips it, and unfreezing it mid-run (cnnlab finetune's switch from head-only
     # to whole-network training) then needs no new optimizer, so checkpoints and resume still work.
     params = list(model.parameters())
     if config.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
+            params, lr=lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
         )
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     # Keras's Adam: epsilon 1e-7 (PyTorch's default is 1e-8)
-    return cls(params, lr=config.lr, betas=(0.9, 0.999), eps=1e-7, weight_decay=config.weight_decay)
+    return cls(params, lr=lr, betas=(0.9, 0.999), eps=1e-7, weight_decay=config.weight_decay)
 
 
 def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
@@ -177,6 +179,7 @@ def _fit(model: nn.Module, data: DataSplits, config: TrainConfig, out: Path, dev
         "streamed": isinstance(epochs.train_src, FromDisk),  # read from the decoded cache batch by batch
         "batchnorm_momentum": batchnorm,  # what BatchNorm did: its moving-average momentum, Keras convention
         "world_size": world.size, "batch_per_rank": config.batch_size, "global_batch": config.batch_size * world.size,
+        "lr_effective": config.scaled_lr(config.batch_size * world.size),  # --lr-base-batch: timm's scaling
         # what evaluation, cnnlab evaluate and predict show the model: the central part of each image
         "eval_crop": EVAL_CROP if config.augment == "imagenet" else None,
     } | ({"host_malloc": host_malloc} if host_malloc else {}) | (info or {}))
@@ -269,7 +272,7 @@ def _batchnorm_momentum(model: nn.Module, momentum: float | None) -> list[float]
 
 
 def _new_state(model: nn.Module, config: TrainConfig, device: torch.device, history: History, steps: int) -> TrainingState:
-    optimizer = build_optimizer(model, config)
+    optimizer = build_optimizer(model, config, history.info["lr_effective"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
     use_scaler = resolve_precision(config.precision, device) == "fp16" and device.type == "cuda"
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
