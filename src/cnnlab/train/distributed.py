@@ -87,9 +87,9 @@ def leave(world: World) -> None:
         dist.destroy_process_group()
 
 
-def wrap(model: nn.Module, world: World, device: torch.device, sync_bn: bool = False) -> nn.Module:
-    """``model`` in DistributedDataParallel (its BatchNorm layers synchronised with ``sync_bn``);
-    the model itself for one process."""
+def wrap(model: nn.Module, world: World, device: torch.device, sync_bn: bool = False, changing: bool = False) -> nn.Module:
+    """``model`` in DistributedDataParallel (its BatchNorm layers synchronised with ``sync_bn``;
+    ``changing``: the trained weights may change between epochs); the model itself for one process."""
     if not world.distributed:
         return model
     if sync_bn:
@@ -100,10 +100,10 @@ def wrap(model: nn.Module, world: World, device: torch.device, sync_bn: bool = F
         nn.SyncBatchNorm.convert_sync_batchnorm(model)  # in place: the model's BatchNorm children are replaced
     from torch.nn.parallel import DistributedDataParallel
 
-    # find_unused_parameters: finetune freezes the backbone for its first epochs after the model is
-    # wrapped; those weights then get no gradient, which DDP must expect
+    # ``changing``: which weights train may change between epochs (finetune freezes the backbone for
+    # its first epochs, after the model is wrapped); DDP must then expect weights without a gradient
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                   find_unused_parameters=True)
+                                   find_unused_parameters=changing)
 
 
 def sum_all(*values: torch.Tensor) -> list[torch.Tensor]:

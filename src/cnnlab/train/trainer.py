@@ -172,7 +172,8 @@ def _fit(model: nn.Module, data: DataSplits, config: TrainConfig, out: Path, dev
     host_malloc = keep_freed_memory() if device.type == "cpu" else None
     torch.manual_seed(config.seed)
     batchnorm = _batchnorm_momentum(model.to(device), config.bn_momentum)
-    epochs = _Epochs(model, data, config, device, out, world)
+    # an epoch-start hook may freeze or unfreeze weights (finetune): DDP must then allow unused ones
+    epochs = _Epochs(model, data, config, device, out, world, changing=on_epoch_start is not None)
     history = History(config.to_dict(), info={
         "validation": data.validation, "source": data.source, "data_digest": data.digest(), "device": str(device),
         "train_images": len(epochs.train_src), "precision": epochs.precision,
@@ -284,11 +285,11 @@ class _Epochs:
     """One epoch of training and validation: the data on the device, augmentation, precision."""
 
     def __init__(self, model: nn.Module, data: DataSplits, config: TrainConfig, device: torch.device, out: Path,
-                 world: World = World()) -> None:
+                 world: World = World(), changing: bool = False) -> None:
         if config.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model, self.config, self.out, self.world = model, config, out, world
-        trainer = wrap(model, world, device, config.sync_bn)
+        trainer = wrap(model, world, device, config.sync_bn, changing)
         self.runner = torch.compile(trainer) if config.compile else trainer
         # DDP's forward talks to the other ranks: evaluation (a shard per rank) runs the model itself
         self.evaluator = model if world.distributed else self.runner
