@@ -11,6 +11,7 @@ from cnnlab.analysis.explain import KINDS, make_config, run_example
 from cnnlab.analysis.explain.compute import _LAYER_CLASSES
 from cnnlab.analysis.explain.page import MAX_CELLS, page_data, read_page_data, render_page, save_html
 from cnnlab.analysis.explain.pictures import cells
+from cnnlab.analysis.textfmt import fmt_number
 from cnnlab.cli import main
 
 from ..browser import ARTIFACTS, browser, severe_console_messages  # noqa: F401 (a fixture)
@@ -124,18 +125,18 @@ def test_page_in_chromium(browser, tmp_path):
 
     first = _shown(browser)
     assert first[0] == "0,0,0" and first[1] == _expected(data[0]["cells"][0])
-    assert first[2].endswith(f"= {data[0]['cells'][0]['text']['value']}")
+    assert first[2].endswith(f"= {fmt_number(data[0]['cells'][0]['value'])}")
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
     second = _shown(browser)
     assert second[0] == ",".join(map(str, data[0]["cells"][1]["cell"]))
     assert second[1] == _expected(data[0]["cells"][1])  # (0, 0, 1): the same window, the next filter
-    assert second[2] != first[2] and second[2].endswith(f"= {data[0]['cells'][1]['text']['value']}")
+    assert second[2] != first[2] and second[2].endswith(f"= {fmt_number(data[0]['cells'][1]['value'])}")
     for _ in range(2):
         browser.find_element(By.ID, "next").click()
     third = _shown(browser)
     assert third[0] == ",".join(map(str, data[0]["cells"][3]["cell"])) == "0,1,0"
     assert third[1] == _expected(data[0]["cells"][3]) and third[1] != first[1]  # the window moved
-    assert third[2].endswith(f"= {data[0]['cells'][3]['text']['value']}")
+    assert third[2].endswith(f"= {fmt_number(data[0]['cells'][3]['value'])}")
 
     # a click on an output cell goes to it: the bottom-right cell of the last channel
     last = data[0]["cells"][-1]["cell"]

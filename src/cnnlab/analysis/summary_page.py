@@ -8,14 +8,12 @@ the bars tell where the cost lies. Everything is inline; the page opens offline 
 
 from __future__ import annotations
 
-import html
-import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_text
+from .pages import embedded_data, fill_template
 from .summary import ModelSummary
 
 MAX_STAGE_DEPTH = 3
@@ -77,9 +75,7 @@ def page_data(s: ModelSummary) -> dict[str, Any]:
 
 
 def render_page(s: ModelSummary) -> str:
-    data = json.dumps(page_data(s), separators=(",", ":")).replace("</", "<\\/")
-    template = resources.files(__package__).joinpath("summary.html").read_text(encoding="utf-8")
-    return template.replace("{{TITLE}}", html.escape(f"cnnlab summary: {s.model}")).replace("{{DATA}}", data)
+    return fill_template(__package__, "summary.html", f"cnnlab summary: {s.model}", page_data(s))
 
 
 def save_html(s: ModelSummary, path: str | Path) -> Path:
@@ -89,5 +85,4 @@ def save_html(s: ModelSummary, path: str | Path) -> Path:
 
 def read_page_data(text: str) -> dict[str, Any]:
     """The JSON a summary page embeds."""
-    start = text.index(">", text.index(f'id="{_DATA_ID}"')) + 1
-    return json.loads(text[start:text.index("</script>", start)].replace("<\\/", "</"))
+    return embedded_data(text, _DATA_ID)

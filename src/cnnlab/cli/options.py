@@ -187,12 +187,11 @@ def positive_int_arg(text: str) -> int:
 
 def launch(args: argparse.Namespace, argv: list[str]) -> int:
     """``--nproc N``: run the same command line, less ``--nproc``, under torchrun in N processes."""
-    import os
     import subprocess
 
-    from ..train.distributed import torchrun_command
+    from ..train.distributed import torchrun_command, world_from_env
 
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+    if world_from_env().distributed:
         raise ValueError("--nproc starts torchrun itself; under torchrun leave it out")
     rest, skip = [], False
     for item in argv:
@@ -207,6 +206,6 @@ def launch(args: argparse.Namespace, argv: list[str]) -> int:
 
 def main_process() -> bool:
     """False in the other ranks of a torchrun launch (rank 0 prints the reports)."""
-    import os
+    from ..train.distributed import world_from_env
 
-    return int(os.environ.get("RANK", "0") or 0) == 0
+    return world_from_env().main

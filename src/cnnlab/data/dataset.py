@@ -38,10 +38,8 @@ class MappedRows:
         rows = self.rows[index]
         if np.ndim(rows) == 0:
             return self.file.read(np.array([rows]))[0]
-        order = np.argsort(rows, kind="stable")  # read in file order (runs of pages), return in the order asked
-        out = np.empty((len(rows), *self.file.shape[1:]), dtype=self.file.dtype)
-        out[order] = self.file.read(rows[order])
-        return out
+        shape = (len(rows), *self.file.shape[1:])
+        return self.read_into(index, np.empty(shape, dtype=self.file.dtype), np.empty(shape, dtype=self.file.dtype))
 
     def read_into(self, index: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
         """Rows ``index`` into ``out[:len(index)]`` in the order asked, read in file order through

@@ -104,13 +104,15 @@ def _cache_key(kind: str, path: Path, image_size, limit_per_class) -> str:
 
 
 def _save(directory: Path, write) -> None:
-    """``write(tmp)`` fills a new folder, which then replaces ``directory`` atomically: readers see
-    all of the cache or none of it."""
+    """``write(tmp)`` fills a new folder with ``<split>_images.npy`` / ``_labels.npy`` and returns
+    (splits, classes); with ``meta.json`` added, the folder replaces ``directory`` atomically:
+    readers see all of the cache or none of it."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the cache is as shareable as the user's umask says
     try:
-        write(tmp)
+        splits, classes = write(tmp)
+        (tmp / "meta.json").write_text(json.dumps({"splits": sorted(splits), "classes": classes}))
         os.replace(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed decode, another process won the race, or the disk is full
@@ -119,11 +121,11 @@ def _save(directory: Path, write) -> None:
 
 
 def _write_arrays(splits: dict[str, ImageDataset]):
-    def write(tmp: Path) -> None:
+    def write(tmp: Path) -> tuple[list[str], list[str]]:
         for split, data in splits.items():
             np.save(tmp / f"{split}_images.npy", data.images)
             np.save(tmp / f"{split}_labels.npy", data.labels)
-        (tmp / "meta.json").write_text(json.dumps({"splits": sorted(splits), "classes": next(iter(splits.values())).classes}))
+        return list(splits), next(iter(splits.values())).classes
 
     return write
 
@@ -131,9 +133,9 @@ def _write_arrays(splits: dict[str, ImageDataset]):
 def _decode_folder(path: Path, image_size, limit_per_class):
     scan = scan_image_folder(path, limit_per_class)  # the layout is checked before any image is decoded
 
-    def write(tmp: Path) -> None:
+    def write(tmp: Path) -> tuple[list[str], list[str]]:
         decode_image_folder(scan, tmp, image_size)  # one image in memory at a time
-        (tmp / "meta.json").write_text(json.dumps({"splits": sorted(scan.splits), "classes": scan.classes}))
+        return list(scan.splits), scan.classes
 
     return write
 

@@ -38,8 +38,11 @@ class OnDevice:
         return len(self.y)
 
     def batches(self, indices: list[torch.Tensor]) -> Iterator[Batch]:
-        for index in indices:
-            index = index.to(self.x.device)
+        if not indices:
+            return
+        # the epoch's indices reach the device in one copy, not one per step
+        on_device = torch.cat(indices).to(self.x.device).split([len(i) for i in indices])
+        for index in on_device:
             yield self.x[index], self.y[index]
 
     def take(self, index: torch.Tensor) -> torch.Tensor:

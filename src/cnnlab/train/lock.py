@@ -32,13 +32,21 @@ def _alive(pid: int) -> bool:
 
 
 class RunLock:
-    """``with RunLock(out):`` -- owns ``out/.lock`` for the block (created atomically, O_EXCL)."""
+    """``with RunLock(out):`` (or ``acquire()`` ... ``release()``) -- owns ``out/.lock``, created
+    atomically (O_EXCL)."""
 
     def __init__(self, directory: str | Path) -> None:
         self.path = Path(directory) / LOCK_NAME
         self.owned = False
 
     def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self) -> "RunLock":
+        """Take the lock (``RunDirectoryBusy`` when a live process holds it)."""
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         for _ in range(3):
             try:
@@ -78,7 +86,8 @@ class RunLock:
             return False  # another machine's process (a shared disk): cannot tell, so live
         return pid == os.getpid() or not _alive(pid)
 
-    def __exit__(self, *exc: object) -> None:
+    def release(self) -> None:
+        """Give the lock back, if this object holds it."""
         if self.owned:
             self.path.unlink(missing_ok=True)
             self.owned = False

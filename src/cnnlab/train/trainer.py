@@ -145,7 +145,7 @@ def fit(
         return _fit(model, data, config, out, device, world, resume=resume, quiet=quiet, info=info,
                     on_epoch_end=on_epoch_end, on_epoch_start=on_epoch_start)
     finally:
-        lock.__exit__()
+        lock.release()
 
 
 def _open_run_directory(out_dir: str | Path, resume: bool, overwrite: bool, lock: RunLock, world: World) -> Path:
@@ -154,7 +154,7 @@ def _open_run_directory(out_dir: str | Path, resume: bool, overwrite: bool, lock
     if world.main:
         try:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-            lock.__enter__()
+            lock.acquire()
             _run_directory(out_dir, resume, overwrite)
         except Exception as e:  # noqa: BLE001 -- told to the other ranks, then raised
             error = e

@@ -10,14 +10,11 @@ and the styles are inline (``page.html``), so the file opens offline, from ``fil
 
 from __future__ import annotations
 
-import html
-import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ...io import atomic_write_text
-from ..textfmt import fmt_number
+from ..pages import embedded_data, fill_template
 from .compute import explain_cell, run_example
 from .data import Explanation, LayerRun, Sum
 from .examples import KINDS, ExampleConfig, make_config
@@ -72,10 +69,6 @@ def _cell(e: Explanation) -> dict[str, Any]:
         "parts": e.total_parts,
         "bias": e.bias,
         "value": e.value,
-        "text": {  # the same words the terminal prints, so the page and the text agree
-            "value": fmt_number(e.value),
-            "bias": None if e.bias is None else fmt_number(e.bias),
-        },
     }
 
 
@@ -90,7 +83,6 @@ def _sum(s: Sum) -> dict[str, Any]:
         "terms": [term(t) for t in s.terms],  # [value, weight, iy, ix, i, j]
         "padding": [term(t) for t in s.padding],  # taps on padding zeros (iy/ix outside the input)
         "result": s.result,
-        "text": {"terms": [[fmt_number(t.value), fmt_number(t.weight)] for t in s.terms], "result": fmt_number(s.result)},
     }
 
 
@@ -102,11 +94,7 @@ def page_examples(run: LayerRun) -> list[LayerRun]:
 def render_page(runs: list[LayerRun], title: str = "cnnlab explain", start: int = 0) -> str:
     """The page's HTML: the template with the examples' data embedded (``</`` escaped); it opens
     on the first example's output cell number ``start`` (in :func:`~.pictures.cells` order)."""
-    examples = [page_data(r) for r in runs]
-    data = json.dumps({"examples": examples, "start": start}, separators=(",", ":"), allow_nan=False)
-    data = data.replace("</", "<\\/")  # never closes the <script> element early
-    template = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
-    return template.replace("{{TITLE}}", html.escape(title)).replace("{{DATA}}", data)
+    return fill_template(__package__, "page.html", title, {"examples": [page_data(r) for r in runs], "start": start})
 
 
 def save_html(run: LayerRun, path: str | Path) -> Path:
@@ -119,7 +107,4 @@ def save_html(run: LayerRun, path: str | Path) -> Path:
 
 def read_page_data(text: str) -> dict[str, Any]:
     """The JSON a page embeds (what :func:`render_page` put in), for checking a written page."""
-    start = text.index(f'<script type="application/json" id="{_DATA_ID}">')
-    start = text.index(">", start) + 1
-    end = text.index("</script>", start)
-    return json.loads(text[start:end].replace("<\\/", "</"))
+    return embedded_data(text, _DATA_ID)
