@@ -116,3 +116,22 @@ def test_resized_crops_are_torchvisions():
     for i, (top, left, h, w) in enumerate(boxes.tolist()):
         theirs = tvf.resized_crop(x[i], top, left, h, w, [96, 96], antialias=True)
         torch.testing.assert_close(ours[i], theirs, rtol=0, atol=1e-3)
+
+
+def test_cached_framing_and_center_view_are_torchvisions_resize_and_center_crop():
+    """--cache-size 64 with a 56-px input: the cached image is torchvision's Resize(64) of the
+    original and evaluation's view its CenterCrop(56), pixel for pixel."""
+    transforms = pytest.importorskip("torchvision.transforms")
+    import numpy as np
+    from PIL import Image
+
+    from cnnlab.data.frames import center_views, resize_short_side
+
+    rng = np.random.default_rng(0)
+    for h, w in [(90, 150), (150, 91), (101, 203), (40, 70), (64, 64)]:
+        original = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        frame = resize_short_side(original, 64)
+        resized = transforms.Resize(64)(original)
+        np.testing.assert_array_equal(np.asarray(frame), np.asarray(resized))
+        theirs = np.asarray(transforms.CenterCrop(56)(resized))
+        np.testing.assert_array_equal(center_views([np.asarray(frame)], (56, 56)).numpy()[0], theirs)

@@ -2,6 +2,7 @@
 
     cnnlab finetune mobilenet_v2 --weights imagenet --data-dir flowers/ --image-size 224 --epochs 10 --freeze-epochs 3
     cnnlab finetune resnet18 --arg stem=cifar --weights runs/r18 --data-dir pets.tar --val-split 0.2
+    cnnlab finetune resnet50 --weights imagenet --data-dir photos/ --cache-size 256 --image-size 224
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "a torchvision .pth state dict, or 'none' (random initialisation)")
     p.add_argument("--data-dir", required=True, help="image folder (directory or tar)")
     p.add_argument("--image-size", type=options.image_size, default=None, metavar="N|H,W", help="resize images (e.g. 224)")
+    options.add_cache_size(p)
     p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
                    help="read the decoded images from the on-disk cache batch by batch (default: when they would "
                         "fill more than a quarter of the memory)")

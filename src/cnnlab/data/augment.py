@@ -21,6 +21,10 @@ Policies:
   87.5% of each image resized to the input size (:func:`eval_view`): the "resize to size/0.875,
   center-crop size" of ImageNet evaluation, for images stored at the model's input size.
 - ``none``: rescale only.
+
+A batch of images kept in their own framing (:class:`~.frames.Frames`, ``DataConfig.cache_size``)
+is cropped per image: ``imagenet`` draws each random-resized crop over that image's own size (the
+whole photo, not a fixed resize of it); the other policies start from each image's center view.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .frames import EVAL_CROP, Frames  # EVAL_CROP: imagenet evaluation's center crop, a fraction of the side
+
 POLICIES = ("keras", "standard", "imagenet", "none")
 RRC_SCALE, RRC_RATIO = (0.08, 1.0), (3 / 4, 4 / 3)  # torchvision's RandomResizedCrop defaults
-EVAL_CROP = 0.875  # imagenet: evaluation's center crop, as a fraction of the side
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,12 @@ class Augmentation:
         if self.rotation < 0 or not 0 <= self.shift < 1 or self.channel_shift < 0 or self.pad < 0 or self.cutout < 0:
             raise ValueError(f"augmentation ranges must be non-negative (shift < 1), got {self}")
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor | Frames, generator: torch.Generator) -> torch.Tensor:
+        if isinstance(images, Frames):
+            if self.policy == "imagenet":
+                boxes = random_resized_boxes(len(images), images.heights, images.widths, generator)
+                return self._flip(images.crops(boxes), generator) / 255.0
+            images = images.center()
         if images.dim() != 4:
             raise ValueError(f"augmentation expects an NCHW batch, got shape {tuple(images.shape)}")
         x = images.float()
@@ -145,16 +155,20 @@ def keras_transform(
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
-def random_resized_boxes(n: int, height: int, width: int, generator: torch.Generator,
+def random_resized_boxes(n: int, height, width, generator: torch.Generator,
                          scale: tuple[float, float] = RRC_SCALE, ratio: tuple[float, float] = RRC_RATIO) -> torch.Tensor:
     """(n, 4) crop boxes (top, left, h, w), drawn per image as torchvision's
     ``RandomResizedCrop.get_params``: up to 10 tries of an area uniform in ``scale`` x the image's
     and an aspect ratio log-uniform in ``ratio``; the first that fits is kept, else the center crop
-    of the nearest allowed ratio."""
-    area = height * width
+    of the nearest allowed ratio. ``height`` / ``width``: one size for all, or each image's."""
+    heights = [height] * n if isinstance(height, int) else list(height)
+    widths = [width] * n if isinstance(width, int) else list(width)
+    if len(heights) != n or len(widths) != n:
+        raise ValueError(f"{n} images but {len(heights)} heights and {len(widths)} widths")
     log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
     boxes = []
-    for _ in range(n):
+    for height, width in zip(heights, widths):
+        area = height * width
         box = None
         for _ in range(10):
             target = area * float(torch.empty(1).uniform_(scale[0], scale[1], generator=generator))

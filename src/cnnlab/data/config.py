@@ -11,6 +11,7 @@ from typing import Any
 
 from ..configs import Options
 from .dataset import DataSplits
+from .frames import default_input_size
 from .splits import load_splits
 
 
@@ -27,6 +28,10 @@ class DataConfig(Options):
     # keep the decoded images on disk and read them batch by batch while training (None: when they
     # would fill more than a quarter of the memory); the same run either way, only the memory differs
     stream: bool | None = None
+    # image folders: keep every image in its own framing, shorter side this many pixels, so that
+    # training crops from the whole photo (imagenet's random-resized crop) and evaluation sees
+    # the central 87.5%; image_size is then the model's input (default 0.875 x cache_size)
+    cache_size: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -44,12 +49,26 @@ class DataConfig(Options):
             if len(size) != 2 or not all(isinstance(v, int) and v >= 1 for v in size):
                 raise ValueError(f"image_size must be (height, width) positive ints, got {self.image_size!r}")
             object.__setattr__(self, "image_size", size)
+        if self.cache_size is not None:
+            self._check_cache_size()
+
+    def _check_cache_size(self) -> None:
+        size = self.cache_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+            raise ValueError(f"cache_size must be the cached images' shorter side in pixels (8 or more, e.g. 256), got {size!r}")
+        if self.stream is False:
+            raise ValueError("images cached in their own framing (cache_size) are read from disk batch by batch; drop stream=False (--no-stream)")
+        if self.image_size is None:
+            object.__setattr__(self, "image_size", (default_input_size(size),) * 2)
+        elif min(self.image_size) > size:
+            raise ValueError(f"image_size {self.image_size} is larger than the cached images' shorter side {size}: "
+                             f"pass a cache size of at least {min(self.image_size)} (e.g. {-(-max(self.image_size) * 8 // 7)})")
 
     def load(self, seed: int = 0, download: bool = True) -> DataSplits:
         """The train / validation (/ test) splits this config describes (``seed``: subsets and split)."""
         return load_splits(
             self.dataset, self.data_dir, self.val_split, self.image_size, self.limit_train, seed,
-            download=download, limit_val=self.limit_val, stream=self.stream,
+            download=download, limit_val=self.limit_val, stream=self.stream, cache_size=self.cache_size,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DataError
+from .frames import FramedRows
 from .rowfile import RowFile
 
 
@@ -64,7 +65,8 @@ class MappedRows:
 @dataclass
 class ImageDataset:
     """``images``: uint8 ``(N, H, W, 3)`` -- an array in memory, or :class:`MappedRows` of a
-    decoded cache on disk, read batch by batch; ``labels``: int64 ``(N,)`` indexing ``classes``."""
+    decoded cache on disk, read batch by batch, or :class:`~.frames.FramedRows` (images in their
+    own framing, seen as their center views); ``labels``: int64 ``(N,)`` indexing ``classes``."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -91,8 +93,13 @@ class ImageDataset:
 
     @property
     def mapped(self) -> bool:
-        """The images stay on disk (a memory-mapped cache), read batch by batch."""
-        return isinstance(self.images, MappedRows)
+        """The images stay on disk (the decoded cache), read batch by batch."""
+        return isinstance(self.images, (MappedRows, FramedRows))
+
+    @property
+    def framed(self) -> bool:
+        """The images keep their own framing (``DataConfig.cache_size``): training crops from them."""
+        return isinstance(self.images, FramedRows)
 
     def subset(self, index: np.ndarray) -> "ImageDataset":
         images = self.images.select(index) if self.mapped else self.images[index]

@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .dataset import ImageDataset
 from .errors import DataError
+from .frames import FrameWriter, resize_short_side
 from .rowfile import RowWriter
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
@@ -125,26 +126,30 @@ def scan_image_folder(source: str | Path, limit_per_class: int | None = None) ->
     return FolderScan(path, classes, splits)
 
 
-def decode_image_folder(scan: FolderScan, out_dir: str | Path, image_size: tuple[int, int] | None = None) -> None:
+def decode_image_folder(scan: FolderScan, out_dir: str | Path, image_size: tuple[int, int] | None = None,
+                        cache_size: int | None = None) -> None:
     """Decode every image of ``scan`` into ``out_dir/<split>_images.npy`` and ``_labels.npy``, one
     image in memory at a time (rows written where they belong: :class:`~.rowfile.RowWriter`).
-    ``image_size=(H, W)`` resizes; without it all images must share one size."""
+    ``image_size=(H, W)`` resizes; without it all images must share one size. ``cache_size``
+    instead keeps each image in its own framing, shorter side ``cache_size``
+    (:class:`~.frames.FrameWriter`: ``<split>_pixels.bin`` and ``<split>_frames.npy``)."""
     out = Path(out_dir)
     where = {name: (split, row) for split, items in scan.splits.items() for row, (name, _) in enumerate(items)}
-    writers: dict[str, RowWriter] = {}
+    writers: dict[str, RowWriter | FrameWriter] = {}
     first: dict[str, tuple[PurePosixPath, tuple[int, ...]]] = {}
     try:
         for name, data in _stream(scan.path, set(where)):
             split, row = where[name]
-            array = _decode_image(scan.path, name, data, image_size)
+            array = _decode_image(scan.path, name, data, image_size, cache_size)
             if split not in writers:
                 first[split] = (name, array.shape)
-                writers[split] = RowWriter(out / f"{split}_images.npy", (len(scan.splits[split]), *array.shape))
-            elif array.shape != first[split][1]:
+                writers[split] = (FrameWriter(out, split, len(scan.splits[split])) if cache_size is not None
+                                  else RowWriter(out / f"{split}_images.npy", (len(scan.splits[split]), *array.shape)))
+            elif cache_size is None and array.shape != first[split][1]:
                 shape = first[split][1]
                 raise DataError(
                     f"image {name} in {scan.path} is {array.shape[1]}x{array.shape[0]} but {first[split][0]} is "
-                    f"{shape[1]}x{shape[0]}; pass an image size to resize them"
+                    f"{shape[1]}x{shape[0]}; pass an image size to resize them (or a cache size to keep their framing)"
                 )
             writers[split].write(row, array)
     finally:
@@ -169,10 +174,12 @@ def load_image_folder(
         }
 
 
-def _decode_image(path: Path, name: PurePosixPath, data: bytes, image_size) -> np.ndarray:
+def _decode_image(path: Path, name: PurePosixPath, data: bytes, image_size, cache_size: int | None = None) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img = img.convert("RGB")
+            if cache_size is not None:
+                return np.asarray(resize_short_side(img, cache_size), dtype=np.uint8)
             if image_size is not None and img.size != (image_size[1], image_size[0]):
                 img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
             return np.asarray(img, dtype=np.uint8)

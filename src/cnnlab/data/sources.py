@@ -24,6 +24,7 @@ from ..io import current_umask
 from . import cifar
 from .dataset import ImageDataset, MappedRows
 from .errors import DataError
+from .frames import FrameFile, FramedRows, default_input_size
 from .rowfile import RowFile
 from .folder import decode_image_folder, is_tar, scan_image_folder
 
@@ -130,23 +131,31 @@ def _write_arrays(splits: dict[str, ImageDataset]):
     return write
 
 
-def _decode_folder(path: Path, image_size, limit_per_class):
+def _decode_folder(path: Path, image_size, limit_per_class, cache_size=None):
     scan = scan_image_folder(path, limit_per_class)  # the layout is checked before any image is decoded
 
     def write(tmp: Path) -> tuple[list[str], list[str]]:
-        decode_image_folder(scan, tmp, image_size)  # one image in memory at a time
+        decode_image_folder(scan, tmp, image_size, cache_size)  # one image in memory at a time
         return list(scan.splits), scan.classes
 
     return write
 
 
-def _load(directory: Path) -> dict[str, ImageDataset] | None:
-    """The cached splits, their images left on disk (:class:`MappedRows`, read when used)."""
+def _load(directory: Path, view_size: tuple[int, int] | None = None) -> dict[str, ImageDataset] | None:
+    """The cached splits, their images left on disk (:class:`MappedRows`, read when used;
+    :class:`~.frames.FramedRows` seen at ``view_size`` for a cache of images in their own framing)."""
     try:
         meta = json.loads((directory / "meta.json").read_text())
         splits = {}
         for split in meta["splits"]:
-            images, labels = RowFile(directory / f"{split}_images.npy"), np.load(directory / f"{split}_labels.npy")
+            labels = np.load(directory / f"{split}_labels.npy")
+            if (directory / f"{split}_frames.npy").is_file():
+                frames = FrameFile(directory, split)
+                if len(frames) != len(labels) or view_size is None:
+                    return None
+                splits[split] = ImageDataset(FramedRows(frames, view_size), labels, meta["classes"])
+                continue
+            images = RowFile(directory / f"{split}_images.npy")
             if images.dtype != np.uint8 or len(images.shape) != 4 or images.shape[0] != len(labels):
                 return None
             splits[split] = ImageDataset(MappedRows(images), labels, meta["classes"])
@@ -172,12 +181,17 @@ def load_dataset(
     image_size: tuple[int, int] | None = None,
     limit_per_class: int | None = None,
     download: bool = True,
+    cache_size: int | None = None,
 ) -> dict[str, ImageDataset]:
     """Decoded splits (``{"train", "test"}``, or ``{"all"}`` for a folder without splits) of
     ``name`` ("cifar10", "cifar100", or any name with ``data_dir`` pointing at an image folder).
     The first load decodes into the cache (an image folder streamed, one image in memory at a
     time); the images stay there (:class:`~.dataset.MappedRows`) until read: ``load_splits``
-    reads them into memory, or leaves them for the trainer to read batch by batch (``stream``)."""
+    reads them into memory, or leaves them for the trainer to read batch by batch (``stream``).
+
+    ``cache_size`` (image folders): keep each image in its own framing, shorter side
+    ``cache_size`` px (:mod:`~.frames`); ``image_size`` is then the model's input, which the
+    images are seen at (default ``floor(0.875 * cache_size)``, 224 for 256)."""
     if data_dir is not None:
         path = Path(data_dir).expanduser()
         if not path.exists():
@@ -199,16 +213,22 @@ def load_dataset(
     kind, path = found
     if kind == "official" and (limit_per_class is not None or image_size not in (None, (32, 32))):
         raise DataError("the official CIFAR archive is read whole at 32x32; limit and resize after loading")
-    cached = cache_dir() / "decoded" / f"{name}-{_cache_key(kind, path, image_size, limit_per_class)}"
-    splits = _load(cached)
+    if kind == "official" and cache_size is not None:
+        raise DataError(f"--cache-size applies to image folders; {path} is the official CIFAR archive of 32x32 images")
+    if cache_size is not None and image_size is None:
+        image_size = (default_input_size(cache_size),) * 2
+    decode = {"short_side": cache_size} if cache_size is not None else image_size  # framed: one cache for any input size
+    cached = cache_dir() / "decoded" / f"{name}-{_cache_key(kind, path, decode, limit_per_class)}"
+    view = image_size if cache_size is not None else None
+    splits = _load(cached, view)
     if splits is None:
         if kind == "official":
             write = _write_arrays(cifar.load_cifar_archive(name, path))
         else:
-            write = _decode_folder(path, image_size, limit_per_class)
+            write = _decode_folder(path, None if cache_size is not None else image_size, limit_per_class, cache_size)
         _discard(cached)  # a damaged cache (truncated by a kill or a full disk) is repaired, not re-decoded every time
         _save(cached, write)
-        splits = _load(cached)
+        splits = _load(cached, view)
         if splits is None:
             raise DataError(f"the decoded cache {cached} could not be read back right after writing it")
     return splits

@@ -21,13 +21,15 @@ def load_splits(
     download: bool = True,
     limit_val: int | None = None,
     stream: bool | None = None,
+    cache_size: int | None = None,
 ) -> DataSplits:
     """Train / validation (/ test) for a run: validation is the test set (``val_split=None``,
     what article 000 did; an image folder's ``val/`` when it has one) or a stratified ``val_split`` fraction of train; ``limit_train``
     keeps a class-balanced subset of the training images, ``limit_val`` of the validation images.
     ``stream``: leave the images in the decoded cache, read batch by batch while training
-    (None: when they would take more than a quarter of this machine's memory); else in memory."""
-    splits = load_dataset(name, data_dir, image_size, download=download)
+    (None: when they would take more than a quarter of this machine's memory); else in memory.
+    ``cache_size``: image folders keep their own framing (:mod:`~.frames`), always read batch by batch."""
+    splits = load_dataset(name, data_dir, image_size, download=download, cache_size=cache_size)
     train = splits.get("train", splits.get("all"))
     if "val" in splits and val_split is None:  # an image folder with its own val/ split
         data = DataSplits(train, splits["val"], splits.get("test"), "val", str(data_dir or name))
@@ -40,7 +42,7 @@ def load_splits(
     if not stream:
         for part in ("train", "val", "test"):
             dataset = getattr(data, part)
-            if dataset is not None and dataset.mapped:
+            if dataset is not None and dataset.mapped and not dataset.framed:
                 dataset.images = np.asarray(dataset.images)  # the splits share none of their rows: read each once
     return data
 

@@ -4,7 +4,10 @@ background thread a few batches ahead of the training step (:class:`FromDisk`: m
 by the batch, not by the number of images).
 
 Both hand out uint8 NCHW batches on the training device for a list of index arrays (one per
-step), so the trainer, its augmentation and its random draws are the same either way.
+step), so the trainer, its augmentation and its random draws are the same either way. Images
+kept in their own framing (``DataConfig.cache_size``) come to training as
+:class:`~cnnlab.data.frames.Frames` (each image its own size; the augmentation crops them) and to
+evaluation as their center views.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import numpy as np
 import torch
 
 from ..data.dataset import ImageDataset
+from ..data.frames import Frames
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+Batch = tuple[torch.Tensor | Frames, torch.Tensor]
 
 
 def _nchw(images: np.ndarray, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -57,11 +61,14 @@ class FromDisk:
     """Images read from the decoded cache for each batch, ``ahead`` batches in advance by a
     background thread (file reads release the GIL, so reading overlaps the training step), into
     a ring of buffers reused from batch to batch. A batch handed out stays valid until the next
-    one is asked for (the trainer augments it into new tensors first)."""
+    one is asked for (the trainer augments it into new tensors first). ``frames``: training
+    batches of images in their own framing are :class:`Frames` (``take`` and ``parts`` still
+    give center views)."""
 
-    def __init__(self, data: ImageDataset, device: torch.device, channels_last: bool, ahead: int = 3) -> None:
+    def __init__(self, data: ImageDataset, device: torch.device, channels_last: bool, ahead: int = 3, frames: bool = False) -> None:
         self.images, self.labels = data.images, data.labels
         self.device, self.channels_last, self.ahead = device, channels_last, ahead
+        self.frames = frames and data.framed
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -78,22 +85,37 @@ class FromDisk:
             np.take(self.labels, index, out=labels)
         return _nchw(images, self.device, self.channels_last), torch.from_numpy(labels).to(self.device)
 
+    def _read_frames(self, index: np.ndarray, slot: list) -> Batch:
+        """A batch of images in their own framing, read into ``slot``'s buffer (grown when short)."""
+        pixels, table, slot[2] = self.images.frames(index, slot[2])
+        labels = slot[1][: len(index)]
+        np.take(self.labels, index, out=labels)
+        batch = Frames(torch.from_numpy(pixels).to(self.device, non_blocking=True), table, self.images.size)
+        return batch, torch.from_numpy(labels).to(self.device)
+
     def batches(self, indices: list[torch.Tensor]) -> Iterator[Batch]:
+        """The training batches at ``indices`` (:class:`Frames` with ``frames``)."""
+        return self._ahead(indices, self._read_frames if self.frames else self._read)
+
+    def _ahead(self, indices: list[torch.Tensor], read) -> Iterator[Batch]:
         done = object()
         ready: queue.Queue = queue.Queue(maxsize=self.ahead)
         stop = threading.Event()
         # the consumer holds one batch, the queue `ahead`, the reader fills one more: a ring of ahead + 2
         size = max((len(i) for i in indices), default=0)
-        shape = (size, *self.images.shape[1:])
-        scratch = np.empty(shape, dtype=np.uint8)
-        ring = [(np.empty(shape, dtype=np.uint8), np.empty(size, dtype=np.int64), scratch) for _ in range(self.ahead + 2)]
+        if read == self._read_frames:  # a flat buffer per slot, sized by the first batches read into it
+            ring = [[None, np.empty(size, dtype=np.int64), None] for _ in range(self.ahead + 2)]
+        else:
+            shape = (size, *self.images.shape[1:])
+            scratch = np.empty(shape, dtype=np.uint8)
+            ring = [(np.empty(shape, dtype=np.uint8), np.empty(size, dtype=np.int64), scratch) for _ in range(self.ahead + 2)]
 
         def read_ahead() -> None:
             try:
                 for k, index in enumerate(indices):
                     if stop.is_set():
                         return
-                    ready.put(self._read(index.cpu().numpy(), ring[k % len(ring)]))
+                    ready.put(read(index.cpu().numpy(), ring[k % len(ring)]))
                 ready.put(done)
             except BaseException as error:  # noqa: BLE001 -- raised in the training thread
                 ready.put(error)
@@ -116,12 +138,16 @@ class FromDisk:
     def take(self, index: torch.Tensor) -> torch.Tensor:
         return self._read(index.cpu().numpy())[0]
 
-    def parts(self, parts: int, part: int, chunk: int = 4096) -> Iterator[Batch]:
-        """Part ``part`` of ``parts`` contiguous parts, read ``chunk`` images at a time."""
+    def parts(self, parts: int, part: int, chunk: int | None = None) -> Iterator[Batch]:
+        """Part ``part`` of ``parts`` contiguous parts, read ``chunk`` images at a time (default:
+        about 32 MB of them, so the reader's ring stays small for large images)."""
         rows = np.array_split(np.arange(len(self.labels)), parts)[part]
-        yield from self.batches([torch.from_numpy(rows[i : i + chunk]) for i in range(0, len(rows), chunk)])
+        if chunk is None:
+            chunk = int(np.clip((32 << 20) // max(1, int(np.prod(self.images.shape[1:]))), 64, 4096))
+        yield from self._ahead([torch.from_numpy(rows[i : i + chunk]) for i in range(0, len(rows), chunk)], self._read)
 
 
-def batch_source(data: ImageDataset, device: torch.device, channels_last: bool) -> OnDevice | FromDisk:
-    """:class:`FromDisk` for images left in the decoded cache (``DataConfig.stream``), else :class:`OnDevice`."""
-    return FromDisk(data, device, channels_last) if data.mapped else OnDevice(data, device, channels_last)
+def batch_source(data: ImageDataset, device: torch.device, channels_last: bool, training: bool = False) -> OnDevice | FromDisk:
+    """:class:`FromDisk` for images left in the decoded cache (``DataConfig.stream``, and always
+    for images in their own framing: :class:`Frames` when ``training``), else :class:`OnDevice`."""
+    return FromDisk(data, device, channels_last, frames=training) if data.mapped else OnDevice(data, device, channels_last)

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..data.frames import center_views, resize_short_side
 from .evaluation import run_view
 from .rundir import load_run
 
@@ -18,15 +19,23 @@ def predict_images(path: str | Path, images: Sequence[str | Path], device: str =
 
     run = load_run(path, device)
     view = run_view(run.info)  # the central crop, for runs trained with the imagenet policy
+    frame = run.info.get("eval_frame")  # trained on images in their own framing: as its evaluation saw them
     dev = next(run.model.parameters()).device
     results = []
     for image in images:
         try:
             with Image.open(image) as img:
-                rgb = img.convert("RGB").resize((run.image_size[1], run.image_size[0]), Image.BILINEAR)
+                if frame:
+                    rgb = resize_short_side(img.convert("RGB"), frame["short_side"])
+                else:
+                    rgb = img.convert("RGB").resize((run.image_size[1], run.image_size[0]), Image.BILINEAR)
         except OSError as error:
             raise ValueError(f"cannot read image {image}: {error}") from None
-        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div(255).to(dev)
+        if frame:
+            x = center_views([np.asarray(rgb, dtype=np.uint8)], run.image_size, frame["crop"]).permute(0, 3, 1, 2)
+            x = x.float().div(255).to(dev)
+        else:
+            x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div(255).to(dev)
         if view is not None:
             x = view(x)
         with torch.no_grad():

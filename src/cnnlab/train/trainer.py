@@ -182,7 +182,9 @@ def _fit(model: nn.Module, data: DataSplits, config: TrainConfig, out: Path, dev
         "world_size": world.size, "batch_per_rank": config.batch_size, "global_batch": config.batch_size * world.size,
         "lr_effective": config.scaled_lr(config.batch_size * world.size),  # --lr-base-batch: timm's scaling
         # what evaluation, cnnlab evaluate and predict show the model: the central part of each image
-        "eval_crop": EVAL_CROP if config.augment == "imagenet" else None,
+        "eval_crop": EVAL_CROP if config.augment == "imagenet" and not data.val.framed else None,
+        # images kept in their own framing (cache_size): evaluation sees each one's central 87.5%
+        "eval_frame": {"short_side": data.val.images.short_side, "crop": data.val.images.crop} if data.val.framed else None,
     } | ({"host_malloc": host_malloc} if host_malloc else {}) | (info or {}))
     state = _new_state(model, config, device, history, epochs.steps)
     if world.main:
@@ -294,7 +296,7 @@ class _Epochs:
         # DDP's forward talks to the other ranks: evaluation (a shard per rank) runs the model itself
         self.evaluator = model if world.distributed else self.runner
         # the images on the device, or read from the decoded cache batch by batch (DataConfig.stream)
-        self.train_src = batch_source(data.train, device, config.channels_last)
+        self.train_src = batch_source(data.train, device, config.channels_last, training=True)
         self.val_src = batch_source(data.val, device, config.channels_last)
         self.device = device
         # a step takes one global batch (batch_size per rank); a last one some rank would find empty is dropped
@@ -304,6 +306,8 @@ class _Epochs:
         dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
         self.augment = Augmentation(config.augment, cutout=config.cutout)
+        # images in their own framing are evaluated on their center views already (data.frames)
+        self.eval_view = None if data.val.framed else eval_view(config.augment)
 
     def train(self, state: TrainingState, epoch: int, progress) -> EpochRecord:
         start = time.perf_counter()
@@ -329,7 +333,7 @@ class _Epochs:
         for x, y in self.val_src.parts(self.world.size, self.world.rank):
             if len(y):
                 loss, acc = evaluate(self.evaluator, x, y, self.config.eval_batch_size, self.autocast, tta=tta,
-                                     view=eval_view(self.config.augment))
+                                     view=self.eval_view)
                 loss_sum, correct = loss_sum + loss * len(y), correct + acc * len(y)
         loss_sum, correct = sum_all(torch.tensor(loss_sum), torch.tensor(correct))
         n = len(self.val_src)
