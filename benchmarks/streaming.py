@@ -10,6 +10,13 @@ training run -- ``cnnlab train convtype_cifar --arg widths=8,16 --epochs 1 --bat
 from the warm cache. Then the reader alone: the images/s at which the trainer's read-ahead thread
 (and, to compare, a DataLoader with 2 workers) delivers shuffled batches of 128 from the cache,
 against resnet18's training rate at 64x64 on this machine (batch 64, as ``fit`` steps it).
+
+    .venv/bin/python benchmarks/streaming.py --cache-size 72 [--sizes ...]
+
+does the same with images kept in their own framing: the JPEGs have random sizes (64-160 px a
+side), the cache keeps each at shorter side 72, and the run trains at 64x64 with ``--augment
+imagenet`` (a random-resized crop of every image over its whole framing); the reader's rate
+then includes those crops (read + crop + resize, as the trainer does them).
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ import torch
 from PIL import Image
 
 
-def make_tar(path: Path, n: int, size: int = 64) -> None:
+def make_tar(path: Path, n: int, size: int = 64, varied: bool = False) -> None:
+    """``n`` smooth random JPEGs of ``size`` px, or (``varied``) of random sides in 64-160 px."""
     if path.exists():
         return
     rng = np.random.default_rng(0)
@@ -39,8 +47,9 @@ def make_tar(path: Path, n: int, size: int = 64) -> None:
     with tarfile.open(tmp, "w") as tar:
         for i in range(n):
             small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+            h, w = (int(v) for v in rng.integers(64, 161, 2)) if varied else (size, size)
             buffer = io.BytesIO()
-            Image.fromarray(small).resize((size, size), Image.BILINEAR).save(buffer, format="JPEG", quality=90)
+            Image.fromarray(small).resize((w, h), Image.BILINEAR).save(buffer, format="JPEG", quality=90)
             split = "val" if i < 1000 else "train"
             info = tarfile.TarInfo(f"synth/{split}/{'ab'[i % 2]}/{i:06d}.jpg")
             info.size = buffer.tell()
@@ -66,14 +75,19 @@ def peak_rss_of(command: list[str], env: dict) -> tuple[float, float, str]:
     return peak / 1024, seconds, done.stdout
 
 
-def measure_run(tar: Path, cache: Path, out: Path) -> list[dict]:
+def measure_run(tar: Path, cache: Path, out: Path, cache_size: int | None = None, repeats: int = 1) -> list[dict]:
+    """Peak RSS of the run decoding into an empty cache, then ``repeats`` times from the warm cache
+    (the peak varies from run to run by up to ~20% with the trainer's keep-freed-memory allocator
+    setting, with how the reader thread's and the step's allocations interleave: take the median)."""
     env = {**os.environ, "CNNLAB_DATA": str(cache), "OMP_NUM_THREADS": "2"}
     command = [sys.executable, "-m", "cnnlab", "train", "convtype_cifar", "--arg", "widths=8,16", "--dataset", "synth",
                "--data-dir", str(tar), "--epochs", "1", "--batch-size", "128", "--stream",
                "--device", "cpu", "--quiet"]
+    if cache_size:
+        command += ["--cache-size", str(cache_size), "--image-size", "64", "--augment", "imagenet"]
     rows = []
     shutil.rmtree(cache, ignore_errors=True)
-    for label in ("cold cache (decode + train)", "warm cache (train)"):
+    for label in ("cold cache (decode + train)", *["warm cache (train)"] * repeats):
         run_dir = out / label.split()[0]
         peak, seconds, _ = peak_rss_of([*command, "--out", str(run_dir), "--overwrite"], env)
         info = json.loads((run_dir / "history.json").read_text())
@@ -82,18 +96,22 @@ def measure_run(tar: Path, cache: Path, out: Path) -> list[dict]:
     return rows
 
 
-def reader_rate(cache: Path, tar: Path, batches: int = 300) -> dict:
+def reader_rate(cache: Path, tar: Path, batches: int = 300, cache_size: int | None = None) -> dict:
     os.environ["CNNLAB_DATA"] = str(cache)
+    from cnnlab.data.augment import Augmentation
     from cnnlab.data.sources import load_dataset
     from cnnlab.train.batches import FromDisk
 
-    train = load_dataset("synth", tar)["train"]
+    train = load_dataset("synth", tar, image_size=(64, 64) if cache_size else None, cache_size=cache_size)["train"]
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
     indices = [order[i * 128 : (i + 1) * 128] for i in range(min(batches, len(train) // 128))]
-    source = FromDisk(train, torch.device("cpu"), channels_last=True)
+    source = FromDisk(train, torch.device("cpu"), channels_last=True, frames=cache_size is not None)
+    crop, draws = Augmentation("imagenet"), torch.Generator().manual_seed(0)
     start = time.perf_counter()
-    n = sum(len(y) for _, y in source.batches(indices))
+    n = sum(len(crop(x, draws) if cache_size else y) for x, y in source.batches(indices))
     thread = n / (time.perf_counter() - start)
+    if cache_size:  # the crops need the training thread; a DataLoader would only add copies
+        return {"thread_read_and_crop_img_per_s": round(thread)}
 
     class Batches(torch.utils.data.Dataset):
         def __len__(self):
@@ -133,6 +151,8 @@ def main() -> None:
     p.add_argument("--size", type=int, help="one size, measured in this process (the driver runs one per size)")
     p.add_argument("--sizes", default="5000,50000,200000")
     p.add_argument("--work", default="/tmp/cnnlab-stream-bench")
+    p.add_argument("--repeats", type=int, default=3, help="warm-cache runs per size (their median is the figure)")
+    p.add_argument("--cache-size", type=int, default=None, help="images of random sizes kept in their framing at this shorter side")
     args = p.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -140,20 +160,23 @@ def main() -> None:
         print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}")
         results = []
         for n in (int(v) for v in args.sizes.split(",")):
-            done = subprocess.run([sys.executable, __file__, "--size", str(n), "--work", str(work)], capture_output=True, text=True)
+            more = (["--cache-size", str(args.cache_size)] if args.cache_size else []) + ["--repeats", str(args.repeats)]
+            done = subprocess.run([sys.executable, __file__, "--size", str(n), "--work", str(work), *more], capture_output=True, text=True)
             if done.returncode != 0:
                 raise SystemExit(done.stdout + done.stderr)
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), flush=True)
         rate = resnet18_rate()
         print(f"resnet18 training at 64x64 (batch 64, fp32, {torch.get_num_threads()} threads): {rate:.0f} images/s")
-        (work / "results.json").write_text(json.dumps({"sizes": results, "resnet18_img_per_s": rate}, indent=1))
+        (work / f"results{'-framed' if args.cache_size else ''}.json").write_text(json.dumps({"sizes": results, "resnet18_img_per_s": rate}, indent=1))
         return
-    tar = work / f"synth-{args.size}.tar"
-    make_tar(tar, args.size + 1000)
-    cache = work / f"cache-{args.size}"
-    rows = measure_run(tar, cache, work / f"runs-{args.size}")
-    print(json.dumps({"images": args.size, "tar_mib": round(tar.stat().st_size / 2**20), "runs": rows, **reader_rate(cache, tar)}))
+    kind = "framed-" if args.cache_size else ""
+    tar = work / f"synth-{kind}{args.size}.tar"
+    make_tar(tar, args.size + 1000, varied=bool(args.cache_size))
+    cache = work / f"cache-{kind}{args.size}"
+    rows = measure_run(tar, cache, work / f"runs-{kind}{args.size}", args.cache_size, args.repeats)
+    print(json.dumps({"images": args.size, "tar_mib": round(tar.stat().st_size / 2**20), "runs": rows,
+                      **reader_rate(cache, tar, cache_size=args.cache_size)}))
 
 
 if __name__ == "__main__":

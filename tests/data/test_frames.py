@@ -4,9 +4,12 @@ against PIL doing the same steps (torchvision's own transforms: tests/interop)."
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import tarfile
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -74,6 +77,28 @@ def _official_stub(tmp_path):
     for name in ("batches.meta", "test_batch"):
         (folder / name).write_bytes(b"x")
     return folder
+
+
+def test_a_tar_is_decoded_into_frames_one_image_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    with tarfile.open(tmp_path / "photos.tar", "w") as tar:
+        for i in range(300):
+            h, w = (int(v) for v in rng.integers(80, 200, 2))
+            buffer = io.BytesIO()
+            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(buffer, format="PNG")
+            info = tarfile.TarInfo(f"./photos/train/{'ab'[i % 2]}/{i:04d}.png")  # "./" as `tar -C dir .` writes
+            info.size = buffer.tell()
+            buffer.seek(0)
+            tar.addfile(info, buffer)
+    size = (tmp_path / "photos.tar").stat().st_size
+    tracemalloc.start()
+    train = load_dataset("photos", tmp_path / "photos.tar", cache_size=64)["train"]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < size / 4, f"decoding held {peak:,} bytes at its peak for a {size:,}-byte tar"
+    assert train.framed and len(train) == 300 and train.images.shape == (300, 56, 56, 3)
+    assert np.minimum(train.images.file.table[:, 1], train.images.file.table[:, 2]).tolist() == [64] * 300
 
 
 def test_the_center_view_is_resize_then_center_crop(tmp_path):

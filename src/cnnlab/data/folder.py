@@ -5,12 +5,13 @@ as a directory or as a ``.tar`` / ``.tar.gz`` of one. Class index = sorted folde
 from __future__ import annotations
 
 import io
+import posixpath
 import tarfile
 import tempfile
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -29,9 +30,19 @@ def is_tar(path: Path) -> bool:
     return path.is_file() and any(str(path).endswith(s) for s in (".tar", ".tar.gz", ".tgz"))
 
 
-def _names_from_dir(root: Path) -> list[PurePosixPath]:
-    return [PurePosixPath(f.relative_to(root).as_posix()) for f in sorted(root.rglob("*"))
-            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+# Names are kept as plain "a/b/c.jpg" strings: a folder of 200,000 images holds its names (and
+# the rows they go to) while it is decoded, and a str costs a third of a PurePosixPath.
+def _clean(name: str) -> str:
+    """A member name as "split/class/file": no "./", no doubled or leading slash."""
+    return posixpath.normpath(name).lstrip("/")
+
+
+def _is_image(name: str) -> bool:
+    return posixpath.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def _names_from_dir(root: Path) -> list[str]:
+    return [f.relative_to(root).as_posix() for f in sorted(root.rglob("*")) if f.is_file() and _is_image(f.name)]
 
 
 def _tar_error(path: Path, error: BaseException) -> DataError:
@@ -39,16 +50,16 @@ def _tar_error(path: Path, error: BaseException) -> DataError:
                      f"or corrupt -- copy or download it again")
 
 
-def _names_from_tar(path: Path) -> list[PurePosixPath]:
+def _names_from_tar(path: Path) -> list[str]:
     """The image members' names (one pass over the archive, no image kept)."""
     try:
         with tarfile.open(path, "r|*") as archive:
-            return sorted(PurePosixPath(m.name) for m in archive if m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES)
+            return sorted(_clean(m.name) for m in archive if m.isfile() and _is_image(m.name))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
         raise _tar_error(path, error) from None
 
 
-def _stream(path: Path, wanted: set[PurePosixPath]) -> Iterator[tuple[PurePosixPath, bytes]]:
+def _stream(path: Path, wanted) -> Iterator[tuple[str, bytes]]:
     """(name, bytes) of the ``wanted`` images, one at a time: a directory's files, or a tar's
     members in archive order, read as a stream (never the whole archive in memory)."""
     if not is_tar(path):
@@ -58,20 +69,21 @@ def _stream(path: Path, wanted: set[PurePosixPath]) -> Iterator[tuple[PurePosixP
     try:
         with tarfile.open(path, "r|*") as archive:
             for member in archive:
-                name = PurePosixPath(member.name)
+                name = _clean(member.name)
                 if member.isfile() and name in wanted:
                     yield name, archive.extractfile(member).read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
         raise _tar_error(path, error) from None
 
 
-def _layout(names: list[PurePosixPath]) -> tuple[int, bool]:
+def _layout(names: list[str]) -> tuple[int, bool]:
     """(number of leading path parts to drop, has train/test splits)."""
     for prefix in (0, 1):  # an archive usually wraps everything in one top-level folder
-        parts = [n.parts[prefix:] for n in names if len(n.parts) > prefix]
-        if parts and all(len(p) == 3 and p[0] in SPLITS for p in parts):
+        parts = (p[prefix:] for p in (n.split("/") for n in names) if len(p) > prefix)
+        shapes = {(len(p), len(p) == 3 and p[0] in SPLITS) for p in parts}  # one pass, no list of every name's parts
+        if shapes == {(3, True)}:
             return prefix, True
-        if parts and all(len(p) == 2 for p in parts):
+        if shapes == {(2, False)}:
             return prefix, False
     return -1, False
 
@@ -83,7 +95,7 @@ class FolderScan:
 
     path: Path
     classes: list[str]
-    splits: dict[str, list[tuple[PurePosixPath, int]]]
+    splits: dict[str, list[tuple[str, int]]]
 
 
 def scan_image_folder(source: str | Path, limit_per_class: int | None = None) -> FolderScan:
@@ -103,7 +115,7 @@ def scan_image_folder(source: str | Path, limit_per_class: int | None = None) ->
         )
     grouped: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for name in names:
-        parts = name.parts[prefix:]
+        parts = name.split("/")[prefix:]
         split, cls = (parts[0], parts[1]) if has_splits else ("all", parts[0])
         grouped[split][cls].append(name)
     classes = sorted({cls for split in grouped.values() for cls in split})
@@ -136,9 +148,9 @@ def decode_image_folder(scan: FolderScan, out_dir: str | Path, image_size: tuple
     out = Path(out_dir)
     where = {name: (split, row) for split, items in scan.splits.items() for row, (name, _) in enumerate(items)}
     writers: dict[str, RowWriter | FrameWriter] = {}
-    first: dict[str, tuple[PurePosixPath, tuple[int, ...]]] = {}
+    first: dict[str, tuple[str, tuple[int, ...]]] = {}
     try:
-        for name, data in _stream(scan.path, set(where)):
+        for name, data in _stream(scan.path, where):
             split, row = where[name]
             array = _decode_image(scan.path, name, data, image_size, cache_size)
             if split not in writers:
@@ -174,7 +186,7 @@ def load_image_folder(
         }
 
 
-def _decode_image(path: Path, name: PurePosixPath, data: bytes, image_size, cache_size: int | None = None) -> np.ndarray:
+def _decode_image(path: Path, name: str, data: bytes, image_size, cache_size: int | None = None) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img = img.convert("RGB")
