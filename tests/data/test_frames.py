@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import subprocess
 import sys
 import tarfile
@@ -157,6 +158,8 @@ def test_framed_rows_read_subsets_and_refuse_a_damaged_file(tmp_path):
     np.testing.assert_array_equal(np.asarray(subset), views[[4, 0]])
     pixels, table, _ = subset.frames([0])
     np.testing.assert_array_equal(pixels.reshape(table[0, 1], table[0, 2], 3), pictures[4])
+    copied = pickle.loads(pickle.dumps(subset))  # a DataLoader worker's copy opens its own descriptor
+    np.testing.assert_array_equal(np.asarray(copied), views[[4, 0]])
     with open(tmp_path / "train_pixels.bin", "r+b") as f:
         f.truncate(f.seek(0, 2) - 5)
     with pytest.raises(ValueError, match="truncated"):

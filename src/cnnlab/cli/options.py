@@ -114,8 +114,9 @@ def pixels(text: str) -> int:
 def add_cache_size(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-size", type=pixels, default=None, metavar="PX",
                    help="image folders: cache every image with its shorter side at PX pixels, its framing kept, so "
-                        "training crops from the whole photo (imagenet's random-resized crop) and evaluation sees its "
-                        "central 87.5%%; --image-size is then the model's input (default 0.875 x PX: 224 for 256)")
+                        "that --augment imagenet (finetune's default from 128 px) crops from the whole photo and "
+                        "evaluation sees its central 87.5%%; --image-size is then the model's input (default "
+                        "0.875 x PX: 224 for 256)")
 
 
 def data_overrides(args: argparse.Namespace) -> dict[str, Any]:

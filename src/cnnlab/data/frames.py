@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .rowfile import FileReader
+
 EVAL_CROP = 0.875  # evaluation's center crop, as a fraction of the shorter side (timm's crop_pct)
 
 
@@ -145,11 +147,11 @@ class FrameWriter:
             np.save(self.table_path, self.table)
 
 
-class FrameFile:
+class FrameFile(FileReader):
     """A cached split of variable-size images, read image by image with ``pread`` (thread-safe)."""
 
     def __init__(self, directory: str | Path, split: str) -> None:
-        self.path = Path(directory) / f"{split}_pixels.bin"
+        super().__init__(Path(directory) / f"{split}_pixels.bin")
         self.table = np.load(Path(directory) / f"{split}_frames.npy")
         if self.table.dtype != np.int64 or self.table.ndim != 2 or self.table.shape[1] != 3:
             raise ValueError(f"{split}_frames.npy: expected an (N, 3) int64 table, got {self.table.dtype} {self.table.shape}")
@@ -157,18 +159,9 @@ class FrameFile:
         size = self.path.stat().st_size
         if len(ends) and (int(ends.max()) > size or int(self.table.min()) < 0):
             raise ValueError(f"{self.path} is truncated: {size:,} bytes, the table needs {int(ends.max()):,}")
-        self._fd, self._lock = -1, threading.Lock()
 
     def __len__(self) -> int:
         return len(self.table)
-
-    @property
-    def fd(self) -> int:
-        if self._fd < 0:
-            with self._lock:
-                if self._fd < 0:
-                    self._fd = os.open(self.path, os.O_RDONLY)
-        return self._fd
 
     def read(self, rows: np.ndarray, buffer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The images ``rows`` back to back: (pixels, table of ``offset, height, width`` within
@@ -183,24 +176,9 @@ class FrameFile:
             buffer = np.empty(max(total, int(1.25 * len(buffer))) if buffer is not None else total, dtype=np.uint8)
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(rows) else np.zeros(0, np.int64)
         view = memoryview(buffer)
-        for (offset, _, _), start, size in zip(found.tolist(), starts.tolist(), sizes.tolist()):
-            got = 0
-            while got < size:
-                n = os.preadv(self.fd, [view[start + got : start + size]], offset + got)
-                if n <= 0:
-                    raise OSError(f"{self.path}: unexpected end of file")
-                got += n
+        self.read_spans([(view[a : a + n], offset) for a, n, offset in zip(starts.tolist(), sizes.tolist(), found[:, 0].tolist())])
         table = np.stack([starts, found[:, 1], found[:, 2]], axis=1) if len(rows) else np.zeros((0, 3), np.int64)
         return buffer[:total], table, buffer
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_fd"], state["_lock"] = -1, None
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
 
 class FramedRows:

@@ -49,11 +49,48 @@ class RowWriter:
         self.close()
 
 
-class RowFile:
-    """Rows of a ``.npy`` file read on demand (``pread``; safe from several threads)."""
+class FileReader:
+    """A file read with ``pread`` from any thread: the descriptor opens on first use (and again
+    in a process it is pickled to)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._fd, self._lock = -1, threading.Lock()
+
+    @property
+    def fd(self) -> int:
+        if self._fd < 0:
+            with self._lock:
+                if self._fd < 0:
+                    self._fd = os.open(self.path, os.O_RDONLY)
+        return self._fd
+
+    def read_spans(self, spans: list[tuple[memoryview, int]]) -> None:
+        """Fill each ``(view, offset)``: ``view`` from the file at ``offset``."""
+        fd = self.fd
+        for view, offset in spans:
+            got = 0
+            while got < len(view):
+                n = os.preadv(fd, [view[got:]], offset + got)
+                if n <= 0:
+                    raise OSError(f"{self.path}: unexpected end of file")
+                got += n
+
+    def __getstate__(self) -> dict:  # a DataLoader worker or a spawned process opens its own descriptor
+        state = dict(self.__dict__)
+        state["_fd"], state["_lock"] = -1, None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+class RowFile(FileReader):
+    """Rows of a ``.npy`` file read on demand (``pread``; safe from several threads)."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
         with open(self.path, "rb") as f:
             version = np.lib.format.read_magic(f)
             read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
@@ -66,48 +103,21 @@ class RowFile:
         size = self.path.stat().st_size
         if size < self.offset + self.shape[0] * self.row_bytes:
             raise ValueError(f"{self.path} is truncated: {size:,} bytes for {self.shape[0]:,} rows of {self.row_bytes:,}")
-        self._fd, self._lock = -1, threading.Lock()
 
     def __len__(self) -> int:
         return self.shape[0]
 
-    @property
-    def fd(self) -> int:
-        if self._fd < 0:
-            with self._lock:
-                if self._fd < 0:
-                    self._fd = os.open(self.path, os.O_RDONLY)
-        return self._fd
-
     def read(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Rows ``rows`` (sorted reads are fastest) into ``out`` (a new array when None)."""
+        """Rows ``rows`` (sorted reads are fastest) into ``out`` (a new array when None); one
+        read per run of consecutive rows."""
         rows = np.asarray(rows, dtype=np.int64)
         if out is None:
             out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
         if len(rows) and (rows.min() < 0 or rows.max() >= self.shape[0]):
             raise IndexError(f"rows outside 0..{self.shape[0] - 1}")
         flat = out.reshape(len(rows), -1).view(np.uint8)  # a view: out must be contiguous
-        start = 0
-        while start < len(rows):  # one read per run of consecutive rows
-            end = start + 1
-            while end < len(rows) and rows[end] == rows[end - 1] + 1:
-                end += 1
-            want, offset = (end - start) * self.row_bytes, self.offset + int(rows[start]) * self.row_bytes
-            view = memoryview(flat[start:end].reshape(-1))
-            got = 0
-            while got < want:
-                n = os.preadv(self.fd, [view[got:]], offset + got)
-                if n <= 0:
-                    raise OSError(f"{self.path}: unexpected end of file")
-                got += n
-            start = end
+        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1) if len(rows) else np.zeros(0, np.int64)
+        ends = np.append(starts[1:], len(rows))
+        spans = [(memoryview(flat[a:b].reshape(-1)), self.offset + int(rows[a]) * self.row_bytes) for a, b in zip(starts, ends)]
+        self.read_spans(spans)
         return out
-
-    def __getstate__(self) -> dict:  # a DataLoader worker or a spawned process opens its own descriptor
-        state = dict(self.__dict__)
-        state["_fd"], state["_lock"] = -1, None
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
