@@ -76,6 +76,28 @@ def test_a_killed_rank_restarts_from_the_last_checkpoint(runs, tmp_path):
         torch.testing.assert_close(_weights(out)[name], value, rtol=0, atol=1e-6)
 
 
+def test_two_nodes_by_rendezvous_train_as_two_local_ranks(runs, tmp_path):
+    """README's multi-node command, both "nodes" on this machine: two torchrun agents meet at a
+    c10d rendezvous endpoint (1 process each) and train exactly as --standalone's 2 processes."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "DDP_BATCH": "32", "DDP_EPOCHS": "3"}
+    environment.pop("PYTEST_XDIST_WORKER", None)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "two-nodes",
+               str(WORKER), str(tmp_path / "nodes")]
+    agents = [subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [agent.communicate(timeout=300) for agent in agents]
+    assert all(agent.returncode == 0 for agent in agents), "\n".join(out[1][-2000:] for out in outputs)
+    history = json.loads((tmp_path / "nodes" / "history.json").read_text())
+    assert history["info"]["world_size"] == 2 and len(history["epochs"]) == 3
+    for name, value in _weights(runs / "two").items():
+        torch.testing.assert_close(_weights(tmp_path / "nodes")[name], value, rtol=0, atol=1e-6)
+
+
 def test_a_run_directory_in_use_is_refused_and_a_stale_lock_taken_over(tmp_path):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
