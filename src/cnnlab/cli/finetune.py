@@ -25,11 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="'imagenet' (published weights, cached), a Keras .h5/.weights.h5, a cnnlab run or .pt, "
                         "a torchvision .pth state dict, or 'none' (random initialisation)")
     p.add_argument("--data-dir", required=True, help="image folder (directory or tar)")
-    p.add_argument("--image-size", type=options.image_size, default=None, metavar="N|H,W", help="resize images (e.g. 224)")
-    options.add_cache_size(p)
-    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
-                   help="read the decoded images from the on-disk cache batch by batch (default: when they would "
-                        "fill more than a quarter of the memory)")
+    options.add_image_options(p)
     p.add_argument("--freeze-epochs", type=int, default=None, metavar="M", help="train only the new head for the first M epochs (default 1)")
     options.add_model_args(p, "model keyword, e.g. stride_on=1x1")
     p.add_argument("--stride-on", choices=["1x1", "3x3"], default=None,

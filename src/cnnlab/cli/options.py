@@ -63,19 +63,24 @@ def add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="auto (default: CUDA when present), cpu, cuda, cuda:N")
 
 
-def images(flag: str):
-    """An argument type: a positive number of images (named by ``flag`` in the error)."""
+def at_least(flag: str, minimum: int, expected: str):
+    """An argument type: an int of at least ``minimum``; the error names ``flag`` and ``expected``."""
 
     def parse(text: str) -> int:
         try:
             n = int(text)
         except ValueError:
-            n = 0
-        if n < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be a positive number of images, got {text}")
+            n = minimum - 1
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"{flag} must be {expected}, got {text}")
         return n
 
     return parse
+
+
+def images(flag: str):
+    """An argument type: a positive number of images (named by ``flag`` in the error)."""
+    return at_least(flag, 1, "a positive number of images")
 
 
 def add_limits(p: argparse.ArgumentParser) -> None:
@@ -93,30 +98,21 @@ def add_data(p: argparse.ArgumentParser, *, dataset: bool = True, val_split: boo
     if val_split:
         p.add_argument("--val-split", type=float, default=None, help="validate on this fraction of train (default: the test set)")
     if size:
-        p.add_argument("--image-size", type=image_size, default=None, metavar="N|H,W", help="resize image-folder images")
-        add_cache_size(p)
-        p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
-                       help="read the decoded images from the on-disk cache batch by batch instead of holding them in "
-                            "memory (default: when they would fill more than a quarter of the memory)")
+        add_image_options(p)
 
 
-def pixels(text: str) -> int:
-    """An argument type: a side in pixels, 8 or more."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 8:
-        raise argparse.ArgumentTypeError(f"--cache-size must be the cached images' shorter side in pixels (8 or more, e.g. 256), got {text}")
-    return n
-
-
-def add_cache_size(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache-size", type=pixels, default=None, metavar="PX",
+def add_image_options(p: argparse.ArgumentParser) -> None:
+    """How image-folder images are decoded and kept: ``--image-size``, ``--cache-size``, ``--stream``."""
+    p.add_argument("--image-size", type=image_size, default=None, metavar="N|H,W", help="resize image-folder images (e.g. 224)")
+    p.add_argument("--cache-size", default=None, metavar="PX",
+                   type=at_least("--cache-size", 8, "the cached images' shorter side in pixels (8 or more, e.g. 256)"),
                    help="image folders: cache every image with its shorter side at PX pixels, its framing kept, so "
                         "that --augment imagenet (finetune's default from 128 px) crops from the whole photo and "
                         "evaluation sees its central 87.5%%; --image-size is then the model's input (default "
                         "0.875 x PX: 224 for 256)")
+    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                   help="read the decoded images from the on-disk cache batch by batch instead of holding them in "
+                        "memory (default: when they would fill more than a quarter of the memory)")
 
 
 def data_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -9,53 +9,33 @@ import numpy as np
 
 from .errors import DataError
 from .frames import FramedRows
-from .rowfile import RowFile
+from .rowfile import LazyRows, RowFile
 
 
-class MappedRows:
-    """Rows of a decoded cache file (:class:`~.rowfile.RowFile`), chosen by index, read only when
-    asked: a subset (a limit, a validation split) of a cache larger than memory costs its index,
-    not its pixels. ``rows[index]`` reads those images; ``np.asarray(rows)`` reads them all."""
+class MappedRows(LazyRows):
+    """Rows of a decoded cache file (:class:`~.rowfile.RowFile`) chosen by index, read only when
+    asked (:class:`~.rowfile.LazyRows`)."""
 
     def __init__(self, file: RowFile, rows: np.ndarray | None = None) -> None:
         self.file = file
         self.rows = np.arange(len(file)) if rows is None else np.asarray(rows, dtype=np.int64)
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self.rows), *self.file.shape[1:])
-
+    row_shape = property(lambda self: self.file.shape[1:])
     dtype = property(lambda self: self.file.dtype)
-    ndim = property(lambda self: len(self.file.shape))
-    nbytes = property(lambda self: len(self.rows) * self.file.row_bytes)
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index) -> np.ndarray:
-        if isinstance(index, tuple):  # images[i, y, x] / images[a:b, ..., 0]: the rows first, then the rest
-            first = self[index[0]]
-            return first[index[1:]] if np.ndim(self.rows[index[0]]) == 0 else first[(slice(None), *index[1:])]
-        rows = self.rows[index]
-        if np.ndim(rows) == 0:
-            return self.file.read(np.array([rows]))[0]
-        shape = (len(rows), *self.file.shape[1:])
-        return self.read_into(index, np.empty(shape, dtype=self.file.dtype), np.empty(shape, dtype=self.file.dtype))
-
-    def read_into(self, index: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    def read_into(self, index: np.ndarray, out: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
         """Rows ``index`` into ``out[:len(index)]`` in the order asked, read in file order through
-        ``scratch`` (same shape): no allocation, for a reader that refills the same buffers."""
+        ``scratch`` (same shape; a new one when None): a reader that refills the same buffers allocates nothing."""
         rows = self.rows[index]
         order = np.argsort(rows, kind="stable")
         n = len(rows)
+        scratch = np.empty_like(out) if scratch is None else scratch
         self.file.read(rows[order], out=scratch[:n])
         out[:n][order] = scratch[:n]
         return out[:n]
 
-    def select(self, index) -> "MappedRows":
-        """The rows at ``index`` (ints or a boolean mask) as another lazy view."""
-        index = np.flatnonzero(index) if np.asarray(index).dtype == bool else index
-        return MappedRows(self.file, self.rows[index])
+    def _on(self, rows: np.ndarray) -> "MappedRows":
+        return MappedRows(self.file, rows)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         out = self.file.read(self.rows) if np.all(np.diff(self.rows) > 0) else self[np.arange(len(self.rows))]

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .rowfile import FileReader
+from .rowfile import FileReader, LazyRows
 
 EVAL_CROP = 0.875  # evaluation's center crop, as a fraction of the shorter side (timm's crop_pct)
 
@@ -181,26 +181,18 @@ class FrameFile(FileReader):
         return buffer[:total], table, buffer
 
 
-class FramedRows:
-    """Images of a :class:`FrameFile` chosen by index, read only when asked. To everything that
-    treats it as an array it is uint8 ``(N, H, W, 3)`` of center views at the input ``size``
-    (evaluation's view); :meth:`frames` gives the trainer the images in their own framing."""
+class FramedRows(LazyRows):
+    """Images of a :class:`FrameFile` chosen by index, read only when asked
+    (:class:`~.rowfile.LazyRows`). To everything that treats it as an array it is uint8
+    ``(N, H, W, 3)`` of center views at the input ``size`` (evaluation's view); :meth:`frames`
+    gives the trainer the images in their own framing."""
 
     def __init__(self, file: FrameFile, size: tuple[int, int], rows: np.ndarray | None = None, crop: float = EVAL_CROP) -> None:
         self.file, self.size, self.crop = file, tuple(size), crop
         self.rows = np.arange(len(file)) if rows is None else np.asarray(rows, dtype=np.int64)
         self._local = threading.local()  # each thread's reusable read buffer
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self.rows), *self.size, 3)
-
-    dtype = np.dtype(np.uint8)
-    ndim = 4
-    nbytes = property(lambda self: len(self.rows) * self.size[0] * self.size[1] * 3)
-
-    def __len__(self) -> int:
-        return len(self.rows)
+    row_shape = property(lambda self: (*self.size, 3))
 
     @property
     def short_side(self) -> int:
@@ -219,18 +211,8 @@ class FramedRows:
         out[:n] = views.numpy()
         return out[:n]
 
-    def __getitem__(self, index) -> np.ndarray:
-        if isinstance(index, tuple):
-            first = self[index[0]]
-            return first[index[1:]] if np.ndim(self.rows[index[0]]) == 0 else first[(slice(None), *index[1:])]
-        rows = np.arange(len(self.rows))[index]
-        if np.ndim(rows) == 0:
-            return self.read_into(np.array([rows]), np.empty((1, *self.size, 3), dtype=np.uint8))[0]
-        return self.read_into(rows, np.empty((len(rows), *self.size, 3), dtype=np.uint8))
-
-    def select(self, index) -> "FramedRows":
-        index = np.flatnonzero(index) if np.asarray(index).dtype == bool else index
-        return FramedRows(self.file, self.size, self.rows[index], self.crop)
+    def _on(self, rows: np.ndarray) -> "FramedRows":
+        return FramedRows(self.file, self.size, rows, self.crop)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         out = np.empty(self.shape, dtype=np.uint8)

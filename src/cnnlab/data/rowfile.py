@@ -121,3 +121,40 @@ class RowFile(FileReader):
         spans = [(memoryview(flat[a:b].reshape(-1)), self.offset + int(rows[a]) * self.row_bytes) for a, b in zip(starts, ends)]
         self.read_spans(spans)
         return out
+
+
+class LazyRows:
+    """Images of a cache file chosen by index (``rows``), read only when asked: a subset (a
+    limit, a validation split) of a cache larger than memory costs its index, not its pixels.
+    ``view[index]`` reads those images, ``np.asarray(view)`` all of them. Subclasses give the
+    shape of one image (``row_shape``), :meth:`read_into` and :meth:`_on` (the same view on other rows)."""
+
+    rows: np.ndarray
+    dtype = np.dtype(np.uint8)
+    row_shape: tuple[int, ...]
+    shape = property(lambda self: (len(self.rows), *self.row_shape))
+    ndim = property(lambda self: 1 + len(self.row_shape))
+    nbytes = property(lambda self: len(self.rows) * int(np.prod(self.row_shape)) * self.dtype.itemsize)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def read_into(self, index: np.ndarray, out: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def _on(self, rows: np.ndarray) -> "LazyRows":
+        raise NotImplementedError
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, tuple):  # images[i, y, x] / images[a:b, ..., 0]: the rows first, then the rest
+            first = self[index[0]]
+            return first[index[1:]] if np.ndim(self.rows[index[0]]) == 0 else first[(slice(None), *index[1:])]
+        positions = np.arange(len(self.rows))[index]
+        if np.ndim(positions) == 0:
+            return self[positions[None]][0]
+        return self.read_into(positions, np.empty((len(positions), *self.row_shape), dtype=self.dtype))
+
+    def select(self, index) -> "LazyRows":
+        """The rows at ``index`` (ints or a boolean mask) as another lazy view."""
+        index = np.flatnonzero(index) if np.asarray(index).dtype == bool else index
+        return self._on(self.rows[index])

@@ -80,18 +80,17 @@ class FromDisk:
         if slot is None:
             images, labels = self.images[index], self.labels[index]
         else:
-            images = self.images.read_into(index, slot[0], slot[2])
-            labels = slot[1][: len(index)]
-            np.take(self.labels, index, out=labels)
+            images, labels = self.images.read_into(index, slot[0], slot[2]), self._labels(index, slot)
         return _nchw(images, self.device, self.channels_last), torch.from_numpy(labels).to(self.device)
+
+    def _labels(self, index: np.ndarray, slot) -> np.ndarray:
+        return np.take(self.labels, index, out=slot[1][: len(index)])
 
     def _read_frames(self, index: np.ndarray, slot: list) -> Batch:
         """A batch of images in their own framing, read into ``slot``'s buffer (grown when short)."""
         pixels, table, slot[2] = self.images.frames(index, slot[2])
-        labels = slot[1][: len(index)]
-        np.take(self.labels, index, out=labels)
         batch = Frames(torch.from_numpy(pixels).to(self.device, non_blocking=True), table, self.images.size)
-        return batch, torch.from_numpy(labels).to(self.device)
+        return batch, torch.from_numpy(self._labels(index, slot)).to(self.device)
 
     def batches(self, indices: list[torch.Tensor]) -> Iterator[Batch]:
         """The training batches at ``indices`` (:class:`Frames` with ``frames``)."""

@@ -25,17 +25,14 @@ def predict_images(path: str | Path, images: Sequence[str | Path], device: str =
     for image in images:
         try:
             with Image.open(image) as img:
-                if frame:
-                    rgb = resize_short_side(img.convert("RGB"), frame["short_side"])
-                else:
-                    rgb = img.convert("RGB").resize((run.image_size[1], run.image_size[0]), Image.BILINEAR)
+                rgb = img.convert("RGB")
         except OSError as error:
             raise ValueError(f"cannot read image {image}: {error}") from None
-        if frame:
-            x = center_views([np.asarray(rgb, dtype=np.uint8)], run.image_size, frame["crop"]).permute(0, 3, 1, 2)
-            x = x.float().div(255).to(dev)
+        if frame:  # as the cache kept it, then its center view
+            x = center_views([np.asarray(resize_short_side(rgb, frame["short_side"]))], run.image_size, frame["crop"])
         else:
-            x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div(255).to(dev)
+            x = torch.from_numpy(np.array(rgb.resize((run.image_size[1], run.image_size[0]), Image.BILINEAR)))[None]
+        x = x.permute(0, 3, 1, 2).float().div(255).to(dev)
         if view is not None:
             x = view(x)
         with torch.no_grad():

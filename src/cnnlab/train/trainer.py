@@ -182,7 +182,7 @@ def _fit(model: nn.Module, data: DataSplits, config: TrainConfig, out: Path, dev
         "world_size": world.size, "batch_per_rank": config.batch_size, "global_batch": config.batch_size * world.size,
         "lr_effective": config.scaled_lr(config.batch_size * world.size),  # --lr-base-batch: timm's scaling
         # what evaluation, cnnlab evaluate and predict show the model: the central part of each image
-        "eval_crop": EVAL_CROP if config.augment == "imagenet" and not data.val.framed else None,
+        "eval_crop": EVAL_CROP if epochs.eval_view is not None else None,
         # images kept in their own framing (cache_size): evaluation sees each one's central 87.5%
         "eval_frame": {"short_side": data.val.images.short_side, "crop": data.val.images.crop} if data.val.framed else None,
     } | ({"host_malloc": host_malloc} if host_malloc else {}) | (info or {}))
