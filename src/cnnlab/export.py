@@ -5,12 +5,14 @@
 
 The ONNX graph takes what the run's model takes: float32 NCHW images scaled to [0, 1]
 (``images``, any batch size) and returns ``logits``. The file is written atomically and only
-kept when onnxruntime's outputs on random inputs match PyTorch's within ``tolerance``.
+kept when onnxruntime's outputs on random inputs match PyTorch's within ``tolerance``; it is
+never written over an input or a run's files.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from collections.abc import Sequence
 from contextlib import redirect_stdout
@@ -30,6 +32,8 @@ class ExportReport:
     max_abs_diff: float  # onnxruntime vs PyTorch on the check batch
     max_abs_logit: float  # scale of PyTorch's logits on that batch (the difference is relative to it)
     batch: int
+    checkpoint: Path | None = None  # the file exported
+    epoch: int | None = None  # its epochs trained
 
 
 def _runtime():
@@ -47,11 +51,18 @@ def export_onnx(
     tolerance: float = 1e-4,
     batch: int = 2,
     seed: int = 0,
+    which: str | None = None,
 ) -> ExportReport:
-    """Write the model of a run directory (its ``best.pt``) or checkpoint as ONNX and check it."""
-    from .train.rundir import load_run
+    """Write the model of a run directory (its ``which`` checkpoint, default ``best.pt``) or of a
+    checkpoint or weights file as ONNX, and check it with onnxruntime."""
+    from .train.rundir import check_output, load_run
 
-    run = load_run(run_path, device="cpu")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not (math.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a finite number >= 0 (the largest accepted logit difference), got {tolerance!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    run = load_run(run_path, device="cpu", which=which)
+    out = check_output(onnx_path, run.checkpoint)
     model = run.model.float().eval()
     in_channels = _in_channels(model)
     shape = (in_channels, *run.image_size) if input_shape is None else tuple(int(v) for v in input_shape)
@@ -61,7 +72,6 @@ def export_onnx(
         raise ValueError(f"the model takes {in_channels} input channels, got input shape {'x'.join(map(str, shape))}")
     runtime = _runtime()
     example = torch.rand(1, *shape)
-    out = Path(onnx_path)
 
     def write(tmp: str) -> None:
         with redirect_stdout(io.StringIO()), warnings.catch_warnings():  # progress lines; tracer notes on int(shape)
@@ -82,7 +92,7 @@ def export_onnx(
 
     report: dict[str, float] = {}
     atomic_write(out, write)
-    return ExportReport(out, shape, report["diff"], report["scale"], batch)
+    return ExportReport(out, shape, report["diff"], report["scale"], batch, run.checkpoint, run.epoch)
 
 
 def _in_channels(model: torch.nn.Module) -> int:

@@ -4,7 +4,7 @@ how many trials.
 
     from cnnlab.presets import get_preset
     p = get_preset("fast")
-    config = p.train.with_overrides(epochs=20)
+    config = p.train_config(epochs=20)  # the warm-up scaled with it: 2 epochs of 30 -> 1.3333 of 20
 
 ``cnnlab train --preset``, ``cnnlab reproduce --preset``, ``cnnlab search --preset`` and
 ``cnnlab finetune`` (preset ``finetune``) all read this table; options given on the command
@@ -27,6 +27,21 @@ class Preset:
     data: DataConfig = field(default_factory=DataConfig)  # subset sizes (limit_train, limit_val); None = all images
     trials: int = 50  # search: finished trials before a study stops (article B: 50)
     comparable: bool = True  # reproduce: whether the figures can be set against the articles'
+
+    def train_config(self, **overrides) -> TrainConfig:
+        """The preset's training options with ``overrides`` (None: the preset's). A shorter run
+        (``epochs`` below the preset's) without its own ``warmup_epochs`` keeps the preset's
+        warm-up share: ``fast``'s 2 warm-up epochs of 30 become ``epochs * 2 / 30`` (a fraction
+        of an epoch for very short runs) -- never a warm-up longer than the run."""
+        return self.train.with_overrides(**{**overrides, "warmup_epochs": self.warmup_for(**overrides)})
+
+    def warmup_for(self, epochs: int | None = None, warmup_epochs: float | None = None, **_: object) -> float | None:
+        """The warm-up a run of ``epochs`` gets from this preset (None: the preset's own, as it is)."""
+        if warmup_epochs is not None or epochs is None or not self.train.warmup_epochs or epochs >= self.train.epochs:
+            return warmup_epochs
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            return None  # TrainConfig refuses the epochs, naming them
+        return round(self.train.warmup_epochs * epochs / self.train.epochs, 4)
 
     @property
     def limit_train(self) -> int | None:

@@ -116,6 +116,26 @@ def test_truncated_archive(tmp_path):
         load_dataset("pets", tar)
 
 
+@pytest.mark.parametrize("suffix, mode", [(".tar.gz", "w:gz"), (".tar", "w")])
+def test_an_archive_cut_anywhere_is_refused_never_read_short(tmp_path, suffix, mode):
+    """tarfile takes a cut at a member boundary for the archive's end: a cut tar used to load as a
+    smaller dataset (or fail as "no train/ folder"). Every cut is refused, or holds every image
+    (a plain tar cut in the zero padding after its end-of-archive block)."""
+    whole = tmp_path / f"imgs{suffix}"
+    with tarfile.open(whole, mode) as archive:
+        archive.add(image_folder(tmp_path / "imgs"), arcname="data")
+    data = whole.read_bytes()
+    for k in range(1, 40):
+        cut = tmp_path / f"cut{k}{suffix}"
+        cut.write_bytes(data[: len(data) * k // 40])
+        try:
+            splits = load_dataset("pets", cut)
+        except DataError as error:
+            assert "is not a readable tar archive" in str(error) and "truncated" in str(error), (k, str(error))
+        else:
+            assert mode == "w" and (len(splits["train"]), len(splits["test"])) == (6, 6), k
+
+
 def test_folder_without_classes(tmp_path):
     for i in range(3):
         write_png(tmp_path / "bad" / "train" / f"{i}.png", (0, 0, 0))

@@ -59,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     if args.png or args.gif:
         from ..analysis.explain.pictures import save_gif, save_png
 
-        written += ([save_png(e, args.png)] if args.png else []) + ([save_gif(e, args.gif)] if args.gif else [])
+        if args.png:
+            written.append(save_png(e, args.png))
+        if args.gif:
+            written.append(save_gif(e, args.gif, progress=_Progress(f"cnnlab explain: drawing {args.gif}")))
     if args.html:
         from ..analysis.explain.page import save_html
 
@@ -76,3 +79,18 @@ def _times_sign() -> str:
         return "×"
     except (UnicodeEncodeError, LookupError):
         return "*"
+
+
+class _Progress:
+    """``frame N/TOTAL`` on stderr: updated in place on a terminal, else a line every tenth."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.tty, self.shown = what, sys.stderr.isatty(), 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.tty:
+            sys.stderr.write(f"\r{self.what}: frame {done}/{total}" + ("\n" if done == total else ""))
+        elif done == total or done * 10 // total > self.shown:
+            self.shown = done * 10 // total
+            sys.stderr.write(f"{self.what}: frame {done}/{total}\n")
+        sys.stderr.flush()

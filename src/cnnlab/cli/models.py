@@ -8,7 +8,8 @@ from . import options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list the zoo: family, parameters, MACs and depth at each model's default input")
+    p = sub.add_parser("models", aliases=["list"], help="list the zoo: family, parameters, MACs and depth at each model's "
+                       "default input (cnnlab list: the same)")
     p.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
     p.set_defaults(run=run_models)
 

@@ -5,11 +5,12 @@ argparse, decides what an unset option means."""
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from ..data.augment import POLICIES
 from ..presets import PRESETS
-from ..train.config import OPTIMIZERS, PRECISIONS, SCHEDULES, TTAS, TrainConfig
+from ..train.config import EARLY_STOP_METRICS, OPTIMIZERS, PRECISIONS, SCHEDULES, TTAS, TrainConfig
 
 
 def int_tuple(text: str, lengths: tuple[int, ...], what: str) -> tuple[int, ...]:
@@ -150,29 +151,83 @@ TRAIN_OPTIONS = {
 }
 
 
-def add_train(p: argparse.ArgumentParser, names: tuple[str, ...] = tuple(TRAIN_OPTIONS)) -> None:
+def real(flag: str, ok, expected: str):
+    """An argument type: a finite float for which ``ok(value)`` holds; the error names ``flag`` and ``expected``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not ok(value):
+            raise argparse.ArgumentTypeError(f"{flag} must be {expected}, got {text}")
+        return value
+
+    return parse
+
+
+def _non_negative(flag: str, what: str):
+    return real(flag, lambda v: v >= 0, f"{what} >= 0 (0 = off)")
+
+
+# The training loop's options every training command has (train, reproduce, finetune), as Keras,
+# timm and Lightning users expect them: option: (type or choices, metavar, help).
+LOOP_OPTIONS = {
+    "early_stop": (at_least("--early-stop", 0, "a patience in epochs >= 0 (0 = off)"), "PATIENCE", "stop after PATIENCE epochs without improvement of --early-stop-metric (Keras's "
+                                    "EarlyStopping; the history says when and why); 0 = off"),
+    "early_stop_metric": (EARLY_STOP_METRICS, None, "what --early-stop watches: val_acc (higher is better) or val_loss"),
+    "min_delta": (real("--min-delta", lambda v: v >= 0, "a change >= 0"), "DELTA", "--early-stop: a change of at most DELTA is no improvement"),
+    "clip_grad": (_non_negative("--clip-grad", "a gradient norm"), "NORM", "clip the gradients' global L2 norm to NORM before each optimizer step (fp16: "
+                                 "unscaled first); 0 = off"),
+    "mixup": (_non_negative("--mixup", "a Beta alpha"), "ALPHA", "timm's mixup: blend each batch with its reverse by a Beta(ALPHA, ALPHA) share, with "
+                              "mixed (and smoothed) targets; training accuracy counts the dominant label; 0 = off"),
+    "cutmix": (_non_negative("--cutmix", "a Beta alpha"), "ALPHA", "timm's CutMix: paste a Beta(ALPHA, ALPHA)-sized box from the reverse batch; with "
+                               "--mixup, one or the other per batch (p 0.5); 0 = off"),
+    "accumulate": (at_least("--accumulate", 1, "a positive number of micro-batches per step"), "N", "gradient accumulation: N micro-batches of --batch-size per optimizer step (loss / N; "
+                             "the schedule counts optimizer steps)"),
+    "ema": (real("--ema", lambda v: v == 0 or 0 < v < 1, "a decay in (0, 1), e.g. 0.999, or 0 (off)"), "DECAY", "keep an exponential moving average of the weights (e.g. 0.999, warmed up as "
+                            "min(DECAY, (1+t)/(10+t))); it is evaluated each epoch and is the model best.pt, last.pt "
+                            "and evaluate use; the history keeps the raw weights' val_acc_raw; 0 = off"),
+    "tensorboard": (bool, None, "also write TensorBoard event files (loss, accuracy, learning rate per epoch) "
+                                "into RUN/tb/; needs the tensorboard package (pip install 'cnnlab[tensorboard]')"),
+}
+
+
+def add_train(p: argparse.ArgumentParser, names: tuple[str, ...] = tuple(TRAIN_OPTIONS), defaults: TrainConfig | None = None) -> None:
     """``TrainConfig`` fields as ``--option`` (defaults None: the preset or TrainConfig decides;
-    the help says TrainConfig's default)."""
-    defaults = TrainConfig()
+    the help says TrainConfig's default), and the training loop's options (``LOOP_OPTIONS``)."""
+    preset = "" if defaults is not None else ", or the preset's"  # ``defaults``: the command's own (finetune's preset)
+    defaults = defaults or TrainConfig()
     for name in names:
         kind, help = TRAIN_OPTIONS[name]
         flag = "--" + name.replace("_", "-")
-        help = f"{help} (default {getattr(defaults, name)}, or the preset's)"
+        help = f"{help} (default {getattr(defaults, name)}{preset})"
         if isinstance(kind, tuple):
             p.add_argument(flag, choices=list(kind), default=None, help=help)
         else:
             p.add_argument(flag, type=kind, default=None, help=help)
+    group = p.add_argument_group("training loop (early stopping, clipping, mixup/CutMix, accumulation, EMA, TensorBoard)")
+    for name, (kind, metavar, help) in LOOP_OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        help = f"{help} (default {getattr(defaults, name)})"
+        if kind is bool:
+            group.add_argument(flag, action="store_true", default=None, help=help)
+        elif isinstance(kind, tuple):
+            group.add_argument(flag, choices=list(kind), default=None, help=help)
+        else:
+            group.add_argument(flag, type=kind, default=None, metavar=metavar, help=help)
 
 
 def train_overrides(args: argparse.Namespace, *extra: str) -> dict[str, Any]:
     """The TrainConfig fields given on the command line (None for those not given)."""
-    return {name: getattr(args, name, None) for name in (*TRAIN_OPTIONS, "device", *extra)}
+    return {name: getattr(args, name, None) for name in (*TRAIN_OPTIONS, *LOOP_OPTIONS, "device", *extra)}
 
 
 def add_run_output(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--out", default=None, help=f"run directory (default {default})")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out (same model, data and options; a larger --epochs extends a finished run)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="DIR",
+                   help="continue the run in DIR (or --out): its model, data and options come from DIR/config.json, "
+                        "options given beside it must match them; a larger --epochs extends a finished run")
     p.add_argument("--overwrite", action="store_true", help="start afresh in --out, removing the run already there")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 

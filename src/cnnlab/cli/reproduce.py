@@ -1,11 +1,18 @@
-"""``cnnlab reproduce STUDY``: rerun an article's experiment."""
+"""``cnnlab reproduce STUDY``: rerun an article's experiment.
+
+    cnnlab reproduce densenet --preset fast --cases 5,6 --out runs/dn
+    cnnlab reproduce --resume runs/dn          # continue it: study, preset, cases and options from its plan.json
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+from typing import Any
 
 from ..reproduce.studies import STUDIES
-from . import options
+from . import options, resume
 
 
 def _cases(text: str) -> list[int]:
@@ -24,17 +31,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="rerun an article's experiment (densenet: article 000's six cases; convtypes: article 001's three nets)",
         description="Train every case of a study and write results.md/.csv/.json, curves_caseN.png, comparison.png "
         "and accuracy_vs_cost.png into --out. Rerunning the same command resumes: finished cases are skipped, "
-        "an interrupted case continues from its checkpoint.",
+        "an interrupted case continues from its checkpoint; --resume OUT does the same from the directory alone.",
     )
-    p.add_argument("study", choices=list(STUDIES), help="densenet: article 000's six cases; convtypes: article 001's three nets")
+    p.add_argument("study", nargs="?", default=None, choices=list(STUDIES),
+                   help="densenet: article 000's six cases; convtypes: article 001's three nets (with --resume OUT: the plan's)")
     options.add_preset(p, "article: the articles' protocol; fast: our recipe in a third of the epochs; "
-                       "quick: ~5 min on a 2-core CPU (default); smoke: 1 epoch on 500 images")
+                       "quick: ~5 min on a 2-core CPU (default); smoke: 1 epoch on 500 images; a shorter --epochs "
+                       "shortens the preset's warm-up in proportion")
     p.add_argument("--cases", type=_cases, default=None, metavar="N,N", help="only these cases (default: all)")
     options.add_train(p)  # any of the preset's training options, overridden
     options.add_data(p, val_split=False)
     options.add_device(p)
     options.add_launch(p)
     p.add_argument("--out", default=None, help="output directory (default runs/reproduce-STUDY-PRESET)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="OUT",
+                   help="continue the reproduction in OUT (or --out): study, preset, cases and options from OUT/plan.json; "
+                        "options given beside it must match them (--epochs may grow)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(run=run)
 
@@ -44,12 +56,18 @@ def run(args: argparse.Namespace) -> int:
     from ..reproduce import reproduce
     from ..reproduce.runner import default_out
 
-    preset = args.preset or "quick"
-    out = args.out or default_out(args.study, preset)
-    result = reproduce(
-        args.study, preset, out, cases=args.cases, quiet=args.quiet,
-        data=DataConfig().with_overrides(**options.data_overrides(args)), **options.train_overrides(args, "sync_bn"),
-    )
+    if args.resume:
+        study, preset, out, cases, train, data = _resumed(args)
+    else:
+        if args.study is None:
+            raise ValueError(f"which study? one of {', '.join(STUDIES)}, or --resume OUT to continue a reproduction")
+        study, preset, cases = args.study, args.preset or "quick", args.cases
+        out = Path(args.out or default_out(study, preset))
+        train = {**options.train_overrides(args, "sync_bn"), "warmup_epochs": _warmup(args, preset, out)}
+        data = DataConfig().with_overrides(**options.data_overrides(args))
+    args.run_dir = out  # what Ctrl-C's message names
+    _warn_batch(args.command, preset, train, data)
+    result = reproduce(study, preset, out, cases=cases, quiet=args.quiet, data=data, **train)
     if not options.main_process():
         return 0  # under torchrun, rank 0 reports
     print()
@@ -57,3 +75,63 @@ def run(args: argparse.Namespace) -> int:
     curves = ", ".join(f"curves_case{row.case.number}.png" for row in result.rows)
     print(f"wrote {out}/results.md, results.csv, results.json, comparison.png, accuracy_vs_cost.png, {curves}")
     return 0
+
+
+def _warmup(args: argparse.Namespace, preset: str, out: Path) -> float | None:
+    """The warm-up: given, else the one of the same reproduction already in ``out`` (so that a
+    larger --epochs extends it), else the preset's, shortened with a shorter --epochs."""
+    from ..presets import get_preset
+
+    if args.warmup_epochs is None and (out / "plan.json").is_file():
+        plan = _read_plan(out)
+        if plan.get("study") == args.study and plan.get("preset") == preset:
+            return plan.get("train", {}).get("warmup_epochs")
+    return get_preset(preset).warmup_for(epochs=args.epochs, warmup_epochs=args.warmup_epochs)
+
+
+def _read_plan(out: Path) -> dict[str, Any]:
+    try:
+        plan = json.loads((out / "plan.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{out / 'plan.json'} is not a reproduction's plan ({error})") from None
+    if not isinstance(plan, dict) or plan.get("study") not in STUDIES or not isinstance(plan.get("train"), dict):
+        raise ValueError(f"{out / 'plan.json'} is not a reproduction's plan: no study and training options")
+    return plan
+
+
+def _resumed(args: argparse.Namespace):
+    """A reproduction continued from its directory: everything from its plan.json."""
+    from ..data import DataConfig
+    from ..reproduce.runner import default_out
+
+    out = Path(args.resume) if isinstance(args.resume, str) else Path(args.out) if args.out else (
+        default_out(args.study, args.preset or "quick") if args.study else None)
+    if out is None:
+        raise ValueError("--resume needs the reproduction's directory: --resume OUT")
+    if isinstance(args.resume, str) and args.out is not None and Path(args.out) != out:
+        raise ValueError(f"--resume {args.resume} and --out {args.out} name two directories; give one")
+    if not (out / "plan.json").is_file():
+        raise FileNotFoundError(f"nothing to resume in {out}: no plan.json (a reproduction writes it once its data has loaded)")
+    plan = _read_plan(out)
+    given = {"study": (args.study, plan["study"]), "--preset": (args.preset, plan.get("preset")),
+             "--cases": (args.cases, plan.get("cases", args.cases)), **resume.train_given(args, plan, "sync_bn"),
+             **{flag: (value, plan.get(name)) for flag, name, value in (
+                 ("--dataset", "dataset", args.dataset), ("--limit-train", "limit_train", args.limit_train),
+                 ("--limit-val", "limit_val", args.limit_val))}}
+    resume.check_given(out, given)
+    train = {**plan["train"], **options.given(epochs=args.epochs)}
+    data = DataConfig(plan.get("dataset", "cifar10"), data_dir=args.data_dir, limit_train=plan.get("limit_train"),
+                      limit_val=plan.get("limit_val"))
+    return plan["study"], plan["preset"], out, plan.get("cases") or args.cases, train, data  # plans before "cases": --cases
+
+
+def _warn_batch(command: str, preset: str, train: dict[str, Any], data) -> None:
+    """Say it when the training subset is smaller than one batch (each epoch is then one step)."""
+    from ..presets import get_preset
+
+    p = get_preset(preset)
+    batch = train.get("batch_size") or p.train.batch_size
+    limit = data.limit_train or p.data.limit_train
+    if limit is not None and limit < batch and options.main_process():
+        print(f"cnnlab {command}: warning: --batch-size {batch} is larger than the {limit} training images "
+              f"(--limit-train): each epoch is one step of {limit} images", flush=True)

@@ -9,6 +9,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import sys
+import threading
 
 from . import options
 
@@ -50,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue a stopped study, retrying its interrupted trials")
     p.add_argument("--heartbeat", type=int, default=None, help="seconds between heartbeats of a running trial (default 10)")
     p.add_argument("--grace", type=int, default=None, help="seconds without heartbeat before a trial is retried (default 3x)")
-    p.add_argument("--top", type=int, default=10, help="rows of the table")
+    p.add_argument("--top", type=options.at_least("--top", 1, "a positive number of rows"), default=10, help="rows of the table")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(run=run)
 
@@ -82,11 +86,57 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def run_search_command(args: argparse.Namespace) -> int:
+    """The search; Ctrl-C or SIGTERM ends it with one line saying how to continue (exit 130 or 143)."""
+    settings = settings_from_args(args)
+    received: list[int] = []
+    try:
+        with _sigterm_as_interrupt(received):
+            return _search(args, settings)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        by = " by SIGTERM" if received else ""
+        sys.stderr.write(f"\ncnnlab search: interrupted{by}; {_resume_hint(args, settings)}\n")
+        return 128 + (received[0] if received else signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(received: list[int]):
+    """SIGTERM (a scheduler, `kill`) stops the search as Ctrl-C does: the running trial is recorded as
+    interrupted, files being written are finished or left as they were."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _resume_hint(args: argparse.Namespace, settings) -> str:
+    from ..search.run import default_study_name
+    from ..search.stored import stored_study_names
+    from ..search.study import default_storage
+
+    name = args.study or default_study_name(settings)
+    with contextlib.suppress(Exception):  # read only: an interrupted search never creates its study here
+        if name in stored_study_names(args.storage or default_storage(settings.out)):
+            return (f"rerun the same command with --resume to continue study {name!r} "
+                    "(finished trials are kept, the interrupted one runs again)")
+    return "the study was not created yet; rerun the same command"
+
+
+def _search(args: argparse.Namespace, settings) -> int:
     from ..search.report import rows, summary_line, table, write_report
     from ..search.run import prepare_search, run_search
 
-    settings = settings_from_args(args)
-    data = prepare_search(settings)  # a missing GPU or bad data fails here, before the study exists
+    data = prepare_search(settings, args.study)  # a bad --arg, a missing GPU or bad data fails here, before the study exists
     print(
         f"search {settings.space} ({settings.objective.describe()}): {settings.trials} trials of {settings.train.epochs} "
         f"epoch(s), {len(data.train)} training / {len(data.val)} validation images, pruner {settings.pruner}, "

@@ -11,7 +11,9 @@ from __future__ import annotations
 from .config import DataConfig
 from .dataset import DataSplits, ImageDataset, make_splits
 from .errors import DataError
-from .sources import cache_dir, load_dataset
+from .progress import DataProgress, TerminalProgress
+from .sources import cache_dir, load_dataset, locate
 from .splits import load_splits
 
-__all__ = ["DataConfig", "DataError", "DataSplits", "ImageDataset", "cache_dir", "load_dataset", "load_splits", "make_splits"]
+__all__ = ["DataConfig", "DataError", "DataProgress", "DataSplits", "ImageDataset", "TerminalProgress", "cache_dir",
+           "load_dataset", "load_splits", "locate", "make_splits"]

@@ -11,6 +11,7 @@ import tarfile
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -28,6 +29,8 @@ LAYOUT = {
     "cifar10": ([f"data_batch_{i}" for i in range(1, 6)], "test_batch", b"labels", "batches.meta", b"label_names"),
     "cifar100": (["train"], "test", b"fine_labels", "meta", b"fine_label_names"),
 }
+CLASS_COUNT = {"cifar10": 10, "cifar100": 100}  # how many classes a copy of each must hold
+IMAGES = 60_000  # train + test, either archive
 
 
 class _DataOnlyUnpickler(pickle.Unpickler):
@@ -114,8 +117,9 @@ def _read_members(name: str, source: Path) -> dict[str, bytes]:
     return found
 
 
-def load_cifar_archive(name: str, source: str | Path) -> dict[str, ImageDataset]:
-    """``{"train": ..., "test": ...}`` from the official archive or its extracted folder."""
+def load_cifar_archive(name: str, source: str | Path, advance: Callable[[int], None] | None = None) -> dict[str, ImageDataset]:
+    """``{"train": ..., "test": ...}`` from the official archive or its extracted folder;
+    ``advance(n)`` is told of every batch of ``n`` images read (a progress bar)."""
     source = Path(source)
     train, test, label_key, meta, names_key = LAYOUT[name]
     files = _read_members(name, source)
@@ -130,6 +134,8 @@ def load_cifar_archive(name: str, source: str | Path) -> dict[str, ImageDataset]
                 raise DataError(f"{source}:{batch} holds data of shape {data.shape}, expected (N, 3072)")
             images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             labels.append(np.asarray(content[label_key], dtype=np.int64))
+            if advance is not None:
+                advance(len(data))
         return ImageDataset(np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels), classes)
 
     return {"train": split(train), "test": split([test])}

@@ -12,6 +12,8 @@ from typing import Any
 from ..configs import Options
 from .dataset import DataSplits
 from .frames import default_input_size
+from .names import check_name
+from .progress import DataProgress
 from .splits import load_splits
 
 
@@ -36,6 +38,7 @@ class DataConfig(Options):
     def __post_init__(self) -> None:
         if not isinstance(self.dataset, str) or not self.dataset:
             raise ValueError(f"dataset must be a name such as cifar10, got {self.dataset!r}")
+        check_name(self.dataset)  # it names a folder in the cache: a safe slug only
         if self.data_dir is not None and not isinstance(self.data_dir, str):  # a Path given: stored as text
             object.__setattr__(self, "data_dir", str(self.data_dir))
         for name in ("limit_train", "limit_val"):
@@ -64,11 +67,12 @@ class DataConfig(Options):
             raise ValueError(f"image_size {self.image_size} is larger than the cached images' shorter side {size}: "
                              f"pass a cache size of at least {min(self.image_size)} (e.g. {-(-max(self.image_size) * 8 // 7)})")
 
-    def load(self, seed: int = 0, download: bool = True) -> DataSplits:
-        """The train / validation (/ test) splits this config describes (``seed``: subsets and split)."""
+    def load(self, seed: int = 0, download: bool = True, progress: DataProgress | None = None) -> DataSplits:
+        """The train / validation (/ test) splits this config describes (``seed``: subsets and split;
+        ``progress``: told of a decode's progress and of notices, default a bar on a terminal)."""
         return load_splits(
             self.dataset, self.data_dir, self.val_split, self.image_size, self.limit_train, seed,
-            download=download, limit_val=self.limit_val, stream=self.stream, cache_size=self.cache_size,
+            download=download, limit_val=self.limit_val, stream=self.stream, cache_size=self.cache_size, progress=progress,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -104,13 +104,15 @@ class ImageDataset:
 @dataclass
 class DataSplits:
     """What a training run consumes. ``validation`` says where ``val`` came from: ``"test"``
-    (the test set doubles as validation, as article 000 did) or ``"split 0.1 of train"``."""
+    (the test set doubles as validation, as article 000 did) or ``"split 0.1 of train"``;
+    ``origin``: what the data is and where from (``sources.Decoded.origin``), None when built in memory."""
 
     train: ImageDataset
     val: ImageDataset
     test: ImageDataset | None
     validation: str
     source: str
+    origin: dict | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -119,6 +121,13 @@ class DataSplits:
     def digest(self) -> str:
         """Fingerprint of the training and validation data (``ImageDataset.digest``)."""
         return f"{self.train.digest()}-{self.val.digest()}"
+
+    def record(self) -> dict | None:
+        """What a run records to find its data again from any directory: ``{"name", "checksum"``
+        (sha256 of the decoded dataset, every split)``, "location"`` (the source, absolute; None when
+        only a decoded copy was found)``, "cache"}`` (the decoded copy, absolute; either may be
+        passed as ``data_dir``). None for splits built in memory."""
+        return dict(self.origin) if self.origin is not None else None
 
 
 def make_splits(

@@ -4,7 +4,11 @@ as a directory or as a ``.tar`` / ``.tar.gz`` of one. Class index = sorted folde
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
+import lzma
+import os
 import posixpath
 import tarfile
 import tempfile
@@ -12,7 +16,7 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -50,13 +54,32 @@ def _tar_error(path: Path, error: BaseException) -> DataError:
                      f"or corrupt -- copy or download it again")
 
 
+_TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError)
+_COMPRESSED = ((b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f)), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
+
+
+def _tar_members(path: Path) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
+    """Every member of a tar (plain, .gz, .bz2 or .xz) in archive order, read as a stream, with the
+    archive to read it from. An archive cut short is refused: tarfile alone takes a cut at a member
+    boundary for the end of the archive, so a compressed stream must reach its own end (its reader
+    raises EOFError otherwise) and a plain tar must end with its zero block."""
+    try:
+        with open(path, "rb") as raw:
+            magic = raw.read(6)
+            raw.seek(0)
+            opener = next((o for m, o in _COMPRESSED if magic.startswith(m)), None)
+            with tarfile.open(fileobj=opener(raw) if opener else raw, mode="r|") as archive:
+                yield from ((member, archive) for member in archive)
+            end = os.pread(raw.fileno(), 512, archive.offset)
+            if opener is None and (len(end) < 512 or any(end)):
+                raise tarfile.ReadError(f"no end-of-archive block at byte {archive.offset:,}: the archive is cut short")
+    except _TAR_ERRORS as error:
+        raise _tar_error(path, error) from None
+
+
 def _names_from_tar(path: Path) -> list[str]:
     """The image members' names (one pass over the archive, no image kept)."""
-    try:
-        with tarfile.open(path, "r|*") as archive:
-            return sorted(_clean(m.name) for m in archive if m.isfile() and _is_image(m.name))
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-        raise _tar_error(path, error) from None
+    return sorted(_clean(m.name) for m, _ in _tar_members(path) if m.isfile() and _is_image(m.name))
 
 
 def _stream(path: Path, wanted) -> Iterator[tuple[str, bytes]]:
@@ -66,14 +89,14 @@ def _stream(path: Path, wanted) -> Iterator[tuple[str, bytes]]:
         for name in sorted(wanted):
             yield name, (path / name).read_bytes()
         return
-    try:
-        with tarfile.open(path, "r|*") as archive:
-            for member in archive:
-                name = _clean(member.name)
-                if member.isfile() and name in wanted:
-                    yield name, archive.extractfile(member).read()
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-        raise _tar_error(path, error) from None
+    for member, archive in _tar_members(path):
+        name = _clean(member.name)
+        if member.isfile() and name in wanted:
+            try:
+                data = archive.extractfile(member).read()
+            except _TAR_ERRORS as error:
+                raise _tar_error(path, error) from None
+            yield name, data
 
 
 def _layout(names: list[str]) -> tuple[int, bool]:
@@ -128,6 +151,8 @@ def scan_image_folder(source: str | Path, limit_per_class: int | None = None) ->
         raise DataError(f"{path} has {len(classes)} class folder(s) ({classes}); a classification dataset needs at least 2")
     if has_splits and "train" not in grouped:
         raise DataError(f"{path} has a test/ folder but no train/ folder")
+    if has_splits:
+        _check_split_classes(path, grouped)
     splits = {
         split: [(name, label) for label, cls in enumerate(classes) for name in by_class.get(cls, [])[:limit_per_class]]
         for split, by_class in sorted(grouped.items())
@@ -138,13 +163,34 @@ def scan_image_folder(source: str | Path, limit_per_class: int | None = None) ->
     return FolderScan(path, classes, splits)
 
 
+def _check_split_classes(path: Path, grouped: dict[str, dict[str, list]]) -> None:
+    """Refuse a split holding classes that train/ lacks (a head for the union of the classes would
+    be validated on classes it never trained on), naming the classes only in one split; a split
+    missing some of train's classes is allowed (the caller says so: ``missing_classes``)."""
+    trained = set(grouped["train"])
+    extra = {split: sorted(set(by_class) - trained) for split, by_class in grouped.items() if split != "train"}
+    if any(extra.values()):
+        untested = sorted(trained - set().union(*(set(c) for s, c in grouped.items() if s != "train")))
+        only = [f"only in {split}/: {', '.join(classes)}" for split, classes in sorted(extra.items()) if classes]
+        only += [f"only in train/: {', '.join(untested)}"] if untested else []
+        raise DataError(f"{path}: the splits hold different classes ({'; '.join(only)}); a model for all of them would "
+                        "be validated on classes it never trained on -- give every split the same class folders")
+
+
+def missing_classes(classes: list[str], labels: np.ndarray) -> list[str]:
+    """The classes of which ``labels`` hold no image."""
+    counts = np.bincount(labels, minlength=len(classes))
+    return [c for c, n in zip(classes, counts) if n == 0]
+
+
 def decode_image_folder(scan: FolderScan, out_dir: str | Path, image_size: tuple[int, int] | None = None,
-                        cache_size: int | None = None) -> None:
+                        cache_size: int | None = None, advance: Callable[[int], None] | None = None) -> None:
     """Decode every image of ``scan`` into ``out_dir/<split>_images.npy`` and ``_labels.npy``, one
     image in memory at a time (rows written where they belong: :class:`~.rowfile.RowWriter`).
     ``image_size=(H, W)`` resizes; without it all images must share one size. ``cache_size``
     instead keeps each image in its own framing, shorter side ``cache_size``
-    (:class:`~.frames.FrameWriter`: ``<split>_pixels.bin`` and ``<split>_frames.npy``)."""
+    (:class:`~.frames.FrameWriter`: ``<split>_pixels.bin`` and ``<split>_frames.npy``).
+    ``advance(1)`` is told of every image written (a progress bar)."""
     out = Path(out_dir)
     where = {name: (split, row) for split, items in scan.splits.items() for row, (name, _) in enumerate(items)}
     writers: dict[str, RowWriter | FrameWriter] = {}
@@ -164,6 +210,8 @@ def decode_image_folder(scan: FolderScan, out_dir: str | Path, image_size: tuple
                     f"{shape[1]}x{shape[0]}; pass an image size to resize them (or a cache size to keep their framing)"
                 )
             writers[split].write(row, array)
+            if advance is not None:
+                advance(1)
     finally:
         for writer in writers.values():
             writer.close()

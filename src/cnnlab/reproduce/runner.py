@@ -76,7 +76,7 @@ def _check_plan(out: Path, plan: Plan) -> None:
         return
     found, wanted = json.loads(path.read_text()), plan.to_dict()
     detail = []
-    for key in sorted(k for k in set(found) | set(wanted) if k != "started" and found.get(k) != wanted.get(k)):
+    for key in sorted(k for k in set(found) | set(wanted) if k not in ("started", "cases") and found.get(k) != wanted.get(k)):
         if key == "train":
             there = found.get("train", {})
             keys = sorted(k for k in wanted["train"] if k != "epochs" and there.get(k) != wanted["train"][k])
@@ -90,13 +90,14 @@ def _check_plan(out: Path, plan: Plan) -> None:
         )
 
 
-def _write_plan(out: Path, plan: Plan) -> None:
-    """``plan.json``, once the data has loaded (a failed start leaves no directory behind)."""
+def _write_plan(out: Path, plan: Plan, cases: list[int]) -> None:
+    """``plan.json``, once the data has loaded (a failed start leaves no directory behind), with
+    the cases this command runs (what ``cnnlab reproduce --resume OUT`` continues)."""
     path = out / "plan.json"
     started = json.loads(path.read_text()).get("started") if path.exists() else None
     out.mkdir(parents=True, exist_ok=True)
     started = started or datetime.now(timezone.utc).isoformat(timespec="seconds")
-    atomic_write_text(path, json.dumps({**plan.to_dict(), "started": started}, indent=1))
+    atomic_write_text(path, json.dumps({**plan.to_dict(), "cases": cases, "started": started}, indent=1))
 
 
 def _finished(case_dir: Path, epochs: int) -> History | None:
@@ -128,7 +129,7 @@ def reproduce(
     _check_plan(out, plan)
     splits = plan.data.load(seed=plan.config.seed)
     if main:
-        _write_plan(out, plan)
+        _write_plan(out, plan, [case.number for case in selected])
     dev = resolve_device(plan.config.device)
     log(
         f"{plan.study.title}\npreset {plan.preset.name}: {plan.preset.description}\n"

@@ -23,7 +23,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..figures import log_axis, save_figure, subplots
 from ..io import atomic_write_text
-from .study import DEFAULT_DB, SearchSettings, load_settings, open_storage
+from .stored import read_storage, stored_study_names
+from .study import DEFAULT_DB, SearchSettings, load_settings
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -62,7 +63,7 @@ def resolve(target: str, study_name: str | None = None) -> tuple[str, str, Path 
         url, directory = f"sqlite:///{(path / DEFAULT_DB).resolve()}", path
     else:
         raise FileNotFoundError(f"{target!r} is neither a study directory nor a storage URL (sqlite:///..., postgresql://..., journal:PATH)")
-    names = [s.study_name for s in optuna.study.get_all_study_summaries(open_storage(url), include_best_trial=False)]
+    names = stored_study_names(url)  # read only: a mistyped URL or a file that is no study is said, never written
     if study_name is None:
         if len(names) != 1:
             raise ValueError(f"{target} holds {len(names)} studies ({', '.join(names) or 'none'}); choose one with --study")
@@ -76,7 +77,7 @@ def open_report(target: str, study_name: str | None = None, out: str | Path | No
     """The study behind ``target`` (a study directory or a storage URL), its settings, and where
     its report goes: ``out``, else the study directory, else the study's own ``out`` setting."""
     url, name, directory = resolve(target, study_name)
-    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    study = optuna.load_study(study_name=name, storage=read_storage(url))
     settings = load_settings(study)
     return study, settings, Path(out) if out else directory or Path(settings.out)
 
@@ -144,7 +145,9 @@ def pareto_front(points: list[tuple[float, float]]) -> set[tuple[float, float]]:
 
 
 def table(study_rows: list[Row], settings: SearchSettings, top: int = 10) -> str:
-    """The article's table: rank, layer types, score, params, accuracy, state."""
+    """The article's table: rank, layer types, score, params, accuracy, state; its ``top`` rows."""
+    if not isinstance(top, int) or top < 1:
+        raise ValueError(f"top must be a positive int, got {top!r}")
     multi = settings.objective.multi
     score_head = ["error", settings.objective.names[1]] if multi else [settings.objective.names[0]]
     head = ["rank", "layers" if settings.space.startswith("modules") else "architecture", *score_head, "params", "val acc", "state"]

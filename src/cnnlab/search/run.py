@@ -22,6 +22,8 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from .guards import SearchStopped, check_trials_dir, record_trials_dir, repeated_failure, stopped_message
+from .spaces import get_space
 from .study import SearchSettings, default_storage, open_storage, open_study, recover_interrupted, worker_name
 
 
@@ -133,17 +135,25 @@ def run_search(
     quiet: bool = False,
     data=None,
 ) -> SearchResult:
-    """Create, join or resume the study, run ``workers`` local workers until it is done."""
+    """Create, join or resume the study, run ``workers`` local workers until it is done.
+
+    Fails before the study is created when a fixed model keyword cannot build the model, or when
+    ``out`` holds trained runs of other options; stops (``SearchStopped``) when trials keep
+    failing for the same reason."""
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     start = time.perf_counter()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happened
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happened; Optuna's go to the logs
+    get_space(settings.space).check_fixed(settings.fixed)
     out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
     url = storage or default_storage(out)
     name = study_name or default_study_name(settings)
+    check_trials_dir(settings, name)
+    out.mkdir(parents=True, exist_ok=True)
     study = open_study(settings, url, name, resume=resume, explicit_storage=storage is not None)
-    joined = len(study.get_trials(deepcopy=False)) > 0 and not resume
+    record_trials_dir(settings, name)
+    before = len(study.get_trials(deepcopy=False))
+    joined = before > 0 and not resume
     queued = recover_interrupted(study, settings, url) if resume else []
     # one sampler seed per local worker; a worker joining a running study draws its own
     seeds = [random.randrange(2**31) if joined else settings.train.seed + i for i in range(workers)]
@@ -152,13 +162,16 @@ def run_search(
     dead: list[str] = []
     with Monitor(url, name, settings.trials, quiet=quiet):
         if workers == 1:
-            from .worker import run_worker
+            from .worker import optuna_logs_to, run_worker
 
             log_path = logs / f"worker-{worker_name().replace(':', '-')}.log"
-            with open(log_path, "a", buffering=1) as log, contextlib.redirect_stdout(log):
+            with open(log_path, "a", buffering=1) as log, contextlib.redirect_stdout(log), optuna_logs_to(log):
                 run_worker(settings, url, name, seeds[0], data=data)
         else:
             dead = _run_processes(settings, url, name, seeds, logs)
+    reason = repeated_failure(study, since=before)
+    if reason is not None:
+        raise SearchStopped(stopped_message(name, reason, logs))
     if dead and not _finished(study, settings.trials):
         raise RuntimeError(
             f"worker(s) {', '.join(dead)} stopped with an error before the study finished; see {logs}. "
@@ -214,11 +227,13 @@ def _on_device(settings: SearchSettings, device: str) -> dict:
     return d
 
 
-def prepare_search(settings: SearchSettings):
-    """Check what can fail before a study exists -- the device, then the data -- and return the
-    data (a single local worker trains on it directly)."""
+def prepare_search(settings: SearchSettings, study_name: str | None = None):
+    """Check what can fail before a study exists -- the fixed model keywords, the study directory's
+    runs, the device, then the data -- and return the data (a single local worker trains on it directly)."""
     from ..device import resolve_device
     from .worker import load_data
 
+    get_space(settings.space).check_fixed(settings.fixed)  # a bad --arg: now, not in every trial
+    check_trials_dir(settings, study_name or default_study_name(settings))
     resolve_device(settings.train.device)  # a missing GPU is an error now, not in every trial
     return load_data(settings)

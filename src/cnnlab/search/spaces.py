@@ -99,6 +99,19 @@ def _label_densenet(kwargs: dict[str, Any]) -> str:
     return f"k={kwargs.get('growth_rate', 16)} blocks={list(kwargs.get('blocks', (1, 2, 4, 3)))}"
 
 
+class _Sample:
+    """A stand-in trial answering every suggestion with its first (or last) choice."""
+
+    def __init__(self, last: bool) -> None:
+        self.last = last
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return choices[-1] if self.last else choices[0]
+
+    def suggest_int(self, name: str, low: int, high: int) -> int:
+        return high if self.last else low
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     name: str
@@ -118,6 +131,35 @@ class SearchSpace:
         searched = self.suggest(trial, fixed)
         fixed.pop("max_blocks", None)
         return {**fixed, **searched}
+
+    def check_fixed(self, fixed: dict[str, Any] | None = None) -> None:
+        """Build the model with the ``fixed`` keywords and the first and the last choice of every
+        searched one, on PyTorch's meta device (no memory, no weights): a fixed keyword the model
+        refuses fails here, in one line naming it, not in every trial of a study."""
+        fixed = dict(fixed or {})
+        error = self._build_error(fixed)
+        if error is None:
+            return
+        # name the keyword(s) at fault: those that fail alone, else all of them together
+        culprits = [k for k in fixed if self._build_error({k: fixed[k]}) is not None] or list(fixed)
+        shown = ", ".join(f"{k}={fixed[k]!r}" for k in culprits)
+        plural = "s" if len(culprits) > 1 else ""
+        verb = "do" if len(culprits) > 1 else "does"
+        raise ValueError(f"fixed model argument{plural} {shown} {verb} not build {self.model}: {error}")
+
+    def _build_error(self, fixed: dict[str, Any]) -> str | None:
+        import torch
+
+        from ..models import create_model
+
+        for last in (False, True):
+            try:
+                kwargs = self.model_args(_Sample(last), fixed)
+                with torch.device("meta"):
+                    create_model(self.model, **kwargs)
+            except Exception as error:  # noqa: BLE001 -- whatever the factory says is the message
+                return " ".join(str(error).split()) or type(error).__name__
+        return None
 
     def space_size(self, fixed: dict[str, Any] | None = None) -> int:
         """How many distinct architectures the sampler can propose (lets a study stop when all are done)."""

@@ -32,6 +32,7 @@ from ..data import DataSplits
 from ..device import resolve_device
 from ..train import TrainingDiverged, load_checkpoint, run_training
 from .dedup import claim
+from .guards import stop_on_repeated_failure
 from .objectives import CostAwareMedianPruner, measure_latency
 from .spaces import architecture_key, get_space, to_json_kwargs
 from .study import SearchSettings, is_done, make_pruner, make_sampler, open_storage, stop_when_done, worker_name
@@ -179,15 +180,30 @@ def run_worker(
     """Take part in the study until it is done; returns how many trials this worker ran."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(storage_url, settings, for_workers=True)
-    study = optuna.load_study(study_name=study_name, storage=storage, sampler=make_sampler(sampler_seed), pruner=make_pruner(settings))
+    sampler = make_sampler(sampler_seed)
+    study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler, pruner=make_pruner(settings))
     if is_done(study, settings):
         return 0
     data = data if data is not None else load_data(settings)
     runner = TrialRunner(settings, data)
     before = len(study.get_trials(deepcopy=False))
-    study.optimize(runner, callbacks=[stop_when_done(settings)], catch=(Exception,), gc_after_trial=True)
+    callbacks = [stop_when_done(settings), stop_on_repeated_failure(since=before)]
+    try:
+        study.optimize(runner, callbacks=callbacks, catch=(Exception,), gc_after_trial=True)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM between two steps of a trial may leave it running
+        fail_running(study, storage, sampler.started)
+        raise
     mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("worker") == worker_name()]
     return len(mine) if mine else len(study.get_trials(deepcopy=False)) - before
+
+
+def fail_running(study: optuna.Study, storage: optuna.storages.BaseStorage, numbers: list[int]) -> None:
+    """Mark as failed the trials ``numbers`` (this worker's) still running: ``--resume`` retries them at once."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for number in numbers:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        if storage.get_trial(trial_id).state == TrialState.RUNNING:
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
 
 
 def worker_main(settings: dict, storage_url: str, study_name: str, sampler_seed: int | None, threads: int | None,
@@ -195,8 +211,10 @@ def worker_main(settings: dict, storage_url: str, study_name: str, sampler_seed:
     """Entry point of a worker process (``multiprocessing`` spawn): its output goes to ``log_path``."""
     if parent is not None:
         follow_parent(parent)
+    interrupt_on_sigterm()  # stopped by the command (or its death): the trial is recorded as interrupted
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a", buffering=1) as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+    with open(log_path, "a", buffering=1) as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), \
+            optuna_logs_to(out):
         logging.basicConfig(stream=out, level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         if threads:
             torch.set_num_threads(threads)
@@ -209,6 +227,36 @@ def worker_main(settings: dict, storage_url: str, study_name: str, sampler_seed:
             traceback.print_exc(file=out)
             sys.exit(1)
         print(f"worker {worker_name()} done: {n} trials", flush=True)
+
+
+@contextlib.contextmanager
+def optuna_logs_to(stream):
+    """Optuna's own log lines -- a failed trial's traceback among them -- go to ``stream`` (a
+    worker's log) instead of the terminal, whose lines are cnnlab's; restored afterwards."""
+    logger = logging.getLogger("optuna")
+    handlers = list(logger.handlers)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    for h in handlers:
+        logger.removeHandler(h)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        for h in handlers:
+            logger.addHandler(h)
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does: Optuna records the running trial as
+    failed (``--resume`` retries it) and every file being written is finished or left as it was."""
+    import signal
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def follow_parent(parent: int) -> None:

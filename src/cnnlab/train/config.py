@@ -12,6 +12,8 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 TTAS = ("none", "flip")
+EARLY_STOP_METRICS = ("val_acc", "val_loss")
+MAX_LR = 100.0  # the largest peak learning rate accepted (1e300 overflowed float32 deep in the optimizer)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,15 @@ class TrainConfig(Options):
     # `article` presets, faithful to Keras).
     precise_bn: int = 1024
     sync_bn: bool = False  # several CUDA processes (torchrun): BatchNorm statistics over the global batch (SyncBatchNorm)
+    early_stop: int = 0  # Keras EarlyStopping: stop after this many epochs without improvement of early_stop_metric; 0 = off
+    early_stop_metric: str = "val_acc"  # what early_stop watches: val_acc (higher is better) or val_loss (lower is better)
+    min_delta: float = 0.0  # early_stop: a change of at most this much is no improvement (Keras's min_delta)
+    clip_grad: float = 0.0  # clip the gradients' global L2 norm to this before each optimizer step; 0 = off
+    mixup: float = 0.0  # timm's mixup: each batch blended with its reverse by a Beta(alpha, alpha) share; alpha, 0 = off
+    cutmix: float = 0.0  # timm's CutMix: a Beta(alpha, alpha)-sized box pasted from the reverse batch; alpha, 0 = off (both set: one or the other per batch, p 0.5)
+    accumulate: int = 1  # micro-batches of batch_size per optimizer step (gradient accumulation); the schedule counts optimizer steps
+    ema: float = 0.0  # decay of an exponential moving average of the weights (e.g. 0.999), evaluated and saved as the model; 0 = off
+    tensorboard: bool = False  # also write TensorBoard event files into RUN/tb/ (needs the tensorboard package)
 
     def __post_init__(self) -> None:
         def check(ok: bool, name: str, allowed: str) -> None:
@@ -72,7 +83,8 @@ class TrainConfig(Options):
         check(self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}")
         check(self.schedule in SCHEDULES, "schedule", f"one of {SCHEDULES}")
         check(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
-        check(self.lr > 0, "lr", "positive")
+        check(0 < self.lr <= MAX_LR, "lr", f"in (0, {MAX_LR:g}] (SGD's usual peak is 0.1, Adam's 1e-3)")
+        check(isinstance(self.seed, int) and 0 <= self.seed < 2**32, "seed", f"an int in 0..{2**32 - 1}")
         check(self.lr_base_batch is None or (isinstance(self.lr_base_batch, int) and self.lr_base_batch >= 1),
               "lr_base_batch", "None or a positive number of images")
         check(self.weight_decay >= 0, "weight_decay", "non-negative")
@@ -83,6 +95,25 @@ class TrainConfig(Options):
         check(isinstance(self.precise_bn, int) and self.precise_bn >= 0, "precise_bn", "a number of images >= 0")
         check(self.tta in TTAS, "tta", f"one of {TTAS}")
         check(self.bn_momentum is None or 0 <= self.bn_momentum < 1, "bn_momentum", "None or in [0, 1) (Keras convention)")
+        self._check_loop_options(check)
+
+    def _check_loop_options(self, check) -> None:
+        """Early stopping, clipping, mixing, accumulation, EMA, TensorBoard."""
+        def count(value: object) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        check(count(self.early_stop) and self.early_stop >= 0, "early_stop", "a patience in epochs >= 0 (0 = off)")
+        check(self.early_stop_metric in EARLY_STOP_METRICS, "early_stop_metric", f"one of {EARLY_STOP_METRICS}")
+        check(self.min_delta >= 0, "min_delta", "non-negative")
+        # options of early stopping without early stopping would silently do nothing
+        check(self.early_stop > 0 or self.min_delta == 0, "min_delta", "0 unless early_stop (the patience) is set")
+        check(self.early_stop > 0 or self.early_stop_metric == "val_acc", "early_stop_metric", "val_acc unless early_stop is set")
+        check(self.clip_grad >= 0, "clip_grad", "a gradient norm >= 0 (0 = off)")
+        check(self.mixup >= 0, "mixup", "a Beta alpha >= 0 (0 = off)")
+        check(self.cutmix >= 0, "cutmix", "a Beta alpha >= 0 (0 = off)")
+        check(count(self.accumulate) and self.accumulate >= 1, "accumulate", "a positive number of micro-batches per step")
+        check(self.ema == 0 or 0 < self.ema < 1, "ema", "a decay in (0, 1), e.g. 0.999, or 0 (off)")
+        check(isinstance(self.tensorboard, bool), "tensorboard", "True or False")
 
     def scaled_lr(self, global_batch: int) -> float:
         """The peak learning rate for a global batch of ``global_batch`` images (``lr_base_batch``)."""

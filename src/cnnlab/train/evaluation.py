@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import DataConfig
+from ..data import DataConfig, locate
 from ..figures import save_figure, subplots
 from ..io import atomic_write_text
 from .config import TTAS
@@ -59,14 +60,14 @@ def evaluate(
 class _EvalProgress:
     """A transient progress bar over the evaluated images (rate, time left), shown on a terminal."""
 
-    def __init__(self, show: bool, total: int, split: str) -> None:
+    def __init__(self, show: bool, total: int, what: str) -> None:
         self.bar = None
         if show:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             console = Console(stderr=True)
-            self.bar = Progress(TextColumn(f"evaluating {split} images"), BarColumn(), MofNCompleteColumn(),
+            self.bar = Progress(TextColumn(f"evaluating {what}"), BarColumn(), MofNCompleteColumn(),
                                 TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal)
             self.task = self.bar.add_task("evaluate", total=total)
 
@@ -95,38 +96,88 @@ def evaluate_run(
     weights file) on the test split of ``data`` (default: the data the run recorded, its
     validation split when it had no test set), read at the run's image size;
     ``tta="flip"`` adds ``accuracy_tta`` (softmax averaged with the mirrored image); ``limit``:
-    a class-balanced subset of that many images (a quick look); ``progress``: a progress bar on stderr."""
+    a class-balanced subset of that many images (a quick look; default: ``data.limit_val``, the
+    images the run validated on); ``progress``: a progress bar on stderr. ``out_png``: write the
+    confusion matrix there and the result beside it as JSON (``save_evaluation``); what cannot be
+    written raises ``EvaluationNotSaved``, which carries the result. The result names the
+    checkpoint read and its epoch."""
     if tta not in TTAS:
         raise ValueError(f"tta must be one of {TTAS}, got {tta!r}")
     run = load_run(path, device)
     data = data if data is not None else recorded_data(run.info)
-    splits = data.with_overrides(image_size=run.image_size).load(seed=run.info.get("data_seed", 0))
+    seed = run.info.get("data_seed", 0)
+    splits = replace(data, limit_val=None).with_overrides(image_size=run.image_size).load(seed=seed)
     if splits.classes != run.classes:
         raise ValueError(f"the run was trained on classes {run.classes}, the data has {splits.classes}")
     split, test = ("test", splits.test) if splits.test is not None else ("validation", splits.val)
-    test = test.limit(limit, seed=0)
+    total, subset = len(test), None
+    if limit is not None:
+        subset, test = "limit", test.limit(limit, seed=0)
+    elif data.limit_val is not None and data.limit_val < total:  # as the run validated: the same images
+        subset, test = "limit_val", test.limit(data.limit_val, seed=seed)
+    loss, acc, predicted, flipped = _run_model(run, test, batch_size, tta, progress, split)
+    k = len(run.classes)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (test.labels, predicted), 1)
+    counts = confusion.sum(axis=1)  # a class without images has no accuracy (None), not 0%
+    per_class = {c: float(confusion[i, i] / counts[i]) if counts[i] else None for i, c in enumerate(run.classes)}
+    result = {"split": split, "images": len(test), "loss": loss, "accuracy": acc, "per_class_accuracy": per_class,
+              "per_class_images": dict(zip(run.classes, counts.tolist())),
+              "confusion": confusion.tolist(), "checkpoint": str(run.checkpoint), "epoch": run.epoch,
+              "subset": subset, "split_images": total, "title": f"{Path(path).resolve().name}: {run_title(run.info)}"}
+    if tta != "none":
+        result["tta"] = tta
+        result["loss_tta"], result["accuracy_tta"] = flipped
+    if out_png is not None:
+        written, failed = save_evaluation(result, out_png)
+        if failed:
+            raise EvaluationNotSaved(result, written, failed)
+    return result
+
+
+def _run_model(run, test, batch_size: int, tta: str, progress: bool, split: str):
+    """(loss, accuracy, predicted classes, (loss, accuracy) with ``tta`` or None) of the run's model on ``test``."""
     dev = next(run.model.parameters()).device
     x = torch.from_numpy(np.asarray(test.images)).permute(0, 3, 1, 2).contiguous().to(dev)
     y = torch.from_numpy(test.labels).to(dev)
     view = run_view(run.info)
-    with _EvalProgress(progress, len(test) * (2 if tta != "none" else 1), split) as step:
+    flipped = None
+    epoch = f" (epoch {run.epoch})" if run.epoch is not None else ""
+    what = f"{Path(run.checkpoint.parent.name, run.checkpoint.name)}{epoch}, {split} images"  # the full path: in the result
+    with _EvalProgress(progress, len(test) * (2 if tta != "none" else 1), what) as step:
         loss, acc = evaluate(run.model, x, y, batch_size, on_batch=step, predictions=(predicted := []), view=view)
         if tta != "none":
-            loss_tta, acc_tta = evaluate(run.model, x, y, batch_size, tta=tta, on_batch=step, view=view)
-    predicted = torch.cat(predicted).cpu().numpy()
-    k = len(run.classes)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (test.labels, predicted), 1)
-    per_class = {c: float(confusion[i, i] / max(1, confusion[i].sum())) for i, c in enumerate(run.classes)}
-    result = {"split": split, "images": len(test), "loss": loss, "accuracy": acc, "per_class_accuracy": per_class, "confusion": confusion.tolist()}
-    if tta != "none":
-        result["tta"] = tta
-        result["loss_tta"], result["accuracy_tta"] = loss_tta, acc_tta
-    if out_png is not None:
-        name = f"{Path(path).resolve().name}: {run_title(run.info)}"
-        confusion_png(confusion, run.classes, Path(out_png), title=f"{name}\naccuracy {acc:.2%} on {len(test):,} {split} images")
-        atomic_write_text(Path(out_png).with_suffix(".json"), json.dumps(result, indent=1))
-    return result
+            flipped = evaluate(run.model, x, y, batch_size, tta=tta, on_batch=step, view=view)
+    return loss, acc, torch.cat(predicted).cpu().numpy(), flipped
+
+
+class EvaluationNotSaved(OSError):
+    """The evaluation ran, but some of its files could not be written: ``result`` holds the
+    figures, ``written`` the files that were, ``failed`` one 'path (why)' per file that was not."""
+
+    def __init__(self, result: dict[str, Any], written: list[Path], failed: list[str]) -> None:
+        super().__init__(f"could not write {'; '.join(failed)}")
+        self.result, self.written, self.failed = result, written, failed
+
+
+def save_evaluation(result: dict[str, Any], out_png: str | Path) -> tuple[list[Path], list[str]]:
+    """Write the confusion matrix of ``evaluate_run``'s result to ``out_png`` and the result beside
+    it (``.json``), each on its own: (the files written, 'path (why)' for each that could not be)."""
+    png = Path(out_png)
+    accuracy = f"accuracy {result['accuracy']:.2%} on {result['images']:,} {result['split']} images"
+    writes = {
+        png: lambda: confusion_png(np.array(result["confusion"]), list(result["per_class_accuracy"]), png,
+                                   title=f"{result.get('title', '')}\n{accuracy}".strip()),
+        png.with_suffix(".json"): lambda: atomic_write_text(png.with_suffix(".json"), json.dumps(result, indent=1)),
+    }
+    written, failed = [], []
+    for target, write in writes.items():
+        try:
+            write()
+            written.append(target)
+        except OSError as error:
+            failed.append(f"{target} ({error.strerror or error})")
+    return written, failed
 
 
 def run_view(info: dict[str, Any]):
@@ -139,7 +190,10 @@ def run_view(info: dict[str, Any]):
 
 def recorded_data(info: dict[str, Any], **overrides: Any) -> DataConfig:
     """The data a run was trained on, as its run info records it (dataset, where it was read,
-    the split and subset options), with ``overrides`` (those not None) replacing fields."""
+    the split and subset options), with ``overrides`` (those not None) replacing fields. A
+    ``val_split`` that would change what the run validated on is refused (``check_val_split``)."""
+    if overrides.get("dataset") in (None, info.get("dataset")):
+        check_val_split(info, overrides.get("val_split"))
     options = {k: v for k, v in (info.get("data") or {}).items() if k in DataConfig.__dataclass_fields__}
     options.setdefault("dataset", info.get("dataset", "cifar10"))
     if "val_split" not in options and str(info.get("validation", "")).startswith("split "):
@@ -147,9 +201,28 @@ def recorded_data(info: dict[str, Any], **overrides: Any) -> DataConfig:
     source = info.get("source")
     if source and Path(source).exists():
         options["data_dir"] = str(source)
+    elif (found := locate(info.get("data_origin"))) is not None:
+        options["data_dir"] = found  # the run's data by its checksum: the absolute source, or a decoded copy
     options["image_size"] = tuple(options["image_size"]) if options.get("image_size") else None
     options["limit_train"] = None  # evaluation reads every image of its split
     return DataConfig.from_dict(options).with_overrides(**overrides)
+
+
+def check_val_split(info: dict[str, Any], val_split: float | None) -> None:
+    """Refuse a ``val_split`` for a run's own data that would not evaluate what the run validated on:
+    a run validated on the test set or a folder's val/ split, or on another fraction of train
+    (the images beyond it were trained on)."""
+    if val_split is None:
+        return
+    validation = str(info.get("validation", ""))
+    where = {"test": "the test set", "val": "the image folder's val/ split"}.get(validation)
+    if where is not None:
+        raise ValueError(f"val_split={val_split:g}: the run was validated on {where}, not on a fraction of its training "
+                         "images, and evaluate reads that set; leave val_split out")
+    recorded = (info.get("data") or {}).get("val_split")
+    if recorded is not None and recorded != val_split:
+        raise ValueError(f"val_split={val_split:g}: the run validated on a fraction {recorded:g} of its training images and "
+                         "trained on the rest; another fraction would evaluate images it trained on. Leave val_split out")
 
 
 def confusion_png(confusion: np.ndarray, classes: Sequence[str], path: Path, title: str = "") -> Path:

@@ -15,6 +15,8 @@ from ..figures import save_figure, subplots, whole_number_axis
 from ..io import atomic_write_text
 
 COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s", "val_acc_tta")
+# written only by the runs that have them (config "ema": the live weights beside the averaged ones)
+OPTIONAL_COLUMNS = ("val_loss_raw", "val_acc_raw")
 
 
 @dataclass
@@ -28,6 +30,10 @@ class EpochRecord:
     seconds: float  # training + validation wall time
     images_per_s: float  # training images per second
     val_acc_tta: float | None = None  # with the run's test-time augmentation (config "tta"); None without
+    # config "ema": val_loss/val_acc (and val_acc_tta) are the EMA weights', the model best.pt holds;
+    # these are the live (trained) weights'. None without ema
+    val_loss_raw: float | None = None
+    val_acc_raw: float | None = None
 
 
 @dataclass
@@ -51,7 +57,16 @@ class History:
             "seconds_per_epoch_median": statistics.median(seconds),
             "images_per_s_median": statistics.median(e.images_per_s for e in self.epochs),
             "epochs": len(self.epochs),
-        } | self._tta_summary() | self._target_summary()
+        } | self._tta_summary() | self._target_summary() | self._stop_summary()
+
+    def _stop_summary(self) -> dict[str, Any]:
+        """When and why early stopping (config ``early_stop``) ended the run."""
+        stop = self.info.get("early_stopped")
+        return {"stopped_early": stop} if stop else {}
+
+    def columns(self) -> tuple[str, ...]:
+        """The per-epoch fields this history writes: ``COLUMNS``, and the optional ones some epoch has."""
+        return COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if any(getattr(e, c) is not None for e in self.epochs))
 
     def _tta_summary(self) -> dict[str, Any]:
         scored = [e for e in self.epochs if e.val_acc_tta is not None]
@@ -79,7 +94,9 @@ class History:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"config": self.config, "info": self.info, "epochs": [asdict(e) for e in self.epochs], "summary": self.summary()}
+        columns = self.columns()
+        epochs = [{k: v for k, v in asdict(e).items() if k in columns} for e in self.epochs]
+        return {"config": self.config, "info": self.info, "epochs": epochs, "summary": self.summary()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "History":
@@ -88,9 +105,10 @@ class History:
     def to_csv(self) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(COLUMNS)
+        columns = self.columns()
+        writer.writerow(columns)
         for e in self.epochs:
-            writer.writerow(["" if getattr(e, c) is None else getattr(e, c) for c in COLUMNS])
+            writer.writerow(["" if getattr(e, c) is None else getattr(e, c) for c in columns])
         return buffer.getvalue()
 
     def table(self) -> str:
@@ -100,7 +118,21 @@ class History:
                 f"{e.epoch:5d}  {e.train_loss:10.4f}  {e.train_acc:9.2%}  {e.val_loss:8.4f}  {e.val_acc:7.2%}"
                 f"  {e.lr:8.2e}  {e.seconds:7.1f}  {e.images_per_s:8.0f}"
             )
-        return "\n".join(lines)
+        return "\n".join(lines + self._notes())
+
+    def _notes(self) -> list[str]:
+        """What the table's numbers are, where an option changed it: the EMA model, an early stop, mixing."""
+        notes = []
+        ema, last = self.info.get("ema"), self.epochs[-1] if self.epochs else None
+        if ema and last is not None and last.val_acc_raw is not None:
+            notes.append(f"val_loss/val_acc: the EMA of the weights (decay {ema['decay']}), which best.pt holds; "
+                         f"the trained weights themselves reached {last.val_acc_raw:.2%} in epoch {last.epoch}")
+        if self.info.get("train_acc"):
+            notes.append(f"train_acc: {self.info['train_acc']}")
+        stop = self.info.get("early_stopped")
+        if stop:
+            notes.append(f"stopped early after epoch {stop['epoch']}: {stop['reason']}")
+        return notes
 
     def _repr_html_(self) -> str:  # Jupyter: the learning curves and the table
         from ..notebook import history_html
@@ -133,10 +165,14 @@ def curves_figure(history: History):
     epochs = [e.epoch for e in history.epochs]
     fig, (acc, loss) = subplots(1, 2, figsize=(10, 4), dpi=110)
     acc.plot(epochs, [e.train_acc for e in history.epochs], label="train", marker=".")
-    acc.plot(epochs, [e.val_acc for e in history.epochs], label=f"validation ({history.info.get('validation', 'val')})", marker=".")
+    ema = " EMA" if history.info.get("ema") else ""
+    acc.plot(epochs, [e.val_acc for e in history.epochs], label=f"validation{ema} ({history.info.get('validation', 'val')})", marker=".")
     tta = [(e.epoch, e.val_acc_tta) for e in history.epochs if e.val_acc_tta is not None]
     if tta:
         acc.plot(*zip(*tta), label=f"validation, {history.config.get('tta', 'TTA')} TTA", marker=".", linestyle="--")
+    raw = [(e.epoch, e.val_acc_raw) for e in history.epochs if e.val_acc_raw is not None]
+    if raw:  # config "ema": the validation line is the EMA's, this one the trained weights'
+        acc.plot(*zip(*raw), label="validation, weights without EMA", marker=".", linestyle=":")
     target = history.info.get("target_val_acc")
     if target is not None:  # e.g. the article's best accuracy
         acc.axhline(target, color="grey", linestyle=":", label=f"target {target:.2%}")

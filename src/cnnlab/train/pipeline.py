@@ -22,6 +22,7 @@ from ..models import create_model
 from .config import TrainConfig
 from .history import EpochRecord, History
 from .rundir import run_info
+from .tblog import require_tensorboard
 from .trainer import fit
 
 
@@ -61,6 +62,8 @@ def run_training(
     follow ``train.seed``; ``fit`` seeds shuffling and augmentation from it as well.
     """
     model_args = dict(model_args or {})
+    if train.tensorboard:
+        require_tensorboard()  # a missing package is said before the data is read
     splits = splits if splits is not None else data.load(seed=train.seed)
     if train.augment == "auto":  # imagenet for photos of 128 px and more, standard for CIFAR-sized images
         train = train.with_overrides(augment=auto_policy(*splits.train.images.shape[1:3]))

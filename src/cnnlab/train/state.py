@@ -17,9 +17,17 @@ from torch import nn
 
 from .config import TrainConfig
 from .history import EpochRecord, History
+from .rundir import CheckpointError, describe
+
+# What a training checkpoint holds (``state_dict``): a file without them cannot be resumed.
+CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scheduler", "scaler", "rng", "history", "config", "best_val_acc")
 
 # What a run started before an option existed did, so that it can still be resumed.
-OPTIONS_BEFORE_THEY_EXISTED = {"precise_bn": 0, "tta": "none", "sync_bn": False, "lr_base_batch": None}
+OPTIONS_BEFORE_THEY_EXISTED = {"precise_bn": 0, "tta": "none", "sync_bn": False, "lr_base_batch": None,
+                               "early_stop": 0, "early_stop_metric": "val_acc", "min_delta": 0.0, "clip_grad": 0.0,
+                               "mixup": 0.0, "cutmix": 0.0, "accumulate": 1, "ema": 0.0}
+# Options that change what is logged, not what is trained: a resume may turn them on or off.
+MAY_CHANGE_ON_RESUME = ("epochs", "tensorboard")
 
 
 @dataclass
@@ -63,11 +71,15 @@ class TrainingState:
         """Continue from a checkpoint. It must have been written for the same model and data (the
         entries of ``info`` named in ``RUN_IDENTITY``) with the same training options, except
         ``epochs``, which may grow: the schedule is then laid over the new length (see ``_extend``)."""
+        if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
+            raise CheckpointError(f"cannot resume {where}: its last.pt is {describe(state)}, not a training checkpoint "
+                                  "(cnnlab train writes one with the model, optimizer, schedule and history); "
+                                  "pass --overwrite to start afresh there")
         done = state["epoch"]
         _check_same_run(state, self.config, info or {}, where)
         if self.config.epochs < done:
             raise ValueError(f"cannot resume {where} with --epochs {self.config.epochs}: it has already trained {done} epochs")
-        self.model.load_state_dict(state["model"])
+        self.model.load_state_dict(state.get("train_model", state["model"]))  # with ema, "model" is the average
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -113,7 +125,7 @@ def _plain(value: Any) -> Any:
 def _check_same_run(state: dict[str, Any], config: TrainConfig, info: dict[str, Any], where: str) -> None:
     saved = {**OPTIONS_BEFORE_THEY_EXISTED, **state["config"]}
     wanted = config.to_dict()
-    changed = [f"{k} ({saved[k]!r} -> {wanted.get(k)!r})" for k in sorted(saved) if k != "epochs" and saved[k] != wanted.get(k)]
+    changed = [f"{k} ({saved[k]!r} -> {wanted.get(k)!r})" for k in sorted(saved) if k not in MAY_CHANGE_ON_RESUME and saved[k] != wanted.get(k)]
     before = state["history"].get("info", {})
     changed += [
         f"{k} ({_plain(before[k])!r} -> {_plain(info[k])!r})"

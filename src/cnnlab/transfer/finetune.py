@@ -11,7 +11,7 @@ read it); its ``config.json`` also records where the weights came from and the p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -75,17 +75,35 @@ def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], path: Path)
     model.load_state_dict(backbone, strict=False)
 
 
+def imagenet_flavour(model_name: str, model_args: dict[str, Any]) -> dict[str, Any]:
+    """``model_args`` with the keywords that build ``model_name`` in the flavour of its published
+    ImageNet weights (keras.applications' where cnnlab has them, else torchvision's: resnet18 gets
+    ``conv_bias=False, padding="symmetric", bn_eps=1e-05``). Keywords given win; one that does not
+    fit the published file is refused here, naming the flavour, before any data is read."""
+    from ..interop.pretrained import KERAS, TORCHVISION, choose
+
+    only_torchvision = model_name in TORCHVISION and model_name not in KERAS
+    entry = TORCHVISION[model_name] if only_torchvision else choose(model_name, model_args)
+    flavour = {k: v for k, v in entry.model_args.items() if k != "dropout"}  # dropout: training only, not the weights'
+    merged = {**flavour, **model_args}
+    choose(model_name, merged)
+    return merged
+
+
 class _Transfer:
     """The fine-tuning of one model: load the weights, put a new head on, and switch from
     head-only training (epochs 1..freeze_epochs) to the whole network."""
 
-    def __init__(self, model_name: str, weights, model_args: dict[str, Any], stride_on: str | None, freeze_epochs: int) -> None:
+    def __init__(self, model_name: str, weights, model_args: dict[str, Any], stride_on: str | None, freeze_epochs: int,
+                 on_data: Callable[[DataSplits], None] | None = None) -> None:
         self.model_name, self.weights, self.model_args, self.stride_on = model_name, weights, model_args, stride_on
-        self.freeze_epochs = freeze_epochs
+        self.freeze_epochs, self.on_data = freeze_epochs, on_data
         self.info: dict[str, Any] = {"freeze_epochs": freeze_epochs}
         self.model: nn.Module | None = None
 
     def init(self, model: nn.Module, splits: DataSplits) -> None:
+        if self.on_data is not None:
+            self.on_data(splits)
         if self.weights is None:
             self.info["weights"] = "none (random initialisation)"
         else:
@@ -114,22 +132,28 @@ def finetune(
     overwrite: bool = False,
     quiet: bool = False,
     on_epoch_end=None,
+    on_data: Callable[[DataSplits], None] | None = None,
 ) -> TrainingRun:
     """Build ``model_name`` with ``weights`` (None: random initialisation), give it a head for the
     classes of ``data`` (an image folder) and train it in two phases: the head alone for
-    ``freeze_epochs`` epochs, then the whole network. ``train`` defaults to the ``finetune`` preset."""
+    ``freeze_epochs`` epochs, then the whole network. ``train`` defaults to the ``finetune`` preset.
+    ``weights="imagenet"`` builds the model in the published file's flavour (``imagenet_flavour``);
+    ``on_data(splits)`` is called once the data is loaded, before the model is trained."""
     train = train if train is not None else get_preset("finetune").train
     if isinstance(freeze_epochs, bool) or not isinstance(freeze_epochs, int) or not 0 <= freeze_epochs <= train.epochs:
         raise ValueError(f"freeze_epochs must be an int in [0, epochs={train.epochs}], got {freeze_epochs!r}")
     if data.data_dir is None:
         raise ValueError("finetune needs the image folder: data_dir (--data-dir), a directory or a tar")
     model_args = dict(model_args or {})
+    if str(weights) == "imagenet":  # built as the published weights were trained (resnet18: torchvision's flavour)
+        model_args = imagenet_flavour(model_name, model_args)
     out = Path(out_dir)
     if resume and (out / "last.pt").is_file():
         earlier = load_checkpoint(out / "last.pt")["history"]["info"].get("freeze_epochs")
         if earlier != freeze_epochs:
             raise ValueError(f"cannot resume {out}: it was started with --freeze-epochs {earlier}, not {freeze_epochs}")
-    transfer = _Transfer(model_name, weights, model_args, stride_on, freeze_epochs)
+        weights = None  # the checkpoint holds every weight: nothing to download or read again
+    transfer = _Transfer(model_name, weights, model_args, stride_on, freeze_epochs, on_data)
     return run_training(
         model_name, model_args, data=data, train=train, out_dir=out, head_from_data=False, init=transfer.init,
         info=transfer.info, resume=resume, overwrite=overwrite, quiet=quiet, on_epoch_start=transfer.on_epoch_start, on_epoch_end=on_epoch_end,

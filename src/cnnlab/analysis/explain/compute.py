@@ -19,7 +19,7 @@ from ...layers import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from ...layers import padding as P
 from ...layers.base import KerasConv2dBase
 from .data import ArticleCheck, Explanation, LayerRun, Pads, Scatter, ScatterRun, Step, Sum, Term
-from .examples import ARTICLE_OUTPUTS, ExampleConfig, check_cell, make_config
+from .examples import ARTICLE_OUTPUTS, ExampleConfig, check_cell, check_size, make_config
 
 _LAYER_CLASSES = {
     "conv2d": Conv2D, "depthwise": DepthwiseConv2D, "separable": SeparableConv2D, "transpose": Conv2DTranspose
@@ -42,7 +42,9 @@ def explain(kind: str, cell: Cell | None = None, **options: Any) -> Explanation:
 
 
 def run_example(config: ExampleConfig) -> LayerRun:
-    """The example's float64 layer with its numbers filled in, run once on its input."""
+    """The example's float64 layer with its numbers filled in, run once on its input (an example
+    too large to write out is refused first, with its size: ``check_size``)."""
+    check_size(config)
     layer, x, note = _build(config)
     with torch.no_grad():
         out = layer(torch.from_numpy(x.transpose(2, 0, 1))[None]).numpy()[0].transpose(1, 2, 0)

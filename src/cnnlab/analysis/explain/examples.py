@@ -14,10 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from ...layers import padding as P
 from ...layers.base import non_negative_pair, positive_int, positive_pair
 
 KINDS = ("conv2d", "depthwise", "separable", "transpose")
 FILLS = ("arange", "random")
+# An example is written out number by number (the text prints every input, weight and output);
+# beyond this many numbers it is no longer something to read, and printing it takes minutes and GiBs.
+MAX_NUMBERS = 1_000_000
+BYTES_PER_NUMBER = 48  # measured: the float64 value plus its formatted text while the matrices are printed
 
 # The article's four examples (SPEC.md, "Convolution arithmetic"): shapes, and the outputs
 # article 001 prints for them (flattened HWC).
@@ -122,7 +127,54 @@ def make_config(kind: str, **options: Any) -> ExampleConfig:
         raise ValueError(f"fill must be one of {FILLS}, got {merged['fill']!r}")
     if merged.get("depth_multiplier", 1) != 1 and kind not in ("depthwise", "separable"):
         raise ValueError("depth_multiplier applies to depthwise and separable only")
+    seed = merged.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an int in 0..{2**32 - 1}, got {seed!r}")
     return ExampleConfig(kind=kind, **merged)
+
+
+def output_shape(config: ExampleConfig) -> tuple[int, int, int]:
+    """The example's output (H, W, C) by Keras's rules, computed without building the layer."""
+    (h, w), (kh, kw), (sh, sw), (dh, dw) = config.input_size, config.kernel_size, config.strides, config.dilation_rate
+    if config.kind == "transpose":
+        op = config.output_padding or (None, None)
+        ho = P.transpose_output_length(h, kh, sh, config.padding, op[0], dh)
+        wo = P.transpose_output_length(w, kw, sw, config.padding, op[1], dw)
+    else:
+        ho, wo = P.conv_output_length(h, kh, sh, config.padding, dh), P.conv_output_length(w, kw, sw, config.padding, dw)
+    channels = config.in_channels * config.depth_multiplier if config.kind == "depthwise" else config.filters
+    return ho, wo, channels
+
+
+def count_numbers(config: ExampleConfig) -> dict[str, int]:
+    """How many numbers the example holds: its input, weights and output."""
+    (kh, kw), c, dm = config.kernel_size, config.in_channels, config.depth_multiplier
+    ho, wo, m = output_shape(config)
+    weights = {"conv2d": kh * kw * c * m, "transpose": kh * kw * c * m, "depthwise": kh * kw * c * dm,
+               "separable": kh * kw * c * dm + c * dm * m}[config.kind] + (m if config.use_bias else 0)
+    return {"input": config.input_size[0] * config.input_size[1] * c, "weights": weights, "output": max(ho, 0) * max(wo, 0) * m}
+
+
+def check_size(config: ExampleConfig) -> None:
+    """Refuse, before anything is computed, an example too large to write out (``MAX_NUMBERS``)."""
+    counts = count_numbers(config)
+    total = sum(counts.values())
+    if total > MAX_NUMBERS:
+        h, w = config.input_size
+        ho, wo, m = output_shape(config)
+        raise ValueError(
+            f"this example is too large to write out: input {h}x{w}x{config.in_channels}, output {ho}x{wo}x{m} and "
+            f"{counts['weights']:,} weights are {total:,} numbers (about {_size(total * BYTES_PER_NUMBER)} of memory "
+            f"to print), more than explain's {MAX_NUMBERS:,}; choose a smaller input_size (--input-size), "
+            f"in_channels (--in-channels) or filters (--filters)")
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
 
 
 def check_cell(cell: tuple[int, int, int], shape: tuple[int, ...]) -> tuple[int, int, int]:

@@ -92,7 +92,7 @@ def page_examples(run: LayerRun) -> list[LayerRun]:
 
 
 def render_page(runs: list[LayerRun], title: str = "cnnlab explain", start: int = 0) -> str:
-    """The page's HTML: the template with the examples' data embedded (``</`` escaped); it opens
+    """The page's HTML: the template with the examples' data embedded (``<``, ``>``, ``&`` escaped); it opens
     on the first example's output cell number ``start`` (in :func:`~.pictures.cells` order)."""
     return fill_template(__package__, "page.html", title, {"examples": [page_data(r) for r in runs], "start": start})
 

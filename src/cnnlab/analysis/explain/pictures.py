@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import io
 import textwrap
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -268,14 +270,73 @@ def save_png(e: Explanation, path: str | Path) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
-def save_gif(run: LayerRun, path: str | Path, ms_per_frame: int = 900) -> Path:
-    """Every output cell in turn -- every input position for a transposed convolution, which
-    scatters -- as an animated GIF (palette images, looping), written atomically."""
+# A GIF holds every frame: beyond this it is no picture to look at, and drawing it takes many
+# minutes (about a second a frame on a laptop CPU) and its frames' memory.
+MAX_GIF_BYTES = 10 * 2**20
+LATER_FRAME_SHARE = 0.4  # measured: a later frame, stored as its difference from the one before, takes ~0.37 of the first
+SMALLEST_FRAME_BYTES = 6_000  # a later frame of the smallest figure (9 inches wide): the floor of the estimate
+
+
+@dataclass(frozen=True)
+class GifEstimate:
+    frames: int
+    bytes: int  # the GIF's estimated size
+    seconds: float | None  # estimated drawing time (None: not measured)
+
+    def describe(self) -> str:
+        took = f", about {self.seconds / 60:.0f} min to draw" if self.seconds and self.seconds >= 60 else ""
+        about = "about" if self.seconds is not None else "at least"  # not drawn: the smallest frames' size
+        return f"{self.frames:,} frames, {about} {self.bytes / 2**20:.1f} MiB{took}"
+
+
+def gif_frame_count(run: LayerRun) -> int:
+    """Frames of ``save_gif``'s animation: every output cell (every input position for a transpose)."""
+    return run.input.shape[0] * run.input.shape[1] if run.config.kind == "transpose" else run.output.size
+
+
+def estimate_gif(run: LayerRun) -> GifEstimate:
+    """The GIF's size, from its first frame drawn and encoded (later frames are stored as differences)."""
     from PIL import Image
 
+    frames = gif_frame_count(run)
+    if frames * SMALLEST_FRAME_BYTES > MAX_GIF_BYTES:  # too large whatever the frames hold: not drawn
+        return GifEstimate(frames, frames * SMALLEST_FRAME_BYTES, None)
+    start = time.perf_counter()
+    figure = next(scatter_frames(run))[1] if run.config.kind == "transpose" else frame_figure(explain_cell(run, (0, 0, 0)))
+    image = _palette(Image.open(io.BytesIO(_png_bytes(figure))))
+    seconds = time.perf_counter() - start
+    buffer = io.BytesIO()
+    image.save(buffer, format="GIF")
+    first = len(buffer.getvalue())
+    return GifEstimate(frames, int(first + (frames - 1) * first * LATER_FRAME_SHARE), seconds * frames)
+
+
+def _palette(image: Any) -> Any:
+    from PIL import Image
+
+    return image.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+
+
+def save_gif(run: LayerRun, path: str | Path, ms_per_frame: int = 900,
+             progress: Callable[[int, int], None] | None = None) -> Path:
+    """Every output cell in turn -- every input position for a transposed convolution, which
+    scatters -- as an animated GIF (palette images, looping), written atomically. An animation
+    estimated over ``MAX_GIF_BYTES`` is refused before it is drawn, with its estimate;
+    ``progress(done, total)`` is called after each frame is drawn."""
+    from PIL import Image
+
+    estimate = estimate_gif(run)
+    if estimate.bytes > MAX_GIF_BYTES:
+        raise ValueError(
+            f"the GIF would be too large: {estimate.describe()} (one frame per "
+            f"{'input position' if run.config.kind == 'transpose' else 'output cell'}), more than "
+            f"{MAX_GIF_BYTES / 2**20:.0f} MiB; choose a smaller example (--input-size, --filters), or --png for one cell")
     figures = scatter_frames(run) if run.config.kind == "transpose" else frames(run)
-    images = [Image.open(io.BytesIO(_png_bytes(fig))).convert("RGB") for _, fig in figures]
-    palette = [im.quantize(colors=64, method=Image.Quantize.MEDIANCUT) for im in images]
+    palette = []
+    for done, (_, fig) in enumerate(figures, 1):
+        palette.append(_palette(Image.open(io.BytesIO(_png_bytes(fig)))))  # 1 byte a pixel held, not 3
+        if progress is not None:
+            progress(done, estimate.frames)
 
     def write(tmp: str) -> None:
         palette[0].save(tmp, format="GIF", save_all=True, append_images=palette[1:], duration=ms_per_frame, loop=0,
