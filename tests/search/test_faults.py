@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -144,7 +145,7 @@ def test_other_training_options_in_a_used_study_directory_are_refused(tmp_path, 
 
 def test_a_directory_from_before_the_record_is_checked_against_its_studies(tmp_path, splits):
     run_search(settings(tmp_path, trials=1), quiet=True, data=splits)
-    (tmp_path / "study" / "trials" / "settings.json").unlink(missing_ok=True)  # as a study directory made before it was written
+    (tmp_path / "study" / "trial-options.json").unlink(missing_ok=True)  # as a study directory made before it was written
     other = settings(tmp_path, trials=1, train=TRAIN.with_overrides(epochs=2))
     with pytest.raises(ValueError, match=r"study 'modules-error', trained with other options \(train.epochs: 1 there, 2 here\)"):
         run_search(other, study_name="other", quiet=True, data=splits)
@@ -189,6 +190,14 @@ def test_report_on_a_file_that_is_not_a_study_leaves_it_alone(kind, tmp_path, ca
     (tmp_path / "dir" / "study.db").write_bytes(before)
     assert expected in report_error(str(tmp_path / "dir"), capsys)
     assert (tmp_path / "dir" / "study.db").read_bytes() == before
+
+
+def test_report_on_a_file_that_is_not_a_journal(tmp_path, capsys):
+    path = tmp_path / "journal.log"
+    path.write_bytes(bytes(range(256)) * 4)
+    err = report_error(f"journal:{path}", capsys)
+    assert f"{path} is not an Optuna journal file (UnicodeDecodeError" in err
+    assert path.read_bytes() == bytes(range(256)) * 4
 
 
 def test_report_on_an_unknown_kind_of_url(capsys):
@@ -242,3 +251,34 @@ def test_interrupted_search_says_how_to_resume(signum, code, tmp_path, folder, d
     assert last.startswith("cnnlab search: interrupted") and "the same command with --resume" in last
     study = optuna.load_study(study_name="modules-error", storage=f"sqlite:///{out / 'study.db'}")
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL]  # recorded, so --resume retries it
+
+
+# 6. Optuna's own warnings stay out of the output
+
+
+def test_a_pareto_report_shows_no_optuna_warning(tmp_path, splits, capsys):
+    s = SearchSettings(space="modules", objective=Objective("pareto"), train=TRAIN, fixed={"widths": (4, 8, 8)}, trials=3,
+                       pruner="none", out=str(tmp_path / "study"), heartbeat=2)
+    run_search(s, quiet=True, data=splits)
+    capsys.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["search", "report", str(tmp_path / "study")]) == 0
+    assert [str(w.message) for w in caught if "optuna" in w.filename] == []
+    assert capsys.readouterr().err == ""
+
+
+def test_interrupts_wait_for_a_safe_point():
+    from cnnlab.search.interrupts import Interrupts
+
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt) as stop, Interrupts().installed() as interrupts:
+        os.kill(os.getpid(), signal.SIGTERM)  # outside training (Optuna's bookkeeping): remembered, not raised
+        time.sleep(0.05)
+        assert interrupts.pending == signal.SIGTERM
+        interrupts.check()  # the next safe point
+    assert stop.value.args == (signal.SIGTERM,)
+    with pytest.raises(KeyboardInterrupt), Interrupts().installed() as interrupts, interrupts.live_section():
+        os.kill(os.getpid(), signal.SIGINT)  # inside training: at once
+        time.sleep(5)
+    assert signal.getsignal(signal.SIGTERM) is handler  # put back

@@ -20,7 +20,7 @@ from typing import Any
 from . import options
 
 # Options that may differ from the run's on a resume: they change where and how, not what.
-FREE = {"epochs", "data_dir", "stream", "quiet", "out", "resume", "overwrite", "nproc"}
+FREE = {"epochs", "data_dir", "stream", "quiet", "out", "resume", "overwrite", "nproc", "tensorboard"}
 # DataConfig fields a run records in its info's "data" (data_dir and stream are local choices)
 DATA_FIELDS = ("dataset", "val_split", "image_size", "limit_train", "limit_val", "cache_size")
 
@@ -107,10 +107,12 @@ def resumed_data(args: argparse.Namespace, record: dict[str, Any]):
 
 
 def resumed_train(args: argparse.Namespace, record: dict[str, Any]):
-    """The run's TrainConfig, with a new ``--epochs`` if one is given."""
+    """The run's TrainConfig, with a new ``--epochs`` and ``--tensorboard`` if given (the trainer
+    allows both to change on a resume: ``MAY_CHANGE_ON_RESUME``)."""
     from ..train import TrainConfig
 
-    return TrainConfig.from_dict(record["train"]).with_overrides(epochs=args.epochs)
+    tensorboard = getattr(args, "tensorboard", None) or None  # store_true: False means not given
+    return TrainConfig.from_dict(record["train"]).with_overrides(epochs=args.epochs, tensorboard=tensorboard)
 
 
 def model_args(record: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import contextlib
 import signal
 import sys
 import threading
+import traceback
 
 from . import options
 
@@ -92,12 +93,14 @@ def run_search_command(args: argparse.Namespace) -> int:
     try:
         with _sigterm_as_interrupt(received):
             return _search(args, settings)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if args.debug:
-            raise
-        by = " by SIGTERM" if received else ""
+            traceback.print_exc()
+        # the signal: the search's workers pass it on (KeyboardInterrupt(signum)); else ours, or Ctrl-C's
+        signum = stop.args[0] if stop.args and isinstance(stop.args[0], int) else received[0] if received else signal.SIGINT
+        by = " by SIGTERM" if signum == signal.SIGTERM else ""
         sys.stderr.write(f"\ncnnlab search: interrupted{by}; {_resume_hint(args, settings)}\n")
-        return 128 + (received[0] if received else signal.SIGINT)
+        return 128 + signum
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ study, and a study directory's trained runs are never mixed with runs of other t
   trial after trial until someone notices.
 * ``check_trials_dir`` / ``record_trials_dir``: ``OUT/trials/<architecture hash>/`` holds each
   trained architecture's run, shared by every study that uses ``OUT`` (a retry, or a second study
-  of the same options, continues it). ``OUT/trials/settings.json`` records the options those runs
+  of the same options, continues it). ``OUT/trial-options.json`` records the options those runs
   were trained with; a study with other options is refused before it is created.
 """
 
@@ -25,7 +25,7 @@ from ..io import atomic_write_text
 from .study import DEFAULT_DB, LOCAL_TRAIN, SETTINGS_ATTR, SearchSettings
 
 FAILURES_IN_A_ROW = 3
-TRIALS_RECORD = "settings.json"  # in OUT/trials/
+TRIALS_RECORD = "trial-options.json"  # in OUT, beside trials/
 # the settings that decide what a trial's run trains: its options and its data (not the model: its hash names the run)
 RUN_SETTINGS = ("dataset", "limit_train", "limit_val", "val_split")
 
@@ -81,7 +81,7 @@ def run_settings(settings: SearchSettings) -> dict[str, Any]:
 def _recorded(out: Path) -> list[tuple[str, dict[str, Any]]]:
     """(study name, run settings) of the studies whose runs ``out/trials`` holds: its record, else
     (a directory from before the record) the cnnlab studies of ``out/study.db``."""
-    record = out / "trials" / TRIALS_RECORD
+    record = out / TRIALS_RECORD
     if record.is_file():
         d = json.loads(record.read_text())
         return [(d["study"], d["run"])]
@@ -116,7 +116,7 @@ def check_trials_dir(settings: SearchSettings, study_name: str) -> None:
 
 
 def record_trials_dir(settings: SearchSettings, study_name: str) -> None:
-    """Write ``out/trials/settings.json`` (once: the first study of a directory sets its options)."""
-    record = Path(settings.out) / "trials" / TRIALS_RECORD
+    """Write ``out/trial-options.json`` (once: the first study of a directory sets its options)."""
+    record = Path(settings.out) / TRIALS_RECORD
     if not record.exists():
         atomic_write_text(record, json.dumps({"study": study_name, "run": run_settings(settings)}, indent=1))

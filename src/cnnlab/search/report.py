@@ -6,7 +6,7 @@ types, score, params, best validation accuracy, state. Written next to the study
 * ``trials.csv`` / ``trials.json`` -- every architecture's row (the table's data);
 * ``history.png`` -- score of each trial in order, with the best so far;
 * ``accuracy_vs_params.png`` -- best validation accuracy against params, Pareto front drawn;
-* ``importances.png`` / ``importances.json`` -- Optuna's parameter importances (fANOVA).
+* ``importances.png`` / ``importances.json`` -- Optuna's parameter importances (its default evaluator).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -224,10 +225,12 @@ def _importances(study: optuna.Study) -> dict[str, Any]:
     if len(complete) < 2 or len({tuple(t.values) for t in complete}) < 2:
         return {"importances": {}, "note": f"{len(complete)} complete architecture(s): too few to rank parameters"}
     try:
-        values = optuna.importance.get_param_importances(study, target=target)
+        with warnings.catch_warnings():  # Optuna's advice about targets is not for our users' terminal
+            warnings.filterwarnings("ignore", module=r"optuna\.")
+            values = optuna.importance.get_param_importances(study, target=target)
     except (RuntimeError, ValueError) as error:
         return {"importances": {}, "note": f"no importances: {error}"}
-    return {"importances": dict(values), "note": f"fANOVA over {len(complete)} complete trials ({settings.objective.names[0]})"}
+    return {"importances": dict(values), "note": f"Optuna's importance evaluator over {len(complete)} complete trials ({settings.objective.names[0]})"}
 
 
 def _history_figure(study: optuna.Study, settings: SearchSettings) -> Figure:

@@ -23,6 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from .guards import SearchStopped, check_trials_dir, record_trials_dir, repeated_failure, stopped_message
+from .interrupts import Interrupts
 from .spaces import get_space
 from .study import SearchSettings, default_storage, open_storage, open_study, recover_interrupted, worker_name
 
@@ -160,7 +161,8 @@ def run_search(
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
     dead: list[str] = []
-    with Monitor(url, name, settings.trials, quiet=quiet):
+    # Ctrl-C or SIGTERM: at once while worker processes run, else once the display has stopped
+    with Interrupts().installed() as interrupts, Monitor(url, name, settings.trials, quiet=quiet):
         if workers == 1:
             from .worker import optuna_logs_to, run_worker
 
@@ -168,7 +170,8 @@ def run_search(
             with open(log_path, "a", buffering=1) as log, contextlib.redirect_stdout(log), optuna_logs_to(log):
                 run_worker(settings, url, name, seeds[0], data=data)
         else:
-            dead = _run_processes(settings, url, name, seeds, logs)
+            with interrupts.live_section():
+                dead = _run_processes(settings, url, name, seeds, logs)
     reason = repeated_failure(study, since=before)
     if reason is not None:
         raise SearchStopped(stopped_message(name, reason, logs))

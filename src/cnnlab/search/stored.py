@@ -90,7 +90,15 @@ def read_storage(url: str) -> optuna.storages.BaseStorage:
     from .study import open_storage
 
     check_storage(url)
-    return open_storage(url)
+    if not url.startswith("journal:"):
+        return open_storage(url)
+    try:  # a journal is read (replayed) when opened: a file that is no journal fails here
+        storage = open_storage(url)
+        storage.get_all_studies()
+    except Exception as error:  # noqa: BLE001 -- whatever the replay tripped on, the file is not a journal
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(f"{journal_path(url)} is not an Optuna journal file ({type(error).__name__}: {reason})") from None
+    return storage
 
 
 def stored_study_names(url: str) -> list[str]:

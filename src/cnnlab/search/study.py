@@ -2,7 +2,8 @@
 
 A study lives in a directory (``--out``): ``study.db`` (the default SQLite storage, created on
 first use), ``trials/<architecture hash>/`` (each trained architecture's run: checkpoints,
-history, curves), ``logs/`` (one log per worker) and the report files. Its settings are stored
+history, curves), ``trial-options.json`` (the training options those runs were trained with),
+``logs/`` (one log per worker) and the report files. Its settings are stored
 in the study itself (user attribute ``cnnlab``), so workers on other machines and ``report``
 read them from the storage, and a worker started with different settings is refused.
 
@@ -200,21 +201,8 @@ def make_pruner(settings: SearchSettings) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
 
 
-def make_sampler(seed: int | None) -> "TrackingSampler":
-    return TrackingSampler(seed=seed)
-
-
-class TrackingSampler(optuna.samplers.TPESampler):
-    """TPE that remembers the trials this process started (``started``: their numbers), so that a
-    worker stopped by Ctrl-C or SIGTERM marks as failed -- to retry -- those it left running."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.started: list[int] = []
-
-    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.started.append(trial.number)
-        super().before_trial(study, trial)
+def make_sampler(seed: int | None) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(seed=seed)
 
 
 class RetryDeadTrial:

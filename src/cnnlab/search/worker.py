@@ -33,6 +33,7 @@ from ..device import resolve_device
 from ..train import TrainingDiverged, load_checkpoint, run_training
 from .dedup import claim
 from .guards import stop_on_repeated_failure
+from .interrupts import Interrupts
 from .objectives import CostAwareMedianPruner, measure_latency
 from .spaces import architecture_key, get_space, to_json_kwargs
 from .study import SearchSettings, is_done, make_pruner, make_sampler, open_storage, stop_when_done, worker_name
@@ -52,8 +53,9 @@ def run_dir_name(key: str) -> str:
 class TrialRunner:
     """The Optuna objective: one trial = claim, measure, train, score."""
 
-    def __init__(self, settings: SearchSettings, data: DataSplits) -> None:
+    def __init__(self, settings: SearchSettings, data: DataSplits, interrupts: Interrupts | None = None) -> None:
         self.settings = settings
+        self.interrupts = interrupts or Interrupts()
         self.space = get_space(settings.space)
         self.objective = settings.objective
         self.data = data
@@ -63,6 +65,7 @@ class TrialRunner:
         self.cost_pruner = CostAwareMedianPruner() if self.objective.multi and settings.pruner == "median" else None
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        self.interrupts.check()  # interrupted while Optuna started this trial: it is recorded as failed, and retried
         kwargs = self.space.model_args(trial, self.settings.fixed)
         key = architecture_key(self.space.model, kwargs)
         trial.set_user_attr("worker", worker_name())
@@ -127,18 +130,24 @@ class TrialRunner:
         resume = (run_dir / "last.pt").exists()
 
         def init(model: torch.nn.Module, splits: DataSplits) -> None:  # the new model's cost, before training
-            cost_summary = summary(model, self.input_size)
-            trial.set_user_attr("params", cost_summary.total_params)
-            trial.set_user_attr("macs", cost_summary.macs)
-            costs.append(self._cost(trial, key, model, cost_summary.total_params))
-            if resume:
-                self._replay(trial, run_dir, curve, costs[0])
+            with self.interrupts.live_section(False):  # storage writes: an interrupt waits for their end
+                cost_summary = summary(model, self.input_size)
+                trial.set_user_attr("params", cost_summary.total_params)
+                trial.set_user_attr("macs", cost_summary.macs)
+                costs.append(self._cost(trial, key, model, cost_summary.total_params))
+                if resume:
+                    self._replay(trial, run_dir, curve, costs[0])
 
-        run = run_training(
-            self.space.model, kwargs, data=self.settings.data, train=self.settings.train, out_dir=run_dir, splits=self.data,
-            init=init, resume=resume, quiet=True, info={"study": trial.study.study_name, "trial": trial.number},
-            on_epoch_end=lambda record: self._epoch(trial, record.epoch, record.val_acc, curve, costs[0]),
-        )
+        def epoch_end(record) -> None:
+            with self.interrupts.live_section(False):
+                self._epoch(trial, record.epoch, record.val_acc, curve, costs[0])
+
+        with self.interrupts.live_section():  # training: Ctrl-C stops it at once (checkpoints are written atomically)
+            run = run_training(
+                self.space.model, kwargs, data=self.settings.data, train=self.settings.train, out_dir=run_dir, splits=self.data,
+                init=init, resume=resume, quiet=True, info={"study": trial.study.study_name, "trial": trial.number},
+                on_epoch_end=epoch_end,
+            )
         best = run.history.summary()["best_val_acc"]
         trial.set_user_attr("best_val_acc", best)
         trial.set_user_attr("seconds", time.perf_counter() - start)
@@ -180,30 +189,18 @@ def run_worker(
     """Take part in the study until it is done; returns how many trials this worker ran."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(storage_url, settings, for_workers=True)
-    sampler = make_sampler(sampler_seed)
-    study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler, pruner=make_pruner(settings))
+    study = optuna.load_study(study_name=study_name, storage=storage, sampler=make_sampler(sampler_seed), pruner=make_pruner(settings))
     if is_done(study, settings):
         return 0
     data = data if data is not None else load_data(settings)
-    runner = TrialRunner(settings, data)
-    before = len(study.get_trials(deepcopy=False))
-    callbacks = [stop_when_done(settings), stop_on_repeated_failure(since=before)]
-    try:
+    with Interrupts().installed() as interrupts:
+        runner = TrialRunner(settings, data, interrupts)
+        before = len(study.get_trials(deepcopy=False))
+        callbacks = [stop_when_done(settings), stop_on_repeated_failure(since=before), interrupts.stop_study()]
         study.optimize(runner, callbacks=callbacks, catch=(Exception,), gc_after_trial=True)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM between two steps of a trial may leave it running
-        fail_running(study, storage, sampler.started)
-        raise
+        interrupts.check()  # an interrupt between two trials: the finished one is kept, no other starts
     mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("worker") == worker_name()]
     return len(mine) if mine else len(study.get_trials(deepcopy=False)) - before
-
-
-def fail_running(study: optuna.Study, storage: optuna.storages.BaseStorage, numbers: list[int]) -> None:
-    """Mark as failed the trials ``numbers`` (this worker's) still running: ``--resume`` retries them at once."""
-    study_id = storage.get_study_id_from_name(study.study_name)
-    for number in numbers:
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-        if storage.get_trial(trial_id).state == TrialState.RUNNING:
-            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
 
 
 def worker_main(settings: dict, storage_url: str, study_name: str, sampler_seed: int | None, threads: int | None,
@@ -211,7 +208,6 @@ def worker_main(settings: dict, storage_url: str, study_name: str, sampler_seed:
     """Entry point of a worker process (``multiprocessing`` spawn): its output goes to ``log_path``."""
     if parent is not None:
         follow_parent(parent)
-    interrupt_on_sigterm()  # stopped by the command (or its death): the trial is recorded as interrupted
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", buffering=1) as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), \
             optuna_logs_to(out):
@@ -246,17 +242,6 @@ def optuna_logs_to(stream):
         logger.removeHandler(handler)
         for h in handlers:
             logger.addHandler(h)
-
-
-def interrupt_on_sigterm() -> None:
-    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does: Optuna records the running trial as
-    failed (``--resume`` retries it) and every file being written is finished or left as it was."""
-    import signal
-
-    def interrupt(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupt)
 
 
 def follow_parent(parent: int) -> None:
