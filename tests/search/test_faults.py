@@ -282,3 +282,25 @@ def test_interrupts_wait_for_a_safe_point():
         os.kill(os.getpid(), signal.SIGINT)  # inside training: at once
         time.sleep(5)
     assert signal.getsignal(signal.SIGTERM) is handler  # put back
+
+
+def test_a_shortened_preset_keeps_its_warmup_share_in_a_search():
+    """`search --preset fast --epochs 1` used to fail on fast's 2 warm-up epochs (longer than the run)."""
+    from cnnlab.search.study import SearchSettings
+
+    settings = SearchSettings.from_preset("fast", train={"epochs": 1}, out="unused")
+    assert settings.train.epochs == 1 and settings.train.warmup_epochs == round(2 / 30, 4)
+    given = SearchSettings.from_preset("fast", train={"epochs": 3, "warmup_epochs": 0.5}, out="unused")
+    assert given.train.warmup_epochs == 0.5
+
+
+def test_ctrl_c_before_the_search_starts_says_how_to_continue():
+    """An interrupt caught by the CLI's own handler (while parsing or loading) names --resume for a
+    search, and says that a report lost nothing."""
+    import argparse
+
+    from cnnlab.cli import continue_hint
+
+    search = continue_hint(argparse.Namespace(command="search", space="modules"))
+    assert "--resume" in search and "nothing was lost" in search
+    assert continue_hint(argparse.Namespace(command="search", space="report")) == "nothing was lost: a report only reads"

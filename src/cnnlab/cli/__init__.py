@@ -104,7 +104,10 @@ def continue_hint(args: argparse.Namespace) -> str:
                     "kept, the interrupted one resumes from its last finished epoch")
         return "nothing was started yet: rerun the same command"
     if args.command == "search":
-        return "rerun the same command to continue the study"
+        if getattr(args, "space", None) == "report":
+            return "nothing was lost: a report only reads"
+        return ("nothing was lost: rerun the same command with --resume to continue the study "
+                "(without --resume if it had not been created yet)")
     return "nothing was lost"
 
 

@@ -101,7 +101,7 @@ class SearchSettings:
         if data.image_size is not None:
             raise ValueError("a search trains at the dataset's own image size; image_size cannot be set")
         return cls(
-            train=p.train.with_overrides(**(train or {})),
+            train=p.train_config(**(train or {})),  # a shorter run keeps the preset's warm-up share
             fixed={**(space.smoke_fixed if preset == "smoke" else {}), **(fixed or {})},
             trials=trials if trials is not None else p.trials,
             dataset=data.dataset, data_dir=data.data_dir, limit_train=data.limit_train, limit_val=data.limit_val,
