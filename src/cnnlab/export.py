@@ -52,16 +52,18 @@ def export_onnx(
     batch: int = 2,
     seed: int = 0,
     which: str | None = None,
+    model: torch.nn.Module | None = None,
 ) -> ExportReport:
     """Write the model of a run directory (its ``which`` checkpoint, default ``best.pt``) or of a
-    checkpoint or weights file as ONNX, and check it with onnxruntime."""
+    checkpoint or weights file as ONNX, and check it with onnxruntime; ``model``: an instance to load
+    the weights into, for a model not in the registry (``load_run``)."""
     from .train.rundir import check_output, load_run
 
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not (math.isfinite(tolerance) and tolerance >= 0):
         raise ValueError(f"tolerance must be a finite number >= 0 (the largest accepted logit difference), got {tolerance!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
-    run = load_run(run_path, device="cpu", which=which)
+    run = load_run(run_path, device="cpu", which=which, model=model)
     out = check_output(onnx_path, run.checkpoint)
     model = run.model.float().eval()
     in_channels = _in_channels(model)

@@ -90,6 +90,7 @@ def evaluate_run(
     tta: str = "none",
     batch_size: int = 512,
     limit: int | None = None,
+    model: nn.Module | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Loss, accuracy, per-class accuracy and confusion matrix of a run (directory, checkpoint or
@@ -100,10 +101,11 @@ def evaluate_run(
     images the run validated on); ``progress``: a progress bar on stderr. ``out_png``: write the
     confusion matrix there and the result beside it as JSON (``save_evaluation``); what cannot be
     written raises ``EvaluationNotSaved``, which carries the result. The result names the
-    checkpoint read and its epoch."""
+    checkpoint read and its epoch. ``model``: an instance to load the weights into, for a run of a
+    model that is not in the registry (``load_run``)."""
     if tta not in TTAS:
         raise ValueError(f"tta must be one of {TTAS}, got {tta!r}")
-    run = load_run(path, device)
+    run = load_run(path, device, model=model)
     data = data if data is not None else recorded_data(run.info)
     seed = run.info.get("data_seed", 0)
     splits = replace(data, limit_val=None).with_overrides(image_size=run.image_size).load(seed=seed)

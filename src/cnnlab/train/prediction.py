@@ -13,11 +13,13 @@ from .evaluation import run_view
 from .rundir import load_run
 
 
-def predict_images(path: str | Path, images: Sequence[str | Path], device: str = "auto", top: int = 5) -> list[dict[str, Any]]:
-    """Top-``top`` classes with probabilities for each image file, resized as the run was trained."""
+def predict_images(path: str | Path, images: Sequence[str | Path], device: str = "auto", top: int = 5,
+                   model: torch.nn.Module | None = None) -> list[dict[str, Any]]:
+    """Top-``top`` classes with probabilities for each image file, resized as the run was trained;
+    ``model``: an instance to load the weights into, for a model not in the registry (``load_run``)."""
     from PIL import Image
 
-    run = load_run(path, device)
+    run = load_run(path, device, model=model)
     view = run_view(run.info)  # the central crop, for runs trained with the imagenet policy
     frame = run.info.get("eval_frame")  # trained on images in their own framing: as its evaluation saw them
     dev = next(run.model.parameters()).device

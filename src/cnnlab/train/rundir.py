@@ -214,20 +214,29 @@ def load_run_info(path: str | Path, which: str | None = None) -> dict[str, Any]:
     return _info(load_checkpoint(checkpoint), checkpoint)
 
 
-def load_run(path: str | Path, device: str = "auto", which: str | None = None) -> LoadedRun:
-    """A trained model from a run directory (its ``which``, default ``best.pt``), a checkpoint or a weights file."""
+def load_run(path: str | Path, device: str = "auto", which: str | None = None, model: nn.Module | None = None) -> LoadedRun:
+    """A trained model from a run directory (its ``which``, default ``best.pt``), a checkpoint or a weights file.
+
+    The model is rebuilt from the registry name its run info records; a run of a model that is
+    not in the registry (``fit`` on a model of your own) is loaded into ``model``, an instance
+    built as the run's was (its weights are replaced by the checkpoint's)."""
     checkpoint = checkpoint_file(path, which, "best.pt")
     state = load_checkpoint(checkpoint)
     info = _info(state, checkpoint)
-    missing = [key for key in ("model", "classes", "image_size") if key not in info]
+    missing = [key for key in ("classes", "image_size") + (() if model is not None else ("model",)) if key not in info]
     if missing:
-        raise ValueError(f"{checkpoint} does not say how to rebuild its model (no {', '.join(map(repr, missing))} in its run info)")
-    args = {k: tuple(v) if isinstance(v, list) else v for k, v in info.get("model_args", {}).items()}
-    model = create_model(info["model"], num_classes=len(info["classes"]), **args)
+        own = info.get("model_class")
+        hint = (f"; it was trained with fit() on a {own}, which is not in cnnlab's registry: pass model=<a {own.rpartition('.')[2]} "
+                "built as for that run> (load_run, evaluate_run, predict_images, export_onnx)") if own and "model" in missing else ""
+        raise ValueError(f"{checkpoint} does not say how to rebuild its model (no {', '.join(map(repr, missing))} in its run info){hint}")
+    name = info.get("model") if model is None else type(model).__name__
+    if model is None:
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in info.get("model_args", {}).items()}
+        model = create_model(info["model"], num_classes=len(info["classes"]), **args)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as error:
-        raise CheckpointError(f"{checkpoint}: its weights do not fit the {info['model']} its run info names "
+        raise CheckpointError(f"{checkpoint}: its weights do not fit the {name} {'given' if 'model' not in info else 'its run info names'} "
                               f"({_first_line(error)})") from None
     model.to(resolve_device(device)).eval()
     return LoadedRun(model, info["classes"], tuple(info["image_size"]), info, checkpoint, state.get("epoch"))

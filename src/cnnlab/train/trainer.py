@@ -156,6 +156,9 @@ def _run_record(epochs: Epochs, data: DataSplits, config: TrainConfig, world: Wo
     global_batch = config.batch_size * world.size * config.accumulate  # images per optimizer step
     return {
         "validation": data.validation, "source": data.source, "data_digest": data.digest(), "device": str(epochs.device),
+        # what rebuilds a model of one's own (not in the registry: load_run(..., model=...)); run_info overrides these
+        "model_class": f"{type(epochs.model).__module__}.{type(epochs.model).__qualname__}",
+        "classes": list(data.classes), "image_size": list(data.train.images.shape[1:3]),
         "train_images": len(epochs.train_src), "precision": epochs.precision,
         "streamed": isinstance(epochs.train_src, FromDisk),  # read from the decoded cache batch by batch
         "batchnorm_momentum": batchnorm,  # what BatchNorm did: its moving-average momentum, Keras convention
