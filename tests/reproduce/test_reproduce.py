@@ -152,3 +152,21 @@ def test_a_failed_start_leaves_no_directory(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         reproduce("convtypes", "smoke", out, data=DataConfig(data_dir=str(tmp_path / "missing")), device="cpu")
     assert not out.exists()
+
+
+def test_a_plan_written_before_the_newer_training_options_still_resumes(tmp_path):
+    """A reproduction started before --ema, --mixup, ... existed holds no such keys in plan.json:
+    it trained with their neutral values, so resuming it (with a larger --epochs) is allowed;
+    a real difference is still refused."""
+    import json
+
+    import pytest
+
+    from cnnlab.reproduce.runner import _check_plan, make_plan
+    newer = ("early_stop", "early_stop_metric", "min_delta", "clip_grad", "mixup", "cutmix", "accumulate", "ema", "tensorboard")
+    old = make_plan("densenet", "fast").to_dict()
+    old["train"] = {k: v for k, v in old["train"].items() if k not in newer}
+    (tmp_path / "plan.json").write_text(json.dumps(old))
+    _check_plan(tmp_path, make_plan("densenet", "fast", epochs=40))  # only epochs grew
+    with pytest.raises(ValueError, match="train options ema"):
+        _check_plan(tmp_path, make_plan("densenet", "fast", ema=0.999))

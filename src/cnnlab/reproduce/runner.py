@@ -27,6 +27,7 @@ from ..data import DataConfig, DataSplits
 from ..device import device_name, resolve_device
 from ..io import atomic_write, atomic_write_text
 from ..presets import Preset, get_preset
+from ..train.state import MAY_CHANGE_ON_RESUME, OPTIONS_BEFORE_THEY_EXISTED
 from ..train import History, TrainConfig, run_training
 from ..train.distributed import world_from_env
 from .report import Reproduction, Row, write_reports
@@ -78,8 +79,9 @@ def _check_plan(out: Path, plan: Plan) -> None:
     detail = []
     for key in sorted(k for k in set(found) | set(wanted) if k not in ("started", "cases") and found.get(k) != wanted.get(k)):
         if key == "train":
-            there = found.get("train", {})
-            keys = sorted(k for k in wanted["train"] if k != "epochs" and there.get(k) != wanted["train"][k])
+            # a plan written before an option existed ran with that option's neutral value
+            there = {**OPTIONS_BEFORE_THEY_EXISTED, **found.get("train", {})}
+            keys = sorted(k for k in wanted["train"] if k not in MAY_CHANGE_ON_RESUME and there.get(k) != wanted["train"][k])
             detail += [f"train options {', '.join(keys)}"] if keys else []
         else:
             detail.append(f"{key} ({found.get(key)!r} there, {wanted.get(key)!r} now)")
