@@ -9,24 +9,11 @@ import re
 import sys
 
 import pytest
-from PIL import Image
 
 from cnnlab.cli import build_parser, main
 
 LOOP_FLAGS = ["--early-stop", "1", "--early-stop-metric", "val_loss", "--min-delta", "0.5", "--clip-grad", "2",
               "--mixup", "0.2", "--cutmix", "1", "--accumulate", "2", "--ema", "0.9", "--tensorboard"]
-
-
-@pytest.fixture()
-def folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
-    root = tmp_path / "shapes"
-    for split, n in (("train", 24), ("test", 8)):
-        for c, name in enumerate(("dark", "light")):
-            (root / split / name).mkdir(parents=True)
-            for i in range(n):
-                Image.new("RGB", (16, 16), (30 + 180 * c + i, 40 + 180 * c, 50 + 150 * c)).save(root / split / name / f"{i}.png")
-    return root
 
 
 def _train(folder, out, *extra):
