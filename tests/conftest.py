@@ -3,6 +3,8 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 # Keras is our reference implementation; it must run on its torch backend. Set before any
 # test module imports keras.
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -19,3 +21,26 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture()
+def mount_tmpfs(tmp_path):
+    """``mount_tmpfs(size)``: a directory on a tmpfs of ``size`` ("2m", "4m"), a real disk that
+    fills up; unmounted after the test. Mounting needs root (CAP_SYS_ADMIN); where it is not
+    allowed the test is skipped, and says why."""
+    import subprocess
+
+    mounts = []
+
+    def mount(size: str):
+        path = tmp_path / f"tmpfs-{len(mounts)}"
+        path.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}): the disk-full test needs root")
+        mounts.append(path)
+        return path
+
+    yield mount
+    for path in mounts:
+        subprocess.run(["umount", str(path)], check=False)

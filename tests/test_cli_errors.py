@@ -117,16 +117,9 @@ def test_debug_shows_the_traceback(tmp_path, image):
 
 
 @pytest.fixture()
-def small_tmpfs(tmp_path):
-    """A 2 MiB tmpfs: a real full disk. Mounting needs root (CAP_SYS_ADMIN); where it is not
-    allowed the test is skipped, and says why."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}): the disk-full test needs root")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
+def small_tmpfs(mount_tmpfs):
+    """A 2 MiB tmpfs: a real full disk (tests/conftest.py: mount_tmpfs)."""
+    return mount_tmpfs("2m")
 
 
 def test_full_disk_is_named_before_and_during_training(small_tmpfs, capsys, monkeypatch):

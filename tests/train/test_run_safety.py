@@ -251,15 +251,9 @@ def test_evaluate_on_a_read_only_run_directory(trained, small_disk, monkeypatch,
 # 8. a full disk, a directory as an output file ------------------------------------------------
 
 @pytest.fixture()
-def small_disk(tmp_path):
-    """A 4 MiB tmpfs (mounting needs root; where it is not allowed the test is skipped, and says why)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}): the test needs root")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
+def small_disk(mount_tmpfs):
+    """A 4 MiB tmpfs (tests/conftest.py: mount_tmpfs)."""
+    return mount_tmpfs("4m")
 
 
 def fill(disk) -> None:
