@@ -17,8 +17,6 @@ from cnnlab.train import TrainConfig, evaluate, fit, load_checkpoint
 from cnnlab.train.history import EpochRecord, History
 from cnnlab.train.trainer import resolve_precision
 
-from .test_cli import folder  # noqa: F401 (the small image folder fixture)
-
 
 def colour_data(n=480, size=16, classes=4, seed=0):
     """Classes told apart by their mean colour, with noise: a few steps learn them."""
