@@ -1,12 +1,13 @@
 # Two commands do everything on a fresh machine:
 #   make run   -- set up .venv and run cnnlab's main job
-#   make test  -- set up .venv and run the test suite
+#   make test  -- set up .venv and run the test suite (all of it)
+# and one more for developers: `make test-quick`, the suite without its slow kinds of test.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cnnlab-installed
 
-.PHONY: run test setup clean
+.PHONY: run test test-quick setup clean
 
 RUN_STAMP := $(VENV)/.cnnlab-run-installed
 
@@ -51,21 +52,12 @@ test: $(STAMP)
 	@if [ "$(BROWSER_TESTS)" = required ]; then ./scripts/install-browser.sh; fi
 	CNNLAB_BROWSER_TESTS=$(BROWSER_TESTS) $(PY) -m pytest -q -n 2
 
+# The developer's loop: every test but those marked slow, browser, postgres, distributed or interop
+# (the markers are described in pyproject.toml); `make test` runs them all, as CI does.
+QUICK ?= not slow and not browser and not postgres and not distributed and not interop
+
+test-quick: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m "$(QUICK)"
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
-
-# torchvision equivalence (tests/interop/test_torchvision.py, skipped in `make test`): PyPI's
-# torchvision does not import beside .venv's torch 2.13, so a separate venv holds a matching
-# torch/torchvision pair (about 5.5 GB, from local disk on our machines).
-INTEROP_VENV  ?= .venv-interop
-INTEROP_STAMP := $(INTEROP_VENV)/.cnnlab-installed
-
-$(INTEROP_STAMP): pyproject.toml
-	@test -x $(INTEROP_VENV)/bin/python || $(PYTHON) -m venv $(INTEROP_VENV)
-	$(INTEROP_VENV)/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
-	$(INTEROP_VENV)/bin/python -m pip install --quiet -e . "pytest>=8"
-	@touch $(INTEROP_STAMP)
-
-.PHONY: test-interop
-test-interop: $(INTEROP_STAMP)
-	$(INTEROP_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/interop/test_torchvision.py

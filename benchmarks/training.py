@@ -52,7 +52,7 @@ import cnnlab
 from cnnlab.analysis.summary import model_summary
 from cnnlab.data import ImageDataset, make_splits
 from cnnlab.data.augment import Augmentation
-from cnnlab.train import TrainConfig, fit
+from cnnlab.train import TrainConfig, fit, tune_allocator
 
 MODELS = [("densenet_cifar", {}), ("resnet18", {"stem": "cifar", "conv_bias": False})]
 
@@ -115,7 +115,7 @@ def conv_bound(name: str, kwargs: dict, batch_size: int, repeat: int = 5) -> flo
     from cnnlab.layers.conv import Conv2D
     from cnnlab.train.host import keep_freed_memory
 
-    keep_freed_memory()  # as fit does on CPU (this is the parent process: the figures above ran in their own)
+    keep_freed_memory()  # as the CPU training runs do (this is the parent process: the figures above ran in their own)
     torch.manual_seed(0)
     model = cnnlab.create_model(name, num_classes=10, **kwargs).to(memory_format=torch.channels_last)
     shapes = []
@@ -169,6 +169,7 @@ def measure(kind: str, name: str, args) -> float:
     augment = "keras" if kind.endswith("-keras") else "standard"
     config = TrainConfig(epochs=2, batch_size=args.batch_size, augment=augment, device="cpu",
                          channels_last=kind != "nchw", compile=kind.startswith("compiled"))
+    tune_allocator()  # as the cnnlab command does (the untuned column's CNNLAB_MALLOC_TUNING=0 says no)
     with tempfile.TemporaryDirectory() as out:
         return fit(model, data, config, out, quiet=True).epochs[1].images_per_s
 

@@ -17,14 +17,14 @@ import statistics
 import sys
 from pathlib import Path
 
-from cnnlab.reproduce.studies import get_study
+from cnnlab.reproduce.experiments import get_experiment
 
 
 def article_row(info: dict) -> tuple[str, float | None, float | None]:
     """The row's name, the article's accuracy and its GPU seconds per epoch."""
-    study = "densenet" if info["model"] == "densenet_cifar" else "convtypes"
-    case = next(c for c in get_study(study).cases if c.number == info.get("case"))
-    name = f"article 000 case {case.number}" if study == "densenet" else f"article 001 {case.model_args['conv']} net"
+    experiment = "densenet" if info["model"] == "densenet_cifar" else "convtypes"
+    case = next(c for c in get_experiment(experiment).cases if c.number == info.get("case"))
+    name = f"article 000 case {case.number}" if experiment == "densenet" else f"article 001 {case.model_args['conv']} net"
     return name, case.article.best_acc, case.article.seconds_per_epoch
 
 

@@ -16,19 +16,9 @@ from cnnlab.cli import main
 from cnnlab.train import fit
 from cnnlab.train.rundir import save_checkpoint
 
+from .helpers import fails
 from .images import image_folder
-from .train.test_trainer import CONFIG, tiny_data, tiny_model
-
-
-def fails(capsys, argv: list[str]) -> str:
-    """Run the command; it must exit 2 with one line on stderr. Returns that line."""
-    with pytest.raises(SystemExit) as stop:
-        main(argv)
-    err = capsys.readouterr().err
-    assert stop.value.code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
+from .train.helpers import CONFIG, tiny_data, tiny_model
 
 
 @pytest.fixture()
@@ -118,20 +108,26 @@ def test_debug_shows_the_traceback(tmp_path, image):
 
 @pytest.fixture()
 def small_tmpfs(mount_tmpfs):
-    """A 2 MiB tmpfs: a real full disk (tests/conftest.py: mount_tmpfs)."""
+    """A 2 MiB tmpfs: a real disk, remounted read-only below (tests/conftest.py: mount_tmpfs)."""
     return mount_tmpfs("2m")
 
 
-def test_full_disk_is_named_before_and_during_training(small_tmpfs, capsys, monkeypatch):
+@pytest.fixture()
+def small_disk(make_small_disk):
+    """A 2 MiB disk that fills up: simulated, and a real tmpfs where root (tests/conftest.py: make_small_disk)."""
+    return make_small_disk("2m")
+
+
+def test_full_disk_is_named_before_and_during_training(small_disk, capsys, monkeypatch):
     # before the first epoch: the checkpoints cannot fit
     monkeypatch.setattr("cnnlab.data.DataConfig.load", lambda self, seed=0, download=True: tiny_data(size=32))
-    line = fails(capsys, ["train", "densenet_cifar", "--out", str(small_tmpfs / "run"), "--device", "cpu", "--quiet"])
+    line = fails(capsys, ["train", "densenet_cifar", "--out", str(small_disk / "run"), "--device", "cpu", "--quiet"])
     assert "no space left on device for the checkpoints" in line and "MiB are free" in line
     # during a write: the file that filled the disk is named, and nothing half-written is left
-    (small_tmpfs / "filler").write_bytes(b"\0" * (2 * 2**20 - 64 * 1024))
+    (small_disk / "filler").write_bytes(b"\0" * (2 * 2**20 - 64 * 1024))
     with pytest.raises(OSError, match="no space left on device writing .*last.pt"):
-        save_checkpoint(small_tmpfs / "last.pt", {"w": torch.zeros(100_000)})
-    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler", "run"]  # no last.pt, no temporary file
+        save_checkpoint(small_disk / "last.pt", {"w": torch.zeros(100_000)})
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "run"]  # no last.pt, no temporary file
 
 
 def test_read_only_output_directory(small_tmpfs, capsys, monkeypatch):

@@ -127,7 +127,7 @@ def test_ctrl_c_before_an_epoch_is_saved_says_rerun(tmp_path, capsys, monkeypatc
 
 
 def test_ctrl_c_after_an_epoch_says_resume_dir_which_continues(tmp_path, capsys, monkeypatch, folder):
-    from cnnlab.train import trainer
+    from cnnlab.train import loop as trainer  # the epoch loop checks each epoch
 
     out = tmp_path / "run"
     healthy = trainer._check_healthy

@@ -1,6 +1,8 @@
 """The shape of the source tree, read from the files with ``ast`` (nothing is imported): no
-import cycle between cnnlab's modules, the library never imports the command line, no file
-over 400 lines and no function over 60 outside the command line's argument tables."""
+import cycle between cnnlab's modules and the layers imported in order only, counting every
+import (inside functions and ``TYPE_CHECKING`` blocks too); the library never imports the
+command line; no file over 400 lines and no function over 60 outside the command line's
+argument tables."""
 
 from __future__ import annotations
 
@@ -14,6 +16,24 @@ PACKAGE = SRC / "cnnlab"
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
+# The layers, lowest first: a module may import from its own layer or a lower one, never a
+# higher one. A name is a module or a package (with everything under it, except for the
+# root "cnnlab": its face only); the longest name that matches places a module.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    # leaves every layer may use: atomic writes, devices, figures, option dataclasses' base,
+    # the HTML pieces each result renders itself with in a notebook (_repr_html_)
+    ("base", ("cnnlab.version", "cnnlab.io", "cnnlab.device", "cnnlab.figures", "cnnlab.configs", "cnnlab.notebook")),
+    ("layers", ("cnnlab.layers",)),
+    ("models", ("cnnlab.models",)),
+    ("analysis and data", ("cnnlab.analysis", "cnnlab.data")),
+    # presets are training and data options together
+    ("train", ("cnnlab.train", "cnnlab.presets")),
+    ("applications", ("cnnlab.reproduce", "cnnlab.search", "cnnlab.transfer", "cnnlab.interop", "cnnlab.export")),
+    ("command line", ("cnnlab.cli",)),
+    # the package's face (cnnlab.create_model, cnnlab.summary, ...) and `python -m cnnlab`
+    ("top", ("cnnlab", "cnnlab.__main__")),
+]
+
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(SRC).with_suffix("").parts
@@ -23,10 +43,12 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
-def imports(name: str, path: Path, top_level_only: bool = False) -> set[str]:
-    """The cnnlab modules ``name`` imports (``from pkg import sub`` counts as ``pkg.sub`` when it is a module)."""
-    tree = ast.parse(path.read_text())
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+def imported(name: str, source: str, is_package: bool = False, top_level_only: bool = False) -> set[str]:
+    """The cnnlab modules that the source of module ``name`` imports, wherever the import stands
+    (unless ``top_level_only``). ``from pkg import x`` counts as ``pkg.x`` when that is a module,
+    else as ``pkg`` -- a package's face, its ``__init__``, whose own imports are its edges."""
+    tree = ast.parse(source)
+    package = name if is_package else name.rpartition(".")[0]
     nodes = tree.body if top_level_only else ast.walk(tree)
     found = set()
     for node in nodes:
@@ -40,6 +62,22 @@ def imports(name: str, path: Path, top_level_only: bool = False) -> set[str]:
             for alias in node.names:
                 found.add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in MODULES else target)
     return {m for m in found if m in MODULES and m != name}
+
+
+def imports(name: str, path: Path, top_level_only: bool = False) -> set[str]:
+    """The cnnlab modules the file ``path`` of module ``name`` imports (see :func:`imported`)."""
+    return imported(name, path.read_text(), path.name == "__init__.py", top_level_only)
+
+
+GRAPH = {name: imports(name, path) for name, path in MODULES.items()}
+
+
+def layer_of(module: str) -> int:
+    """The index in ``LAYERS`` of the longest name that is ``module`` or a package above it."""
+    matches = [(len(prefix), i) for i, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes
+               if module == prefix or (prefix != "cnnlab" and module.startswith(prefix + "."))]
+    assert matches, f"{module} is in no layer: place it in LAYERS (tests/test_layout.py)"
+    return max(matches)[1]
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -71,10 +109,58 @@ def test_the_import_graph_reader_sees_cycles_and_relative_imports():
     assert "cnnlab.models" in imports("cnnlab.train.pipeline", MODULES["cnnlab.train.pipeline"])
 
 
+def test_the_import_graph_reader_sees_every_import_through_package_faces():
+    source = """
+from typing import TYPE_CHECKING
+
+from cnnlab.models import create_model
+from . import history
+from .. import __version__
+
+if TYPE_CHECKING:
+    from ..analysis.summary import ModelSummary
+
+def f():
+    import cnnlab.data.augment as augment
+    from ..io import atomic_write
+"""
+    everything = imported("cnnlab.train.x", source)
+    assert everything == {"cnnlab.models", "cnnlab.train.history", "cnnlab", "cnnlab.analysis.summary",
+                          "cnnlab.data.augment", "cnnlab.io"}
+    top_level = imported("cnnlab.train.x", source, top_level_only=True)
+    assert top_level == {"cnnlab.models", "cnnlab.train.history", "cnnlab"}
+    # in a package's face, "." is the package itself
+    assert imported("cnnlab.train", "from .history import History", is_package=True) == {"cnnlab.train.history"}
+
+
 def test_no_import_cycle_between_modules():
-    """Module-level imports: what runs when a module is first imported."""
-    graph = {name: imports(name, path, top_level_only=True) for name, path in MODULES.items()}
-    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+    """Every import counts, those inside functions and TYPE_CHECKING blocks too: an import put off
+    until a call still ties the two modules together."""
+    assert find_cycle(GRAPH) is None, " -> ".join(find_cycle(GRAPH))
+
+
+def test_every_module_has_a_layer():
+    assert layer_of("cnnlab") == layer_of("cnnlab.__main__") == len(LAYERS) - 1
+    assert layer_of("cnnlab.analysis.explain.text") == layer_of("cnnlab.data") < layer_of("cnnlab.train.history")
+    with pytest.raises(AssertionError, match="cnnlab.newthing is in no layer"):
+        layer_of("cnnlab.newthing")
+    for name in MODULES:
+        layer_of(name)
+
+
+def test_modules_import_only_their_own_layer_or_lower_ones():
+    upward = sorted(
+        f"{name} ({LAYERS[layer_of(name)][0]}) imports {m} ({LAYERS[layer_of(m)][0]})"
+        for name, targets in GRAPH.items()
+        for m in targets
+        if layer_of(m) > layer_of(name)
+    )
+    assert not upward, "\n".join(upward)
+
+
+def test_the_notebook_html_pieces_are_a_leaf():
+    """Each result renders its own HTML (``_repr_html_``) from these pieces; they know no result type."""
+    assert GRAPH["cnnlab.notebook"] <= {"cnnlab.io"}
 
 
 def test_the_library_never_imports_the_command_line():

@@ -1,5 +1,5 @@
 """`make run`'s own command line (read from the Makefile through `make main-job`), run end to
-end with smoke-sized overrides: the same study, case, preset and output layout, on 200
+end with smoke-sized overrides: the same experiment, case, preset and output layout, on 200
 training and 100 validation images for 2 epochs."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ import json
 import shlex
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from cnnlab.cli import main
 
@@ -20,6 +22,7 @@ def main_job(run_dir: Path) -> list[str]:
     return shlex.split(done.stdout.strip())
 
 
+@pytest.mark.slow
 def test_the_main_job_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert (ROOT.parent / "shared" / "datasets").is_dir(), "the main job trains on ../shared/datasets (CIFAR-10)"
     out = tmp_path / "make-run"

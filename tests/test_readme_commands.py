@@ -77,7 +77,7 @@ def smoke(command: str) -> list[str]:
     if out[0] in TRAINING and not (len(out) > 1 and out[1] == "report"):
         out += [item for flag, value in SMOKE_LIMITS.items() if flag not in out for item in (flag, value)]
         if out[0] == "reproduce" and "--cases" not in out:
-            out += ["--cases", "1"]  # the first case of the study: every case trains the same way
+            out += ["--cases", "1"]  # the first case of the experiment: every case trains the same way
         if out[0] == "search" and "--trials" not in out:
             out += ["--trials", "1"]
     return out
@@ -136,6 +136,7 @@ def no_download(monkeypatch):
     monkeypatch.setattr(pretrained, "load_pretrained", stand_in)
 
 
+@pytest.mark.slow
 def test_every_readme_command_runs(workdir, no_download, capsys):
     failed, times = [], {}
     for command in readme_commands(README.read_text()):

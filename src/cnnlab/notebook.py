@@ -1,7 +1,8 @@
-"""How cnnlab's results show themselves in Jupyter (``_repr_html_``): a model summary as a table,
-an explanation as its worked text, a training history as its table and learning curves.
+"""The HTML pieces cnnlab's results show themselves with in Jupyter: each result type writes its
+own ``_repr_html_`` (a model summary as a table, an explanation as its worked text, a training
+history as its learning curves and table) from these pieces, and this module knows none of them.
 
-Only strings are built here (the PNG inlined as base64), so nothing depends on IPython.
+Only strings are built here (a figure's PNG inlined as base64), so nothing depends on IPython.
 """
 
 from __future__ import annotations
@@ -9,12 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import TYPE_CHECKING, Sequence
-
-if TYPE_CHECKING:
-    from .analysis.explain import Explanation
-    from .analysis.summary import ModelSummary
-    from .train.history import History
+from typing import Any, Sequence
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[int] = ()) -> str:
@@ -28,31 +24,22 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequ
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def summary_html(s: ModelSummary) -> str:
-    from .analysis.summary import human
-
-    rows = [(r.name, r.type, r.output_shape, f"{r.params:,}", human(r.macs) if r.macs else "0", ", ".join(r.inputs)) for r in s.rows]
-    totals = "".join(f"<li>{html.escape(line)}</li>" for line in s.totals_lines())
-    return (f"<b>{html.escape(s.model)}</b> &mdash; input {'x'.join(map(str, s.input_size))}"
-            + table(("layer", "type", "output shape", "params", "MACs", "connected to"), rows, numeric=(3, 4))
-            + f"<ul>{totals}</ul>")
+def preformatted(text: str) -> str:
+    """Plain text as it prints, escaped."""
+    return f"<pre>{html.escape(text)}</pre>"
 
 
-def explanation_html(e: Explanation) -> str:
-    from .analysis.explain import format_text
+def bullets(lines: Sequence[str]) -> str:
+    """A bulleted list of plain-text lines, escaped."""
+    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
 
-    return f"<pre>{html.escape(format_text(e))}</pre>"
+
+def bold(text: str) -> str:
+    return f"<b>{html.escape(text)}</b>"
 
 
-def history_html(h: History) -> str:
-    from .train.history import save_curves_to
-
-    rows = [(e.epoch, f"{e.train_loss:.4f}", f"{e.train_acc:.2%}", f"{e.val_loss:.4f}", f"{e.val_acc:.2%}",
-             "" if e.val_acc_tta is None else f"{e.val_acc_tta:.2%}", f"{e.lr:.2e}", f"{e.seconds:.1f}") for e in h.epochs]
-    out = table(("epoch", "train loss", "train acc", "val loss", "val acc", "val acc TTA", "lr", "seconds"), rows,
-                numeric=range(8))
-    if h.epochs:
-        png = io.BytesIO()
-        save_curves_to(h, png)
-        out = f'<img src="data:image/png;base64,{base64.b64encode(png.getvalue()).decode()}" style="max-width:100%"/>' + out
-    return out
+def figure_image(figure: Any) -> str:
+    """A matplotlib Figure as an inline PNG image, as wide as the page allows."""
+    png = io.BytesIO()
+    figure.savefig(png, format="png")
+    return f'<img src="data:image/png;base64,{base64.b64encode(png.getvalue()).decode()}" style="max-width:100%"/>'

@@ -1,6 +1,7 @@
-"""Named recipes, one registry for every command: a name gives a training config, a data config
-(the subset sizes; which dataset and where it lies stay the user's choice) and, for a search,
-how many trials.
+"""Presets: named option sets, one registry for every command. A preset holds training and data
+options only: a training config and a data config (the subset sizes; which dataset and where it
+lies stay the user's choice). What a command makes of a preset is the command's own (a search's
+trial count: ``cnnlab.search.study.PRESET_TRIALS``).
 
     from cnnlab.presets import get_preset
     p = get_preset("fast")
@@ -25,8 +26,6 @@ class Preset:
     description: str
     train: TrainConfig
     data: DataConfig = field(default_factory=DataConfig)  # subset sizes (limit_train, limit_val); None = all images
-    trials: int = 50  # search: finished trials before a study stops (article B: 50)
-    comparable: bool = True  # reproduce: whether the figures can be set against the articles'
 
     def train_config(self, **overrides) -> TrainConfig:
         """The preset's training options with ``overrides`` (None: the preset's). A shorter run
@@ -43,16 +42,8 @@ class Preset:
             return None  # TrainConfig refuses the epochs, naming them
         return round(self.train.warmup_epochs * epochs / self.train.epochs, 4)
 
-    @property
-    def limit_train(self) -> int | None:
-        return self.data.limit_train
 
-    @property
-    def limit_val(self) -> int | None:
-        return self.data.limit_val
-
-
-# cnnlab's recipe (preset "fast", explained there); "sprint" cuts it short.
+# cnnlab's own training options (preset "fast", explained there); "sprint" cuts them short.
 FAST = TrainConfig(
     epochs=30, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
     schedule="onecycle", warmup_epochs=2, label_smoothing=0.1, augment="standard", precision="auto",
@@ -70,7 +61,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "fast": Preset(
         "fast",
-        "cnnlab's recipe: 30 epochs, SGD+Nesterov 0.1, one-cycle, L2 5e-4, label smoothing 0.1, pad-crop-flip, "
+        "cnnlab's own: 30 epochs, SGD+Nesterov 0.1, one-cycle, L2 5e-4, label smoothing 0.1, pad-crop-flip, "
         "flip TTA, bf16 where native",
         # Aimed at the article's best accuracy in a third of its epochs: SGD with Nesterov momentum
         # and L2 5e-4 under a one-cycle schedule (2 warm-up epochs, cosine to 0), label smoothing
@@ -83,7 +74,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "sprint": Preset(
         "sprint",
-        "the fast recipe cut to under 10 minutes of a 2-core CPU for article 001's depthwise net: 7 epochs, "
+        "the fast preset cut to under 10 minutes of a 2-core CPU for article 001's depthwise net: 7 epochs, "
         "1 warm-up epoch, no augmentation, flip TTA",
         # What `make run` trains, to the article's 77.36%. In so few epochs there is nothing to overfit
         # yet, and unaugmented images are learned faster: article 001's DepthwiseConv2D net reached
@@ -95,11 +86,10 @@ PRESETS: dict[str, Preset] = {
     "quick": Preset(
         "quick",
         "a CPU-sized taste: 3 epochs on 1,600 training images, 1,000 validation images -- NOT comparable to the article",
-        # About 5 minutes for the whole DenseNet study on a 2-core CPU. BatchNorm momentum 0.9 so
+        # About 5 minutes for the whole DenseNet experiment on a 2-core CPU. BatchNorm momentum 0.9 so
         # that the moving statistics settle within the few steps there are.
         TrainConfig(epochs=3, batch_size=64, optimizer="adam", lr=2e-3, augment="keras", bn_momentum=0.9),
         DataConfig(limit_train=1600, limit_val=1000),
-        comparable=False,
     ),
     "smoke": Preset(
         "smoke",
@@ -108,8 +98,6 @@ PRESETS: dict[str, Preset] = {
         # default) gives evaluation exact BatchNorm statistics after so few steps.
         TrainConfig(epochs=1, batch_size=64, optimizer="adam", lr=1e-3, augment="keras", bn_momentum=0.9),
         DataConfig(limit_train=500, limit_val=200),
-        trials=6,
-        comparable=False,
     ),
     "finetune": Preset(
         "finetune",

@@ -16,7 +16,9 @@ import pytest
 from cnnlab.data import DataError, DataProgress, load_dataset, load_splits, locate
 from cnnlab.data import cifar, memory, rowfile, sources
 
-from .test_sources import cache, fake_official, image_folder  # noqa: F401 -- cache: autouse, a private cache per test
+from .helpers import fake_official, image_folder
+
+pytestmark = pytest.mark.usefixtures("cache")  # tests/data/conftest.py: a private cache per test, no network
 
 
 class Recorder(DataProgress):
@@ -79,7 +81,7 @@ def test_a_cache_found_without_its_source_is_checked_and_refused_when_changed(tm
     assert again.origin["checksum"] == first.origin["checksum"]
     decoded = only_cache(cache)
     np.save(decoded / "train_labels.npy", (first["train"].labels + 1) % 10)
-    with pytest.raises(DataError, match=r"train_labels.npy changed since it was decoded.*--data-dir"):
+    with pytest.raises(DataError, match=r"train_labels.npy changed since it was decoded.*`data_dir`"):
         load_dataset("cifar10")
 
 

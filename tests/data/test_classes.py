@@ -7,7 +7,9 @@ import pytest
 
 from cnnlab.data import DataConfig, DataError, DataProgress, load_dataset, load_splits
 
-from .test_sources import cache, fake_official, image_folder  # noqa: F401 -- cache: autouse, a private cache per test
+from .helpers import fake_official, image_folder
+
+pytestmark = pytest.mark.usefixtures("cache")  # tests/data/conftest.py: a private cache per test, no network
 
 CIFAR10 = "airplane automobile bird cat deer dog frog horse ship truck".split()
 
@@ -44,7 +46,7 @@ def test_validation_without_some_training_classes_is_said(tmp_path):
 
 
 @pytest.mark.parametrize("name, classes, message", [
-    ("cifar100", CIFAR10, r"cifar100 has 100 classes, but .* holds 10 \(airplane, automobile, bird, .*\).*--dataset"),
+    ("cifar100", CIFAR10, r"cifar100 has 100 classes, but .* holds 10 \(airplane, automobile, bird, .*\).*`dataset='cifar10'`"),
     ("cifar10", [f"c{i:02d}" for i in range(100)], r"cifar10 has 10 classes, but .* holds 100"),
 ])
 def test_a_cifar_name_must_match_the_folder(tmp_path, name, classes, message):
@@ -56,7 +58,7 @@ def test_a_cifar_name_must_match_the_folder(tmp_path, name, classes, message):
 
 def test_the_official_cifar10_archive_is_not_cifar100(tmp_path):
     fake_official(tmp_path / "src")
-    with pytest.raises(DataError, match=r"holds the official cifar10 batches, not cifar100.*--dataset cifar10"):
+    with pytest.raises(DataError, match=r"holds the official cifar10 batches, not cifar100.*`dataset='cifar10'`"):
         load_dataset("cifar100", tmp_path / "src" / "cifar-10-batches-py")
 
 

@@ -170,12 +170,13 @@ def test_cache_size_options_are_checked():
     assert DataConfig("photos", cache_size=256).image_size == (224, 224)  # the usual pair
     with pytest.raises(ValueError, match="shorter side"):
         DataConfig("photos", cache_size=3)
-    with pytest.raises(ValueError, match="--no-stream"):
+    with pytest.raises(ValueError, match="drop `stream=False`"):
         DataConfig("photos", cache_size=256, stream=False)
     with pytest.raises(ValueError, match="at least 224"):
         DataConfig("photos", cache_size=128, image_size=(224, 224))
 
 
+@pytest.mark.slow
 def test_train_evaluate_and_predict_see_the_same_views(tmp_path):
     """A run on images kept in their framing: training reads Frames from disk, the recorded
     validation accuracy is what `cnnlab evaluate` measures again, and `predict` on an original

@@ -8,61 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from cnnlab.data import DataError, load_dataset, load_splits, make_splits
 from cnnlab.data import cifar, sources
 
+from .helpers import fake_official, image_folder, tar_of, write_png
+
 SHARED_TAR = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cifar10-jpg.tar.gz"
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    """A private cache per test, and no network: any download attempt fails the test."""
-    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)  # keep ../shared/datasets out of the search path
-
-    def no_network(*args, **kwargs):
-        raise AssertionError("a local source was given: no network access allowed")
-
-    monkeypatch.setattr(cifar.urllib.request, "urlopen", no_network)
-    return tmp_path / "cache"
-
-
-def write_png(path: Path, color, size=(8, 8)) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, color).save(path)
-
-
-def image_folder(root: Path, classes=("cat", "dog"), per_class=3, splits=("train", "test")) -> Path:
-    for split in splits:
-        for c, name in enumerate(classes):
-            for i in range(per_class):
-                write_png(root / split / name / f"{i:03d}.png", (40 * c, 10 * i, 200))
-    return root
-
-
-def tar_of(folder: Path, target: Path, top: str = "data") -> Path:
-    with tarfile.open(target, "w:gz") as archive:
-        archive.add(folder, arcname=top)
-    return target
-
-
-def fake_official(root: Path, n_per_batch=4) -> tuple[Path, dict]:
-    """An archive in the official cifar-10-python layout, with known pixel values."""
-    rng = np.random.default_rng(0)
-    batches = {}
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batches[name] = {b"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8), b"labels": [int(v) for v in rng.integers(0, 10, n_per_batch)]}
-    meta = {b"label_names": [c.encode() for c in ("airplane automobile bird cat deer dog frog horse ship truck".split())]}
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    for name, content in {**batches, "batches.meta": meta}.items():
-        (folder / name).write_bytes(pickle.dumps(content))
-    archive = root / "cifar-10-python.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(folder, arcname="cifar-10-batches-py")
-    return archive, batches
+pytestmark = pytest.mark.usefixtures("cache")  # tests/data/conftest.py: a private cache per test, no network
 
 
 def test_image_folder_directory_and_tar_give_the_same_arrays(tmp_path):
@@ -171,9 +124,9 @@ def test_hostile_pickle_is_refused(tmp_path, monkeypatch):
 
 
 def test_missing_source_and_no_download(tmp_path):
-    with pytest.raises(DataError, match=r"--data-dir .*nowhere does not exist"):
+    with pytest.raises(DataError, match=r"`data_dir='.*nowhere'` does not exist"):
         load_dataset("cifar10", tmp_path / "nowhere")
-    with pytest.raises(DataError, match=r"no cifar10 found in .*downloading is off; pass --data-dir"):
+    with pytest.raises(DataError, match=r"no cifar10 found in .*downloading is off; pass `data_dir`"):
         load_dataset("cifar10", download=False)
     with pytest.raises(DataError, match="is not one cnnlab can fetch"):
         load_dataset("imagenet")

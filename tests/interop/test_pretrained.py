@@ -15,7 +15,7 @@ import cnnlab
 from cnnlab.interop import pretrained, torchvision_kwargs
 from cnnlab.interop.pretrained import choose, load_pretrained
 
-from .test_keras import keras_logits, keras_model
+from .keras_reference import keras_logits, keras_model
 
 
 @pytest.fixture
@@ -60,6 +60,10 @@ def test_cached_file_is_checked_then_loaded(cache, monkeypatch):
     with torch.no_grad():
         got = model.eval()(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
     assert np.abs(got - expected).max() <= 1e-4
+    factory = cnnlab.create_model("mobilenet_v3_small", pretrained=True)  # the same file through the factory
+    assert factory.state_dict().keys() == model.state_dict().keys()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in factory.state_dict().items())
+    assert factory.pretrained_weights.preprocessing.mean == (0.5, 0.5, 0.5)  # Keras's [-1, 1] (its Rescaling layer)
     with open(path, "r+b") as f:  # one flipped byte
         f.seek(1000)
         byte = f.read(1)

@@ -1,11 +1,13 @@
-"""cnnlab.interop.load_torchvision_weights. Against torchvision itself when it is importable
-(``make test-interop`` builds a venv with a matching torch/torchvision pair): every family,
-random weights and random BatchNorm statistics, the same logits on random 224x224 inputs."""
+"""cnnlab.interop.load_torchvision_weights. Against torchvision itself (a test dependency; see
+tests/interop/conftest.py for how it imports beside a CPU-only torch): every family, random
+weights and random BatchNorm statistics, the same logits on random 224x224 inputs."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from torchvision import models, transforms
+from torchvision.transforms.v2 import functional as tvf
 
 import cnnlab
 from cnnlab.interop import load_torchvision_weights, torchvision_kwargs
@@ -45,7 +47,6 @@ def randomise_bn(model: torch.nn.Module, seed: int = 0) -> None:
 
 @pytest.mark.parametrize("tv_name, tv_kwargs, name", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_torchvision_weights_give_torchvision_logits(tv_name, tv_kwargs, name):
-    models = pytest.importorskip("torchvision.models")
     torch.manual_seed(0)
     reference = getattr(models, tv_name)(weights=None, **tv_kwargs).eval()
     randomise_bn(reference)
@@ -107,7 +108,6 @@ def test_unknown_flavour_is_named():
 
 def test_resized_crops_are_torchvisions():
     """The imagenet policy's crops against torchvision's own resized_crop, on the same boxes."""
-    tvf = pytest.importorskip("torchvision.transforms.v2.functional")
     from cnnlab.data.augment import random_resized_boxes, resized_crops
 
     x = torch.rand(6, 3, 150, 180) * 255
@@ -121,7 +121,6 @@ def test_resized_crops_are_torchvisions():
 def test_cached_framing_and_center_view_are_torchvisions_resize_and_center_crop():
     """--cache-size 64 with a 56-px input: the cached image is torchvision's Resize(64) of the
     original and evaluation's view its CenterCrop(56), pixel for pixel."""
-    transforms = pytest.importorskip("torchvision.transforms")
     import numpy as np
     from PIL import Image
 

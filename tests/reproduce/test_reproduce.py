@@ -1,7 +1,8 @@
-"""`cnnlab reproduce`: the studies match SPEC.md, smoke runs write the tables and figures, and
+"""`cnnlab reproduce`: the experiments match SPEC.md, smoke runs write the tables and figures, and
 an interrupted reproduction resumes (finished cases skipped, a running case from its checkpoint).
 
-The runs use the real CIFAR-10 copy in ../shared/datasets (decoded once into the cache)."""
+The runs use the real CIFAR-10 copy in ../shared/datasets (decoded once into the cache): the
+command looks there by itself, the library where $CNNLAB_DATA_PATH says."""
 
 from __future__ import annotations
 
@@ -16,11 +17,21 @@ from cnnlab.analysis.summary import model_summary
 from cnnlab.cli import main
 from cnnlab.data import DataConfig
 from cnnlab.presets import PRESETS
-from cnnlab.reproduce import STUDIES, reproduce
+from cnnlab.reproduce import EXPERIMENTS, reproduce
+
+from ..fake_cifar import fake_cifar10
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
 # SPEC.md, "Simplified CIFAR DenseNet" and "Conv-type comparison nets": (params, depth)
 SPEC_DENSENET = {1: (255_046, 25), 2: (255_046, 25), 3: (505_200, 25), 4: (599_536, 43), 5: (1_104_186, 63), 6: (3_316_848, 121)}
 SPEC_CONVTYPES = {1: ("conv", 1_598_730), 2: ("depthwise", 58_506), 3: ("separable", 230_538)}
+
+
+@pytest.fixture(autouse=True)
+def shared_datasets(monkeypatch):
+    """The library finds CIFAR-10 where it is told: this checkout's ../shared/datasets."""
+    monkeypatch.setenv("CNNLAB_DATA_PATH", str(SHARED))
 
 
 def rows(out: Path) -> list[dict[str, str]]:
@@ -36,13 +47,14 @@ def choices(command: str, option: str) -> list[str]:
     return next(a for a in sub._actions if option in a.option_strings or a.dest == option).choices
 
 
-def test_studies_and_cli_choices_agree_with_spec():
-    assert set(choices("reproduce", "study")) == set(STUDIES) and set(choices("reproduce", "--preset")) == set(PRESETS)
-    for case in STUDIES["densenet"].cases:
+def test_experiments_and_cli_choices_agree_with_spec():
+    assert set(choices("reproduce", "experiment")) == set(EXPERIMENTS)
+    assert set(choices("reproduce", "--preset")) == set(PRESETS)
+    for case in EXPERIMENTS["densenet"].cases:
         s = model_summary(case.model, (3, 32, 32), **case.model_args)
         assert (s.total_params, s.depth) == SPEC_DENSENET[case.number] == (case.article.params, case.article.depth)
         assert case.augment == (case.number != 1)
-    for case in STUDIES["convtypes"].cases:
+    for case in EXPERIMENTS["convtypes"].cases:
         conv, params = SPEC_CONVTYPES[case.number]
         assert case.model_args == {"conv": conv}
         assert model_summary(case.model, (3, 32, 32), **case.model_args).total_params == params == case.article.params
@@ -57,6 +69,7 @@ def densenet_smoke(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_densenet_smoke_writes_the_article_table(densenet_smoke, capsys):
     out = densenet_smoke
     table = rows(out)
@@ -81,6 +94,7 @@ def test_densenet_smoke_writes_the_article_table(densenet_smoke, capsys):
     assert history["info"]["model_args"] == {"growth_rate": 16, "blocks": [6, 12, 24, 16]}
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_cases(densenet_smoke, capsys):
     before = {i: (densenet_smoke / f"case{i}" / "last.pt").stat().st_mtime_ns for i in range(1, 7)}
     result = reproduce("densenet", "smoke", densenet_smoke, device="cpu", quiet=True)
@@ -89,10 +103,11 @@ def test_rerun_skips_finished_cases(densenet_smoke, capsys):
     assert before == {i: (densenet_smoke / f"case{i}" / "last.pt").stat().st_mtime_ns for i in range(1, 7)}
 
 
+@pytest.mark.slow
 def test_other_settings_in_the_same_directory_are_refused(densenet_smoke):
-    with pytest.raises(ValueError, match=r"other settings: train options lr.*same options to resume it \(--epochs may grow\)"):
+    with pytest.raises(ValueError, match=r"other settings: train options lr.*same options to resume it \(`epochs` may grow\)"):
         reproduce("densenet", "smoke", densenet_smoke, lr=0.5, device="cpu")
-    with pytest.raises(ValueError, match=r"study 'densenet' has cases \[1, 2, 3, 4, 5, 6\]; unknown case\(s\) \[7\]"):
+    with pytest.raises(ValueError, match=r"experiment 'densenet' has cases \[1, 2, 3, 4, 5, 6\]; unknown case\(s\) \[7\]"):
         reproduce("densenet", "smoke", densenet_smoke, cases=[7])
 
 
@@ -100,6 +115,7 @@ class Interrupted(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_convtypes_interrupted_and_resumed(tmp_path, monkeypatch, capsys):
     """Killed during case 2's second epoch: the rerun skips case 1, resumes case 2 from its
     epoch-1 checkpoint (same epoch-1 record), then trains case 3."""
@@ -170,3 +186,29 @@ def test_a_plan_written_before_the_newer_training_options_still_resumes(tmp_path
     _check_plan(tmp_path, make_plan("densenet", "fast", epochs=40))  # only epochs grew
     with pytest.raises(ValueError, match="train options ema"):
         _check_plan(tmp_path, make_plan("densenet", "fast", ema=0.999))
+
+
+@pytest.mark.slow
+def test_a_reproduction_of_an_older_version_resumes(tmp_path, monkeypatch, capsys):
+    """"study" meant an Optuna study and an article's table; the table is an experiment now.
+    plan.json and results.json say "experiment"; a directory whose files say "study" (written
+    before) still resumes, by --resume OUT and by the same command."""
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
+    data, out = fake_cifar10(tmp_path / "cifar"), tmp_path / "rep"
+    command = ["reproduce", "convtypes", "--preset", "smoke", "--cases", "1", "--limit-train", "20", "--limit-val", "10",
+               "--batch-size", "10", "--data-dir", str(data), "--out", str(out), "--quiet", "--device", "cpu"]
+    assert main([*command, "--epochs", "1"]) == 0
+    for name in ("plan.json", "results.json"):
+        written = json.loads((out / name).read_text())
+        assert written["experiment"] == "convtypes" and "study" not in written
+        older = {("study" if k == "experiment" else k): v for k, v in written.items()}
+        (out / name).write_text(json.dumps(older, indent=1))
+    assert main(["reproduce", "--resume", str(out), "--epochs", "2", "--data-dir", str(data), "--quiet"]) == 0
+    assert len(json.loads((out / "case1" / "history.json").read_text())["epochs"]) == 2
+    assert json.loads((out / "plan.json").read_text())["experiment"] == "convtypes"
+    plan = json.loads((out / "plan.json").read_text())
+    (out / "plan.json").write_text(json.dumps({("study" if k == "experiment" else k): v for k, v in plan.items()}))
+    assert main([*command, "--epochs", "3"]) == 0  # the same command continues it
+    assert len(json.loads((out / "case1" / "history.json").read_text())["epochs"]) == 3
+    assert "not comparable to the article's" in (out / "results.md").read_text()  # 20 images, not the article's 50,000
+    capsys.readouterr()

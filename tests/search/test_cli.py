@@ -7,6 +7,7 @@ import pytest
 from cnnlab.cli import main
 
 
+@pytest.mark.slow
 def test_search_then_report(folder, data_cache, tmp_path, capsys):
     out = tmp_path / "study"
     args = ["search", "modules", "--objective", "error+params", "--preset", "smoke", "--trials", "3", "--epochs", "1",

@@ -32,6 +32,7 @@ def one_survivor(finishes: bool):
     return run
 
 
+@pytest.mark.slow
 def test_the_report_stands_when_the_survivors_finish(folder, data_cache, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(run_module, "_run_processes", one_survivor(finishes=True))
     assert main(ARGS + ["--data-dir", str(folder), "--out", str(tmp_path / "s")]) == 0
@@ -41,6 +42,7 @@ def test_the_report_stands_when_the_survivors_finish(folder, data_cache, tmp_pat
     assert (tmp_path / "s" / "trials.csv").exists()
 
 
+@pytest.mark.slow
 def test_an_unfinished_study_with_a_dead_worker_is_one_line(folder, data_cache, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(run_module, "_run_processes", one_survivor(finishes=False))
     with pytest.raises(SystemExit) as stop:

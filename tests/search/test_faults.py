@@ -28,8 +28,8 @@ TRAIN = TrainConfig(epochs=1, batch_size=32, lr=3e-3, augment="none", device="cp
 SMOKE = ["--preset", "smoke", "--epochs", "1", "--arg", "widths=4,8,8", "--dataset", "quadrants", "--device", "cpu", "--quiet"]
 
 
-def settings(tmp_path, trials=3, train=TRAIN, fixed=None, out="study"):
-    return SearchSettings(space="modules", objective=Objective("error"), train=train, fixed=fixed or {"widths": (4, 8, 8)},
+def settings(tmp_path, trials=3, train=TRAIN, model_args=None, out="study"):
+    return SearchSettings(space="modules", objective=Objective("error"), train=train, model_args=model_args or {"widths": (4, 8, 8)},
                           trials=trials, out=str(tmp_path / out), heartbeat=2)
 
 
@@ -68,7 +68,7 @@ def test_a_bad_fixed_argument_fails_before_the_study_exists(tmp_path, folder, da
     assert "must be one of ['conv', 'depthwise', 'separable'], got 'foo'" in err
     assert not (out / "study.db").exists() and calls == []
     with pytest.raises(ValueError, match=r"fixed model argument layers=\('conv', 'conv'\) does not build"):
-        run_search(settings(tmp_path, fixed={"widths": (4, 8, 8), "layers": ("conv", "conv")}), quiet=True, data=splits)
+        run_search(settings(tmp_path, model_args={"widths": (4, 8, 8), "layers": ("conv", "conv")}), quiet=True, data=splits)
     assert not (tmp_path / "study" / "study.db").exists() and calls == []
 
 
@@ -240,6 +240,7 @@ def stop_mid_trial(command: list[str], env: dict[str, str], db: Path, signum: in
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.slow
 def test_interrupted_search_says_how_to_resume(signum, code, tmp_path, folder, data_cache):
     out = tmp_path / "s"
     command = [sys.executable, "-m", "cnnlab", "search", "modules", *SMOKE, "--epochs", "30", "--trials", "2",
@@ -257,7 +258,7 @@ def test_interrupted_search_says_how_to_resume(signum, code, tmp_path, folder, d
 
 
 def test_a_pareto_report_shows_no_optuna_warning(tmp_path, splits, capsys):
-    s = SearchSettings(space="modules", objective=Objective("pareto"), train=TRAIN, fixed={"widths": (4, 8, 8)}, trials=3,
+    s = SearchSettings(space="modules", objective=Objective("pareto"), train=TRAIN, model_args={"widths": (4, 8, 8)}, trials=3,
                        pruner="none", out=str(tmp_path / "study"), heartbeat=2)
     run_search(s, quiet=True, data=splits)
     capsys.readouterr()

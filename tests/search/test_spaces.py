@@ -1,4 +1,4 @@
-"""Search spaces turn a trial into registered-model keywords; objectives score article 001's way."""
+"""Search spaces turn a trial into a registered model's arguments; objectives score article 001's way."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cnnlab.search import SPACES, Objective, get_space, rebuild
 from cnnlab.search.study import PRUNERS
 from cnnlab.cli.search import OBJECTIVE_NAMES, PRUNER_NAMES, SPACE_NAMES
 from cnnlab.search.objectives import OBJECTIVES, CostAwareMedianPruner, measure_latency
-from cnnlab.search.spaces import architecture_key, from_json_kwargs, to_json_kwargs
+from cnnlab.search.spaces import architecture_key, model_args_from_json, model_args_to_json
 
 
 def test_cli_names_match_the_library():
@@ -26,40 +26,40 @@ def test_modules_space_is_the_articles_27_and_rebuilds_exactly():
     seen = set()
     for layers in itertools.product(("conv", "depthwise", "separable"), repeat=3):
         trial = optuna.trial.FixedTrial({f"layer{i}": kind for i, kind in enumerate(layers)})
-        kwargs = space.model_args(trial)
-        assert kwargs == {"layers": layers}
-        seen.add(architecture_key(space.model, kwargs))
+        model_args = space.trial_model_args(trial)
+        assert model_args == {"layers": layers}
+        seen.add(architecture_key(space.model, model_args))
     assert len(seen) == 27 == space.space_size()
-    # article 001's objective-B winner, rebuilt from a trial's stored keywords
-    model = rebuild({"model": "modulenet_cifar", "model_kwargs": to_json_kwargs({"layers": ("separable", "separable", "depthwise")})})
+    # article 001's objective-B winner, rebuilt from a trial's stored model arguments
+    model = rebuild({"model": "modulenet_cifar", "model_args": model_args_to_json({"layers": ("separable", "separable", "depthwise")})})
     assert summary(model, (3, 32, 32)).total_params == 236_810
 
 
 def test_modules_free_space_chooses_per_stage():
     space = get_space("modules-free")
     params = {f"s{s}_layer{i}": ("conv", "depthwise", "separable")[(s + i) % 3] for s in range(3) for i in range(3)}
-    kwargs = space.model_args(optuna.trial.FixedTrial({**params, "kernel_size": 5, "width_multiplier": 0.5}))
-    assert kwargs["layers"] == (("conv", "depthwise", "separable"), ("depthwise", "separable", "conv"), ("separable", "conv", "depthwise"))
-    model = cnnlab.create_model(space.model, **kwargs)
+    model_args = space.trial_model_args(optuna.trial.FixedTrial({**params, "kernel_size": 5, "width_multiplier": 0.5}))
+    assert model_args["layers"] == (("conv", "depthwise", "separable"), ("depthwise", "separable", "conv"), ("separable", "conv", "depthwise"))
+    model = cnnlab.create_model(space.model, **model_args)
     assert model.stages[0].layer0.conv.weight.shape[-1] == 5  # kernel 5
     assert model.stages[2].adjust.out_channels == 128  # 256 x 0.5
-    assert space.label(kwargs) == "conv, depthwise, separable | depthwise, separable, conv | separable, conv, depthwise (k5, x0.5)"
-    # a fixed keyword is not searched
-    fixed = {"kernel_size": 3, "width_multiplier": 1.0, "widths": (8, 16)}
-    kwargs = space.model_args(optuna.trial.FixedTrial({k: v for k, v in params.items() if k[1] in "01"}), fixed)
-    assert kwargs["kernel_size"] == 3 and len(kwargs["layers"]) == 2
-    assert space.space_size(fixed) == 27**2
+    assert space.label(model_args) == "conv, depthwise, separable | depthwise, separable, conv | separable, conv, depthwise (k5, x0.5)"
+    # a given model argument is not searched
+    given = {"kernel_size": 3, "width_multiplier": 1.0, "widths": (8, 16)}
+    model_args = space.trial_model_args(optuna.trial.FixedTrial({k: v for k, v in params.items() if k[1] in "01"}), given)
+    assert model_args["kernel_size"] == 3 and len(model_args["layers"]) == 2
+    assert space.space_size(given) == 27**2
     assert space.space_size() == 27**3 * 2 * 3
 
 
 def test_densenet_space_and_json_round_trip():
     space = get_space("densenet")
-    kwargs = space.model_args(optuna.trial.FixedTrial({"growth_rate": 16, "blocks0": 1, "blocks1": 2, "blocks2": 4, "blocks3": 3}))
-    assert kwargs == {"growth_rate": 16, "blocks": (1, 2, 4, 3)}
-    model = cnnlab.create_model(space.model, **from_json_kwargs(json.loads(json.dumps(to_json_kwargs(kwargs)))))
+    model_args = space.trial_model_args(optuna.trial.FixedTrial({"growth_rate": 16, "blocks0": 1, "blocks1": 2, "blocks2": 4, "blocks3": 3}))
+    assert model_args == {"growth_rate": 16, "blocks": (1, 2, 4, 3)}
+    model = cnnlab.create_model(space.model, **model_args_from_json(json.loads(json.dumps(model_args_to_json(model_args)))))
     assert summary(model, (3, 32, 32)).total_params == 255_046  # article 000's k=16 [1,2,4,3]
     assert space.space_size({"growth_rate": 12, "max_blocks": (1, 2)}) == 2
-    assert "max_blocks" not in space.model_args(optuna.trial.FixedTrial({"blocks0": 1}), {"growth_rate": 12, "max_blocks": (1,)})
+    assert "max_blocks" not in space.trial_model_args(optuna.trial.FixedTrial({"blocks0": 1}), {"growth_rate": 12, "max_blocks": (1,)})
 
 
 def test_unknown_space():
@@ -78,7 +78,7 @@ def test_objective_b_reproduces_the_articles_score():
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "model_args, message",
     [
         ({"kind": "accuracy"}, "objective must be one of error, error[+]params"),
         ({"kind": "pareto", "cost": "flops"}, "cost must be one of params, latency, got 'flops'"),
@@ -87,9 +87,9 @@ def test_objective_b_reproduces_the_articles_score():
         ({"latency_batch": 0}, "latency batch must be a positive int, got 0"),
     ],
 )
-def test_bad_objectives(kwargs, message):
+def test_bad_objectives(model_args, message):
     with pytest.raises(ValueError, match=message):
-        Objective(**kwargs)
+        Objective(**model_args)
 
 
 def test_cost_aware_pruner_compares_only_with_similar_cost():

@@ -17,9 +17,9 @@ TRAIN = TrainConfig(epochs=2, batch_size=32, lr=3e-3, augment="none", device="cp
 TINY = {"widths": (4, 8, 8)}
 
 
-def settings(tmp_path, objective="error", space="modules", trials=3, fixed=TINY, **kwargs):
+def settings(tmp_path, objective="error", space="modules", trials=3, model_args=TINY, **kwargs):
     return SearchSettings(space=space, objective=Objective(objective, **kwargs.pop("objective_kwargs", {})), train=TRAIN,
-                          fixed=fixed, trials=trials, out=str(tmp_path / "study"), heartbeat=2, **kwargs)
+                          model_args=model_args, trials=trials, out=str(tmp_path / "study"), heartbeat=2, **kwargs)
 
 
 def owners(study):
@@ -40,6 +40,7 @@ def test_smoke_study_with_each_objective(tmp_path, splits, objective, objective_
     for t in owners(study):
         a = t.user_attrs
         assert len(a["val_acc"]) == a["epochs_done"] and 1 <= a["epochs_done"] <= 2
+        assert a["model_args"]["widths"] == [4, 8, 8] and "model_kwargs" not in a  # one name for the model's arguments
         if t.state != TrialState.COMPLETE:
             continue
         assert a["best_val_acc"] == max(a["val_acc"])
@@ -65,7 +66,7 @@ def test_smoke_study_with_each_objective(tmp_path, splits, objective, objective_
 
 
 def test_an_architecture_is_never_trained_twice(tmp_path, splits):
-    s = settings(tmp_path, trials=4, fixed=TINY)
+    s = settings(tmp_path, trials=4, model_args=TINY)
     run_search(s, quiet=True, data=splits)  # creates the study and 4 trials...
     study = optuna.load_study(study_name="modules-error", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
     first = owners(study)[0]
@@ -90,8 +91,8 @@ def test_an_architecture_is_never_trained_twice(tmp_path, splits):
 
 def test_study_stops_when_the_space_is_exhausted(tmp_path, splits):
     # densenet with the growth rate fixed and blocks (1, 1..2): two architectures in all
-    fixed = {"growth_rate": 4, "bottleneck_width": 8, "max_blocks": (1, 2)}
-    s = settings(tmp_path, space="densenet", trials=12, fixed=fixed)
+    given = {"growth_rate": 4, "bottleneck_width": 8, "max_blocks": (1, 2)}
+    s = settings(tmp_path, space="densenet", trials=12, model_args=given)
     study = run_search(s, quiet=True, data=splits).load()
     keys = {t.user_attrs["arch"] for t in owners(study)}
     assert len(keys) == 2 and len(owners(study)) == 2
@@ -101,10 +102,10 @@ def test_study_stops_when_the_space_is_exhausted(tmp_path, splits):
 def test_existing_study_needs_resume_and_same_settings(tmp_path, splits):
     s = settings(tmp_path, trials=1)
     run_search(s, quiet=True, data=splits)
-    with pytest.raises(FileExistsError, match="already holds study 'modules-error'; pass --resume"):
+    with pytest.raises(FileExistsError, match="already holds study 'modules-error'; pass `resume=True`"):
         run_search(s, quiet=True, data=splits)
-    other = settings(tmp_path, trials=1, fixed={"widths": (4, 8, 16)})
-    with pytest.raises(ValueError, match=r"started with other settings \(fixed: study .*'widths': \[4, 8, 8\]"):
+    other = settings(tmp_path, trials=1, model_args={"widths": (4, 8, 16)})
+    with pytest.raises(ValueError, match=r"started with other settings \(model_args: study .*'widths': \[4, 8, 8\]"):
         run_search(other, resume=True, quiet=True, data=splits)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         run_search(settings(tmp_path / "elsewhere"), resume=True, quiet=True, data=splits)
@@ -115,7 +116,7 @@ def test_existing_study_needs_resume_and_same_settings(tmp_path, splits):
     [
         ({"trials": 0}, "trials must be a positive int, got 0"),
         ({"pruner": "asha"}, "pruner must be one of median, hyperband, none, got 'asha'"),
-        ({"fixed": {"depth": 3}}, "modulenet_cifar does not accept 'depth'"),
+        ({"model_args": {"depth": 3}}, "modulenet_cifar does not accept 'depth'"),
         ({"objective": "pareto", "pruner": "hyperband"}, "hyperband' cannot prune a multi-objective"),
     ],
 )

@@ -34,6 +34,7 @@ def environment() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
 
 
+@pytest.mark.postgres
 def test_two_workers_share_a_postgresql_study(tmp_path, folder, data_cache):
     server = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
     url = server.get_uri()
@@ -68,6 +69,7 @@ def test_two_workers_share_a_postgresql_study(tmp_path, folder, data_cache):
         assert epochs in ([1], [1, 2])
 
 
+@pytest.mark.slow
 def test_killed_worker_trial_resumes_from_its_checkpoint(tmp_path, folder, data_cache):
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     out = tmp_path / "study"

@@ -9,6 +9,7 @@ import pytest
 from cnnlab.cli import main
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict(folder, tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "convtype_cifar", "--arg", "conv=separable", "--arg", "widths=8,16", "--dataset", "shapes",

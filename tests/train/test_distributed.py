@@ -46,6 +46,7 @@ def runs(tmp_path_factory):
     return root
 
 
+@pytest.mark.distributed
 def test_two_ranks_of_32_train_as_one_process_of_64(runs):
     one, two = _weights(runs / "one"), _weights(runs / "two")
     assert one.keys() == two.keys()
@@ -59,12 +60,14 @@ def test_two_ranks_of_32_train_as_one_process_of_64(runs):
     assert json.loads((runs / "two" / "config.json").read_text())["world_size"] == 2
 
 
+@pytest.mark.distributed
 def test_only_rank_0_writes(runs):
     # the worker ran with DDP_NO_WRITES_OFF_RANK0: any atomic write from rank 1 would have failed the run
     assert {p.name for p in (runs / "two").iterdir()} == RUN_FILES  # no lock left, no temporary files
     assert len(json.loads((runs / "two" / "history.json").read_text())["epochs"]) == 3
 
 
+@pytest.mark.distributed
 def test_a_killed_rank_restarts_from_the_last_checkpoint(runs, tmp_path):
     out = tmp_path / "killed"
     done = _run(out, 2, DDP_BATCH="32", DDP_EPOCHS="3", DDP_KILL="1,2")  # rank 1 killed as epoch 2 starts
@@ -76,6 +79,7 @@ def test_a_killed_rank_restarts_from_the_last_checkpoint(runs, tmp_path):
         torch.testing.assert_close(_weights(out)[name], value, rtol=0, atol=1e-6)
 
 
+@pytest.mark.distributed
 def test_two_nodes_by_rendezvous_train_as_two_local_ranks(runs, tmp_path):
     """README's multi-node command, both "nodes" on this machine: two torchrun agents meet at a
     c10d rendezvous endpoint (1 process each) and train exactly as --standalone's 2 processes."""
@@ -115,6 +119,7 @@ def test_a_run_directory_in_use_is_refused_and_a_stale_lock_taken_over(tmp_path)
     assert not (tmp_path / LOCK_NAME).exists()
 
 
+@pytest.mark.distributed
 def test_cli_nproc_starts_torchrun(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -130,6 +135,7 @@ def test_cli_nproc_starts_torchrun(tmp_path, capsys, monkeypatch):
         main([*argv, "--nproc", "0"])
 
 
+@pytest.mark.distributed
 def test_reproduce_accepts_the_same_launch(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)

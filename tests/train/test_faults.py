@@ -14,11 +14,11 @@ from torch import nn
 from cnnlab.cli import main
 from cnnlab.data import load_dataset
 from cnnlab.train import TrainConfig, TrainingDiverged, fit, load_checkpoint
-from cnnlab.train import trainer as trainer_module
-from cnnlab.train.trainer import lr_factor
+from cnnlab.train import loop as trainer_module  # the epoch loop saves the checkpoints
+from cnnlab.train.schedule import lr_factor
 
 from ..images import image_folder
-from .test_trainer import CONFIG, tiny_data, tiny_model
+from .helpers import CONFIG, tiny_data, tiny_model
 
 LEARNS = CONFIG.with_overrides(epochs=4, lr=3e-3)  # val accuracy 41% after epoch 1, 100% after 2: best.pt rewritten
 

@@ -22,6 +22,7 @@ def _train(folder, out, *extra):
             "--device", "cpu", "--out", str(out), "--quiet", *extra]
 
 
+@pytest.mark.slow
 def test_train_records_every_loop_option_and_stops_early(folder, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(_train(folder, out, *LOOP_FLAGS)) == 0

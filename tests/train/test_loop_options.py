@@ -22,7 +22,7 @@ from cnnlab.train.evaluation import evaluate
 from cnnlab.train.mixing import Mixing, cutmix_box, soft_targets
 from cnnlab.train.tblog import MissingPackage
 
-from .test_trainer import CONFIG, tiny_data, tiny_model
+from .helpers import CONFIG, tiny_data, tiny_model
 
 PLAIN = TrainConfig(epochs=2, batch_size=32, optimizer="sgd", lr=0.1, schedule="cosine", augment="none", precise_bn=0,
                     channels_last=False, device="cpu", seed=1)
@@ -273,6 +273,7 @@ def test_bad_values_are_refused_naming_the_option(option, value, message):
         TrainConfig(**{option: value})
 
 
+@pytest.mark.distributed
 def test_accumulation_under_ddp_skips_the_exchange_on_all_but_the_last_micro_batch(tmp_path):
     """2 processes x 16 images x 2 micro-batches per step train as one process with batches of 64."""
     import os

@@ -15,7 +15,7 @@ from cnnlab.cli import main
 from cnnlab.data import ImageDataset, make_splits
 from cnnlab.train import TrainConfig, evaluate, fit, load_checkpoint
 from cnnlab.train.history import EpochRecord, History
-from cnnlab.train.trainer import resolve_precision
+from cnnlab.train.precision import resolve_precision
 
 
 def colour_data(n=480, size=16, classes=4, seed=0):
@@ -63,8 +63,8 @@ def test_precise_batchnorm_keeps_eval_close_to_train(tmp_path):
 
 
 def test_precise_batchnorm_leaves_frozen_layers_alone():
-    from cnnlab.train.trainer import precise_batchnorm
-    from cnnlab.transfer.freeze import freeze
+    from cnnlab.train.batchnorm import precise_batchnorm
+    from cnnlab.transfer import freeze
 
     torch.manual_seed(0)
     model = cnnlab.create_model("convtype_cifar", num_classes=2, conv="separable", widths=(8, 16))

@@ -21,9 +21,9 @@ from cnnlab.io import atomic_write, atomic_write_text
 from cnnlab.train import fit, load_checkpoint, load_run
 from cnnlab.train.rundir import save_checkpoint
 
+from ..helpers import fails
 from ..images import image_folder
-from ..test_cli_errors import fails
-from .test_trainer import CONFIG, tiny_data, tiny_model
+from .helpers import CONFIG, tiny_data, tiny_model
 
 ONE_EPOCH = CONFIG.with_overrides(epochs=1, warmup_epochs=0)
 
@@ -238,10 +238,11 @@ def test_evaluate_refuses_a_directory_or_a_run_file_as_its_plot_before_evaluatin
     assert files(run) == before
 
 
-def test_evaluate_on_a_read_only_run_directory(trained, small_disk, monkeypatch, capsys):
+def test_evaluate_on_a_read_only_run_directory(trained, mount_tmpfs, monkeypatch, capsys):
     monkeypatch.setenv("CNNLAB_DATA", str(trained / "cache"))
-    run = shutil.copytree(trained / "run", small_disk / "run")
-    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    disk = mount_tmpfs("4m")  # a real tmpfs, remounted read-only (tests/conftest.py: mount_tmpfs)
+    run = shutil.copytree(trained / "run", disk / "run")
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
     out, err = evaluate_fails(capsys, run)
     assert out.startswith("6 test images") and "accuracy" in out
     assert len(err.strip().splitlines()) == 1 and "Read-only file system" in err and "--plot" in err
@@ -251,9 +252,9 @@ def test_evaluate_on_a_read_only_run_directory(trained, small_disk, monkeypatch,
 # 8. a full disk, a directory as an output file ------------------------------------------------
 
 @pytest.fixture()
-def small_disk(mount_tmpfs):
-    """A 4 MiB tmpfs (tests/conftest.py: mount_tmpfs)."""
-    return mount_tmpfs("4m")
+def small_disk(make_small_disk):
+    """A 4 MiB disk that fills up: simulated, and a real tmpfs where root (tests/conftest.py: make_small_disk)."""
+    return make_small_disk("4m")
 
 
 def fill(disk) -> None:

@@ -5,35 +5,15 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
-import cnnlab
-from cnnlab.data import ImageDataset, make_splits
 from cnnlab.train import TrainConfig, TrainingDiverged, fit, load_checkpoint
-from cnnlab.train import trainer as trainer_module
+from cnnlab.train.host import allocator_state
+from cnnlab.train.state import CHECKPOINT_KEYS
 
-
-def tiny_data(n=96, size=16, seed=0):
-    """Two classes a small net can tell apart (and a horizontal flip keeps): bright top half vs bright bottom half."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 2, n)
-    images = rng.integers(0, 60, (n, size, size, 3)).astype(np.uint8)
-    for i, c in enumerate(labels):
-        images[i, (size // 2) * c : (size // 2) * (c + 1)] += 150
-    train = ImageDataset(images, labels.astype(np.int64), ["top", "bottom"])
-    test = ImageDataset(images[:32].copy(), labels[:32].astype(np.int64), ["top", "bottom"])
-    return make_splits(train, test, source="synthetic")
-
-
-def tiny_model(seed=0):
-    torch.manual_seed(seed)
-    return cnnlab.create_model("convtype_cifar", num_classes=2, conv="separable", widths=(8, 16))
-
-
-CONFIG = TrainConfig(epochs=3, batch_size=32, augment="standard", schedule="onecycle", warmup_epochs=1, device="cpu", seed=3)
+from .helpers import CONFIG, tiny_data, tiny_model
 
 
 def test_history_files_and_learning(tmp_path):
@@ -42,7 +22,7 @@ def test_history_files_and_learning(tmp_path):
     assert [e["epoch"] for e in saved["epochs"]] == [1, 2, 3, 4, 5, 6]
     assert set(saved["epochs"][0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s", "val_acc_tta"}
     assert saved["config"]["batch_size"] == 32 and saved["info"]["validation"] == "test"
-    assert saved["info"]["host_malloc"] in ("tuned", "off", "unsupported")  # what CPU runs did to the allocator
+    assert saved["info"]["host_malloc"] == allocator_state()  # what the allocator was (tuned only when asked)
     assert saved["summary"]["best_val_acc"] == max(e["val_acc"] for e in saved["epochs"])
     assert (tmp_path / "history.csv").read_text().splitlines()[0] == "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_s,val_acc_tta"
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
@@ -102,7 +82,7 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatc
             raise KeyboardInterrupt("killed mid-save")
         return real_save(obj, path, *args, **kwargs)
 
-    monkeypatch.setattr(trainer_module.torch, "save", dying_save)
+    monkeypatch.setattr(torch, "save", dying_save)
     with pytest.raises(KeyboardInterrupt):
         fit(tiny_model(), tiny_data(), CONFIG, tmp_path, quiet=True)
     state = load_checkpoint(tmp_path / "last.pt")
@@ -130,11 +110,16 @@ def test_non_finite_loss_stops_with_epoch_and_step(tmp_path):
 
 
 def test_checkpoints_load_with_weights_only(tmp_path):
-    fit(tiny_model(), tiny_data(), CONFIG.with_overrides(epochs=1, warmup_epochs=0), tmp_path, quiet=True)
+    trained = tiny_model()
+    fit(trained, tiny_data(), CONFIG.with_overrides(epochs=1, warmup_epochs=0), tmp_path, quiet=True)
     for name in ("last.pt", "best.pt"):
-        state = torch.load(tmp_path / name, weights_only=True)
+        state = torch.load(tmp_path / name, weights_only=True)  # tensors and plain containers only, no code
+        assert set(CHECKPOINT_KEYS) <= set(state) and state["epoch"] == 1, name  # the whole run, resumable
         model = tiny_model(seed=5)
-        model.load_state_dict(state["model"])
+        assert not any(torch.equal(a, b) for a, b in zip(model.parameters(), trained.parameters()))
+        model.load_state_dict(state["model"])  # strict: every tensor of the model, no other
+        for (key, a), b in zip(trained.state_dict().items(), model.state_dict().values()):
+            torch.testing.assert_close(b, a, rtol=0, atol=0, msg=f"{name}: {key}")  # the trained weights, exactly
 
 
 def test_config_validation():

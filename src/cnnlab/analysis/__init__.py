@@ -1,6 +1,10 @@
-"""Looking inside layers and models: explanations, costs, summaries."""
+"""Looking inside layers and models: explanations (:mod:`.explain`), costs and summaries (:mod:`.summary`).
 
-from .explain import Explanation, explain, format_text
-from .summary import LayerRow, ModelSummary, model_summary, summary
+The functions themselves are ``cnnlab.explain`` and ``cnnlab.summary``; here ``cnnlab.analysis.explain``
+and ``cnnlab.analysis.summary`` name the package and the module that hold them.
+"""
 
-__all__ = ["Explanation", "LayerRow", "ModelSummary", "explain", "format_text", "model_summary", "summary"]
+from .explain import Explanation, format_text
+from .summary import LayerRow, ModelSummary, model_summary
+
+__all__ = ["Explanation", "LayerRow", "ModelSummary", "format_text", "model_summary"]

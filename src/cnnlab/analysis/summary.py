@@ -30,6 +30,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from ..layers.base import KerasConv2dBase
+from ..notebook import bold, bullets, table
 from .textfmt import fmt_number
 
 WEIGHT_LAYERS = (KerasConv2dBase, nn.Linear, nn.modules.conv._ConvNd)
@@ -77,9 +78,11 @@ class ModelSummary:
         return json.dumps(self.to_dict(), indent=1)
 
     def _repr_html_(self) -> str:  # Jupyter: the ledger as a table
-        from ..notebook import summary_html
-
-        return summary_html(self)
+        header = ("layer", "type", "output shape", "params", "MACs", "connected to")
+        rows = [(r.name, r.type, r.output_shape, f"{r.params:,}", human(r.macs) if r.macs else "0", ", ".join(r.inputs))
+                for r in self.rows]
+        return (f"{bold(self.model)} &mdash; input {'x'.join(map(str, self.input_size))}"
+                + table(header, rows, numeric=(3, 4)) + bullets(self.totals_lines()))
 
     def totals_lines(self) -> list[str]:
         return [

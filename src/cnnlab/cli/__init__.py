@@ -28,10 +28,14 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from .. import __version__
-from . import evaluate, explain, export, finetune, models, options, predict, reproduce, search, train
+from ..version import __version__
+from . import evaluate, explain, export, finetune, inspect, models, options, predict, reproduce, search, train
+from .datasets import looking_in_the_checkout
+from .flags import in_flags
 
-COMMANDS = (explain, models, train, evaluate, predict, reproduce, search, finetune, export)
+COMMANDS = (explain, models, train, evaluate, predict, inspect, reproduce, search, finetune, export)
+# the commands that train: their CPU runs have glibc keep freed memory (cnnlab/train/host.py)
+TRAINING = ("train", "reproduce", "search", "finetune")
 
 # Library warnings cnnlab triggers that say nothing to do about (the output stays the lines it promises):
 # matplotlib drawing a class name its font lacks a glyph for (the figure is written with a box
@@ -58,8 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = negative_values(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     args.started = time.time()
+    if args.command in TRAINING:
+        from ..train.host import tune_allocator
+
+        tune_allocator()  # CNNLAB_MALLOC_TUNING=0 says no
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), looking_in_the_checkout():  # CIFAR-10 from ../shared/datasets, if there
             for message, category in QUIET_WARNINGS:
                 warnings.filterwarnings("ignore", message=message, category=category)
             if getattr(args, "nproc", None):
@@ -112,9 +120,10 @@ def continue_hint(args: argparse.Namespace) -> str:
 
 
 def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
+    """The error in one line, the library's parameters said as this command's flags (``flags.in_flags``)."""
+    text = in_flags(" ".join(str(error).split())) or type(error).__name__
     if isinstance(error, OSError) and error.strerror and error.filename:
-        text = f"{error.strerror}: {error.filename}"
+        text = in_flags(f"{error.strerror}: {error.filename}")
     # bad input, missing or damaged files, a full disk, cnnlab's own errors: the message says it all
     speaks = isinstance(error, (ValueError, OSError, LookupError)) or type(error).__module__.startswith("cnnlab")
     return text if speaks else f"{type(error).__name__}: {text}"

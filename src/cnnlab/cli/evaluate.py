@@ -63,3 +63,7 @@ def print_evaluation(result: dict) -> None:
         print(f"  {name:<16} {'no images' if acc is None else f'{acc:7.2%}'}")
     epoch = f" (epoch {result['epoch']})" if result["epoch"] is not None else ""
     print(f"checkpoint {result['checkpoint']}{epoch}")
+    if result.get("preprocessing"):  # a run fine-tuned from published weights
+        p = result["preprocessing"]
+        mean, std = (", ".join(f"{v:.4g}" for v in p[k]) for k in ("mean", "std"))
+        print(f"input normalised as its published weights were trained: mean ({mean}), std ({std}), {p['channels']}")

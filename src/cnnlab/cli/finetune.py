@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"Unset training options take the `finetune` preset's values ({defaults.epochs} epochs, batch "
         f"{defaults.batch_size}, {defaults.optimizer} {defaults.lr:g}, augmentation {defaults.augment}: random-resized "
         "crop + flip from 128 px, else pad-crop-flip). --weights imagenet builds the model in the published weights' "
-        "flavour (resnet18: torchvision's).",
+        "flavour (resnet18: torchvision's) and feeds it images normalised as they were trained (their mean/std, "
+        "recorded in the run: evaluate and predict apply it too).",
     )
     p.add_argument("model", nargs="?", default=None, help="a registered model (cnnlab models lists them); with --resume DIR: the run's own")
     p.add_argument("--weights", default=None, metavar="PATH|imagenet|none",

@@ -56,8 +56,8 @@ def input_size(text: str) -> tuple[int, int, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def add_model_args(p: argparse.ArgumentParser, help: str = "model keyword, e.g. growth_rate=32") -> None:
-    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE", help=help)
+def add_model_args(p: argparse.ArgumentParser, help: str = "model argument, e.g. growth_rate=32") -> None:
+    p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help=help)
 
 
 def add_device(p: argparse.ArgumentParser) -> None:

@@ -1,7 +1,7 @@
 """``--resume DIR``: continue a run from its directory alone.
 
 A run directory's ``config.json`` holds everything the run was started with: the model and its
-keywords, where the data came from and how it was split and limited, every training option (and
+arguments, where the data came from and how it was split and limited, every training option (and
 the preset, for runs that record it). ``cnnlab train --resume DIR`` (and ``finetune``) reads them
 from there; an option given beside ``--resume`` must say what the run already does -- one that
 differs is refused before any data is read, naming the flag, the run's value and the one given.
@@ -87,7 +87,7 @@ def data_given(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, tu
 
 
 def model_given(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """The model and its keywords (each ``--arg`` given) against the run's."""
+    """The model and its arguments (each ``--arg`` given) against the run's."""
     from ..models.arguments import parse_model_args
 
     recorded = record.get("model_args") or {}
@@ -116,7 +116,7 @@ def resumed_train(args: argparse.Namespace, record: dict[str, Any]):
 
 
 def model_args(record: dict[str, Any]) -> dict[str, Any]:
-    """The run's model keywords as the model takes them (JSON lists back to tuples)."""
+    """The run's model arguments as the model takes them (JSON lists back to tuples)."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in (record.get("model_args") or {}).items()}
 
 

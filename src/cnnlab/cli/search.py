@@ -41,9 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--penalty-scale", type=float, default=None, help="cost per penalty weight (default 250000 params or 10 ms)")
     p.add_argument("--latency-batch", type=int, default=None, help="images per timed forward pass (default 1)")
     p.add_argument("--pruner", choices=PRUNER_NAMES, default=None, help="default median")
-    p.add_argument("--trials", type=int, default=None, help="finished trials before the study stops (default: the preset's, 50; smoke 6)")
+    p.add_argument("--trials", type=int, default=None,
+                   help="finished trials before the study stops (default 50; 6 with --preset smoke)")
     options.add_preset(p, "article (default) or smoke; any preset's training options and subset sizes")
-    options.add_model_args(p, "fixed model keyword, e.g. widths=32,64,128")
+    options.add_model_args(p, "model argument, not searched (a searched one given here is fixed), "
+                              "e.g. widths=32,64,128")
     options.add_data(p)
     options.add_train(p, ("bn_momentum", "epochs", "batch_size", "lr", "augment", "precision", "seed"))
     options.add_device(p)
@@ -81,7 +83,7 @@ def settings_from_args(args: argparse.Namespace):
     return SearchSettings.from_preset(
         args.preset or "article", space=args.space, objective=objective,
         train=options.train_overrides(args), data=DataConfig().with_overrides(**options.data_overrides(args)),
-        fixed=parse_model_args(args.arg), trials=args.trials,
+        model_args=parse_model_args(args.arg), trials=args.trials,
         **options.given(pruner=args.pruner, out=args.out, heartbeat=args.heartbeat, grace=args.grace),
     )
 

@@ -1,7 +1,7 @@
 """Datasets as uint8 arrays: CIFAR-10/100 from the official archives or image folders, any
 image folder, decoded once and cached; train/validation splits.
 
-    >>> splits = load_splits("cifar10", data_dir="../shared/datasets", val_split=None)  # doctest: +SKIP
+    >>> splits = load_splits("cifar10", data_dir="path/to/cifar10", val_split=None)  # doctest: +SKIP
     >>> splits.train.images.shape, splits.validation                                 # doctest: +SKIP
     ((50000, 32, 32, 3), 'test')
 """

@@ -75,9 +75,9 @@ def download(name: str, directory: Path) -> Path:
             atomic_write(target, lambda tmp: Path(tmp).write_bytes(response.read()))
     except OSError as error:
         raise DataError(
-            f"could not download {name} from {url} ({error}); without network, pass --data-dir (or set "
-            f"CNNLAB_DATA) to the official archive, its extracted folder, or an image-folder tree/tar -- in this "
-            f"project's checkout, --data-dir ../shared/datasets (make run DATA=../shared/datasets)"
+            f"could not download {name} from {url} ({error}); without network, pass `data_dir` (or set "
+            f"CNNLAB_DATA, or CNNLAB_DATA_PATH to the folders holding one) to the official archive, its extracted "
+            f"folder, or an image-folder tree/tar"
         ) from None
     check_md5(name, target)
     return target

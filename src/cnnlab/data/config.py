@@ -1,6 +1,6 @@
 """What data a run trains and validates on: one frozen dataclass beside ``TrainConfig``.
 
-    data = DataConfig("cifar10", data_dir="../shared/datasets", limit_train=5000)
+    data = DataConfig("cifar10", data_dir="path/to/cifar10", limit_train=5000)
     splits = data.load(seed=0)
 """
 
@@ -22,7 +22,9 @@ class DataConfig(Options):
     what = "data option"
 
     dataset: str = "cifar10"  # cifar10, cifar100, or "folder" (or any name) for an image folder in data_dir
-    data_dir: str | None = None  # local copy: official archive, its folder, an image-folder tree or tar (None: cache, $CNNLAB_DATA, ../shared/datasets, download)
+    # local copy: official archive, its folder, an image-folder tree or tar (None: $CNNLAB_DATA, the cache,
+    # the folders of $CNNLAB_DATA_PATH, a download)
+    data_dir: str | None = None
     val_split: float | None = None  # None: validate on the test set (article 000) or the folder's val/; else a stratified fraction of train
     image_size: tuple[int, int] | None = None  # (H, W) image folders are resized to (None: the dataset's own size)
     limit_train: int | None = None  # class-balanced subset of the training images (None: all)
@@ -60,7 +62,8 @@ class DataConfig(Options):
         if isinstance(size, bool) or not isinstance(size, int) or size < 8:
             raise ValueError(f"cache_size must be the cached images' shorter side in pixels (8 or more, e.g. 256), got {size!r}")
         if self.stream is False:
-            raise ValueError("images cached in their own framing (cache_size) are read from disk batch by batch; drop stream=False (--no-stream)")
+            raise ValueError("images cached in their own framing (cache_size) are read from disk batch by batch; "
+                             "drop `stream=False`")
         if self.image_size is None:
             object.__setattr__(self, "image_size", (default_input_size(size),) * 2)
         elif min(self.image_size) > size:

@@ -4,9 +4,11 @@
 Where ``cifar10``/``cifar100`` come from, in order:
 1. ``data_dir`` when given (never any network then): the official archive, its extracted
    folder, a folder holding either, an image-folder tree, or a ``.tar``/``.tar.gz`` of one
-   (``../shared/datasets/cifar10-jpg.tar.gz`` is such a tar);
-2. otherwise the first of ``$CNNLAB_DATA``, the cache directory and ``../shared/datasets``
-   that holds a recognisable copy;
+   (``cifar10-jpg.tar.gz``, CIFAR-10 as JPEG folders, is such a tar);
+2. otherwise the first of ``$CNNLAB_DATA`` (a copy itself, or the cache directory) and the
+   folders of ``$CNNLAB_DATA_PATH`` (``os.pathsep``-separated, like ``PATH``) that holds a
+   recognisable copy; the library looks nowhere else (the ``cnnlab`` command adds the folders
+   its checkout keeps data in, ``cnnlab.cli.datasets``);
 3. otherwise a copy decoded earlier (with the same settings) from anywhere, found in the cache;
 4. otherwise a download of the official archive into the cache directory (MD5-checked).
 """
@@ -41,8 +43,13 @@ def cache_dir() -> Path:
     return Path(base) / "cnnlab"
 
 
+DATA_PATH = "CNNLAB_DATA_PATH"  # folders where a copy of a dataset may lie, os.pathsep-separated
+
+
 def search_dirs() -> list[Path]:
-    dirs = [cache_dir(), Path.cwd().parent / "shared" / "datasets", Path.cwd() / "shared" / "datasets"]
+    """The cache directory, then the folders of ``$CNNLAB_DATA_PATH``: where a dataset's copy is looked for."""
+    listed = [Path(p).expanduser() for p in os.environ.get(DATA_PATH, "").split(os.pathsep) if p]
+    dirs = [cache_dir(), *listed]
     return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in {x.resolve() for x in dirs[:i]}]
 
 
@@ -125,18 +132,19 @@ def _check_named(name: str, classes: list[str], path: Path | str) -> None:
         shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
         other = next((n for n, k in cifar.CLASS_COUNT.items() if k == len(classes)), None)
         raise DataError(f"{name} has {expected} classes, but {path} holds {len(classes)} ({shown}): "
-                        + (f"pass --dataset {other} if it is {other}, else " if other else "pass ") + "a name of its own (e.g. --dataset my-photos)")
+                        + (f"pass `dataset={other!r}` if it is {other}, else " if other else "pass ")
+                        + "a name of its own (e.g. `dataset='my-photos'`)")
 
 
 def _check_source(name: str, kind: str, path: Path, image_size, limit_per_class, cache_size) -> None:
     if kind == "folder" and name in cifar.ARCHIVES:
         for other in cifar.ARCHIVES:
             if other != name and (resolve(other, path, any_folder=False) or ("", None))[0] == "official":
-                raise DataError(f"{path} holds the official {other} batches, not {name}: pass --dataset {other}")
+                raise DataError(f"{path} holds the official {other} batches, not {name}: pass `dataset={other!r}`")
     if kind == "official" and (limit_per_class is not None or image_size not in (None, (32, 32))):
         raise DataError("the official CIFAR archive is read whole at 32x32; limit and resize after loading")
     if kind == "official" and cache_size is not None:
-        raise DataError(f"--cache-size applies to image folders; {path} is the official CIFAR archive of 32x32 images")
+        raise DataError(f"`cache_size` applies to image folders; {path} is the official CIFAR archive of 32x32 images")
 
 
 def _check_fits(name: str, scan: FolderScan, image_size, cache_size, root: Path) -> None:
@@ -190,7 +198,7 @@ def _official_writer(name: str, path: Path, root: Path, progress: DataProgress):
 
 def _find_source(name: str) -> tuple[str, Path] | None:
     if name not in cifar.ARCHIVES:
-        raise DataError(f"dataset {name!r} is not one cnnlab can fetch ({sorted(cifar.ARCHIVES)}); pass --data-dir")
+        raise DataError(f"dataset {name!r} is not one cnnlab can fetch ({sorted(cifar.ARCHIVES)}); pass `data_dir`")
     env = Path(os.environ.get("CNNLAB_DATA", "")).expanduser()
     places = ([env] if env.is_file() else []) + search_dirs()  # $CNNLAB_DATA may name the archive itself
     return next((f for d in places if (f := resolve(name, d, any_folder=False)) is not None), None)
@@ -215,7 +223,7 @@ def _loaded(name: str, directory: Path, view) -> dict[str, ImageDataset]:
     splits, problem = cache.load(directory, view)
     if splits is None:
         raise DataError(f"the decoded copy of {name} in {directory} cannot be used: {problem or 'it is gone'}; "
-                        f"pass --data-dir with the {name} source to decode it again")
+                        f"pass `data_dir` with the {name} source to decode it again")
     return splits
 
 
@@ -223,7 +231,7 @@ def _decoded(name: str, directory: Path, splits: dict[str, ImageDataset], source
     """The splits of a cache folder, said to be what ``name`` says (and which classes a split lacks); their origin recorded."""
     meta = cache.read_meta(directory) or {}
     if meta.get("name") not in (None, name):
-        raise DataError(f"{directory} holds the decoded {meta['name']}, not {name}: pass --dataset {meta['name']}")
+        raise DataError(f"{directory} holds the decoded {meta['name']}, not {name}: pass `dataset={meta['name']!r}`")
     classes = next(iter(splits.values())).classes
     _check_named(name, classes, source or directory)
     for split, data in splits.items():
@@ -266,7 +274,7 @@ def load_dataset(
     if data_dir is not None:
         path = Path(data_dir).expanduser()
         if not path.exists():
-            raise DataError(f"--data-dir {path} does not exist")
+            raise DataError(f"`data_dir={str(path)!r}` does not exist")
         if cache.read_meta(path) is not None:  # a decoded copy (what a run records)
             return _decoded(name, path, _loaded(name, path, view), None, progress)
         found = resolve(name, path)
@@ -280,7 +288,7 @@ def load_dataset(
                 return _decoded(name, earlier, _loaded(name, earlier, view), None, progress)
             if not download:
                 looked = ", ".join(str(d) for d in search_dirs()) or str(cache_dir())
-                raise DataError(f"no {name} found in {looked}, and downloading is off; pass --data-dir")
+                raise DataError(f"no {name} found in {looked}, and downloading is off; pass `data_dir`")
             found = ("official", cifar.download(name, cache_dir()))
     kind, path = found
     _check_source(name, kind, path, image_size, limit_per_class, cache_size)

@@ -44,7 +44,7 @@ def load_splits(
     if stream is None:
         stream = should_stream(data)
     if not stream:
-        memory.check_memory(_in_memory(data), "holding the images in memory", "leave them on disk: stream=True (--stream)")
+        memory.check_memory(_in_memory(data), "holding the images in memory", "leave them on disk: `stream=True`")
         for part in ("train", "val", "test"):
             dataset = getattr(data, part)
             if dataset is not None and dataset.mapped and not dataset.framed:

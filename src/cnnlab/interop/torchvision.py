@@ -31,7 +31,7 @@ from torch import nn
 
 from ..layers import Conv2D, DepthwiseConv2D
 from ..layers.base import KerasConv2dBase
-from ..models.weights import published
+from ..models.registry import published
 
 # model -> the keywords of torchvision's flavour: those of its published torchvision weights,
 # which each family lists beside its factories (``RESNET50_WEIGHTS`` in cnnlab.models.resnet)

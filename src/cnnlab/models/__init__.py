@@ -6,7 +6,9 @@ Importing this package registers every family (one module each).
 from . import cifar, densenet, googlenet, mobilenet, resnet, vgg, xception  # noqa: F401  (registration)
 from .base import ClassifierHead, CnnModel, FeatureInfo
 from .features import FeatureExtractor
-from .registry import ModelEntry, create_model, get_model_entry, list_models, register_model
+from .preprocessing import Preprocessing, normalize_input
+from .registry import ModelEntry, create_model, get_model_entry, list_models, published, register_model
+from .weights import Published
 
 __all__ = [
     "ClassifierHead",
@@ -14,8 +16,12 @@ __all__ = [
     "FeatureExtractor",
     "FeatureInfo",
     "ModelEntry",
+    "Preprocessing",
+    "Published",
     "create_model",
     "get_model_entry",
     "list_models",
+    "normalize_input",
+    "published",
     "register_model",
 ]

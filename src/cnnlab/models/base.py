@@ -134,11 +134,6 @@ class CnnModel(nn.Module):
         """Replace the classifier by a new one for ``num_classes`` (0 removes it)."""
         self.head.reset(num_classes)
 
-    @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (softmax of the logits); training uses the logits."""
-        return self.forward(x).softmax(dim=-1)
-
 
 def check_stem(stem: str) -> str:
     if stem not in ("imagenet", "cifar"):

@@ -2,8 +2,10 @@
 
     >>> import cnnlab
     >>> cnnlab.list_models("resnet*")[:2]
-    ['resnet101', 'resnet152']
+    ['resnet18', 'resnet34']
     >>> model = cnnlab.create_model("densenet_cifar", growth_rate=32)
+    >>> cnnlab.list_models(pretrained=True)[:3]      # those with published weights
+    ['densenet121', 'densenet169', 'densenet201']
 
 A family of variants shares one builder whose keyword-only parameters are the keywords every
 variant accepts; a variant is then one line (as in timm)::
@@ -17,6 +19,10 @@ variant accepts; a variant is then one line (as in timm)::
 
 The factory's signature is then the builder's keywords (``inspect.signature(resnet18)`` shows
 them with their defaults), and so are its accepted arguments.
+
+A factory's published weights (``register_model(weights=...)``, :mod:`.weights`) are loaded by
+``cnnlab.create_model(name, pretrained=True)`` (:mod:`cnnlab.interop.pretrained`, which adds the
+download and the file formats to this module's ``create_model``).
 """
 
 from __future__ import annotations
@@ -25,13 +31,13 @@ import difflib
 import fnmatch
 import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 
 from torch import nn
 
-if TYPE_CHECKING:
-    from .weights import Published
+from .weights import Published
 
 
 @dataclass(frozen=True)
@@ -108,11 +114,24 @@ def natural_key(name: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
-def list_models(pattern: str | None = None) -> list[str]:
+def list_models(pattern: str | None = None, pretrained: bool = False) -> list[str]:
     """Names of registered models in natural order (resnet18 before resnet101), optionally
-    filtered by an fnmatch ``pattern``."""
-    names = sorted(_REGISTRY, key=natural_key)
+    filtered by an fnmatch ``pattern``; ``pretrained=True``: only those with published weights
+    (``cnnlab.create_model(name, pretrained=True)`` loads them)."""
+    if not isinstance(pretrained, bool):
+        raise TypeError(f"pretrained must be True or False, got {pretrained!r}")
+    names = sorted((n for n, e in _REGISTRY.items() if e.weights or not pretrained), key=natural_key)
     return names if pattern is None else [n for n in names if fnmatch.fnmatch(n, pattern)]
+
+
+def published(framework: str) -> dict[str, Published]:
+    """The registered models with published weights of ``framework``, by name."""
+    return {
+        name: weights
+        for name in list_models()
+        for weights in _REGISTRY[name].weights
+        if weights.framework == framework
+    }
 
 
 def get_model_entry(name: str) -> ModelEntry:
@@ -150,6 +169,9 @@ def create_model(
 
         return FeatureExtractor(create_model(name, num_classes, in_channels, **kwargs), out_indices)
     entry = get_model_entry(name)
+    if "pretrained" in kwargs:  # the weights need the download and the file formats (a layer above the zoo)
+        raise ValueError(f"pretrained={kwargs['pretrained']!r}: this create_model builds architectures only; "
+                         f"cnnlab.create_model({name!r}, pretrained=...) also loads published weights")
     accepted = entry.accepted_arguments()
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:

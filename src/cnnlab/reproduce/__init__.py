@@ -4,14 +4,15 @@
     >>> result = reproduce("densenet", preset="quick", out_dir="runs/dn")  # doctest: +SKIP
     >>> print(result.table())                                       # doctest: +SKIP
 
-Studies: ``densenet`` (article 000's six cases) and ``convtypes`` (article 001's three nets).
+Experiments: ``densenet`` (article 000's six cases) and ``convtypes`` (article 001's three nets).
 Presets: ``article``, ``fast``, ``quick``, ``smoke`` (``cnnlab.presets``, shared with train and search).
 """
 
 from .report import Reproduction, Row
 from .runner import make_plan, reproduce
-from .studies import STUDIES, ArticleRow, Case, Study, get_study
+from .experiments import EXPERIMENTS, ArticleRow, Case, Experiment, get_experiment
 
 __all__ = [
-    "ArticleRow", "Case", "Reproduction", "Row", "STUDIES", "Study", "get_study", "make_plan", "reproduce",
+    "EXPERIMENTS", "ArticleRow", "Case", "Experiment", "Reproduction", "Row", "get_experiment", "make_plan",
+    "reproduce",
 ]

@@ -15,7 +15,7 @@ from ..figures import log_axis, save_figure, subplots, whole_number_axis
 from ..io import atomic_write_text
 from ..presets import Preset
 from ..train import TrainConfig
-from .studies import Case, Study
+from .experiments import Case, Experiment
 
 
 @dataclass
@@ -78,7 +78,7 @@ class Row:
 
 @dataclass
 class Reproduction:
-    study: Study
+    experiment: Experiment
     preset: Preset
     config: TrainConfig
     rows: list[Row]
@@ -86,10 +86,11 @@ class Reproduction:
     val_images: int
     validation: str
     date: str
+    comparable: bool = True  # trained and validated on all the images, as the article was: figures set side by side
 
     def table(self) -> str:
         """The article's columns, then ours, as a Markdown table."""
-        s = self.study
+        s = self.experiment
         head = ["No", *s.columns, "augmentation", "epochs", "params", "depth", "best val acc", "s/epoch",
                 "MACs", "img/s", "device", "article acc", "diff", "article s/epoch", "reached article acc", "minutes"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -112,16 +113,17 @@ class Reproduction:
 
     def markdown(self) -> str:
         parts = [
-            f"# {self.study.title}",
+            f"# {self.experiment.title}",
             "",
             f"- preset `{self.preset.name}`: {self.preset.description}",
             f"- data: {self.train_images:,} training images, {self.val_images:,} validation images "
             f"(validation = {self.validation}); {self.date}",
-            f"- the article: {self.study.article}; {self.study.article_setup}",
+            f"- the article: {self.experiment.article}; {self.experiment.article_setup}",
         ]
-        if not self.preset.comparable:
-            parts.append(f"- **`{self.preset.name}` numbers are not comparable to the article's**: far fewer epochs and images.")
-        parts += [f"- {note}" for note in self.study.notes]
+        if not self.comparable:
+            parts.append(f"- **these numbers are not comparable to the article's**: trained on a subset of the images "
+                         f"({self.train_images:,} training, {self.val_images:,} validation).")
+        parts += [f"- {note}" for note in self.experiment.notes]
         parts += ["", self.table(), "",
                   "`s/epoch` is the article's way (mean after dropping the fastest and the slowest epoch); params in "
                   "the Keras convention; `diff` = our best val acc - the article's; `reached article acc` = first "
@@ -144,7 +146,7 @@ class Reproduction:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"study": self.study.name, "preset": self.preset.name, "train": self.config.to_dict(), "date": self.date,
+            {"experiment": self.experiment.name, "preset": self.preset.name, "train": self.config.to_dict(), "date": self.date,
              "train_images": self.train_images, "val_images": self.val_images, "validation": self.validation,
              "rows": self.records()},
             indent=1,
@@ -173,7 +175,7 @@ def _comparison_png(result: Reproduction, path: Path) -> Path:
                           ms=3, label=_name(row))
         ax.axhline(row.case.article.best_acc, color=line.get_color(), ls=":", lw=1)
     ax.set(xlabel="epoch", ylabel="validation accuracy",
-           title=f"{result.study.title}\npreset {result.preset.name} (dotted: the article's best of each case)")
+           title=f"{result.experiment.title}\npreset {result.preset.name} (dotted: the article's best of each case)")
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3)
     whole_number_axis(ax, max([len(r.val_acc_curve) for r in result.rows] + [1]))
@@ -199,6 +201,6 @@ def _cost_png(result: Reproduction, path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].set_title("accuracy vs parameters (filled: cnnlab, hollow grey: the article; numbers: cases)", fontsize=9)
     axes[1].set_title(f"accuracy vs seconds/epoch ({result.rows[0].device} vs the article's GPU)", fontsize=9)
-    fig.suptitle(f"{result.study.title} -- preset {result.preset.name}", fontsize=10)
+    fig.suptitle(f"{result.experiment.title} -- preset {result.preset.name}", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)

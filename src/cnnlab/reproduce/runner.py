@@ -1,9 +1,9 @@
-"""Run a study case by case into one directory, resumably.
+"""Run an experiment (an article's table) case by case into one directory, resumably.
 
     result = reproduce("densenet", preset="quick", out_dir="runs/dn-quick")
     print(result.table())
 
-Layout of ``out_dir``: ``plan.json`` (the study, preset and resolved training options),
+Layout of ``out_dir``: ``plan.json`` (the experiment, preset and resolved training options),
 ``caseN/`` (one trainer run each: history, curves, checkpoints), and the reports written after
 every case (``results.md``/``.csv``/``.json``, ``curves_caseN.png``, ``comparison.png``,
 ``accuracy_vs_cost.png``). Running the same command again skips finished cases and resumes an
@@ -31,12 +31,21 @@ from ..train.state import MAY_CHANGE_ON_RESUME, OPTIONS_BEFORE_THEY_EXISTED
 from ..train import History, TrainConfig, run_training
 from ..train.distributed import world_from_env
 from .report import Reproduction, Row, write_reports
-from .studies import Case, Study, get_study
+from .experiments import Case, Experiment, get_experiment
+
+# keys of plan.json (and results.json) that older versions named otherwise: their name -> this version's
+RENAMED_KEYS = {"study": "experiment"}
+
+
+def current_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """A plan.json (or results.json) with its keys as this version names them: an older version's
+    ``study`` is the ``experiment``."""
+    return {RENAMED_KEYS.get(k, k): v for k, v in record.items()}
 
 
 @dataclass(frozen=True)
 class Plan:
-    study: Study
+    experiment: Experiment
     preset: Preset
     config: TrainConfig
     data: DataConfig
@@ -44,7 +53,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """What ``plan.json`` holds (the data's location is local, so it is not part of the plan)."""
         return {
-            "study": self.study.name,
+            "experiment": self.experiment.name,
             "preset": self.preset.name,
             "train": self.config.to_dict(),
             "limit_train": self.data.limit_train,
@@ -56,8 +65,8 @@ class Plan:
         return self.config.with_overrides(augment=self.config.augment if case.augment else "none")
 
 
-def make_plan(study: str, preset: str = "quick", *, data: DataConfig | None = None, **train: Any) -> Plan:
-    """The study under ``preset``; ``train`` (TrainConfig fields such as ``epochs``, ``device``,
+def make_plan(experiment: str, preset: str = "quick", *, data: DataConfig | None = None, **train: Any) -> Plan:
+    """The experiment under ``preset``; ``train`` (TrainConfig fields such as ``epochs``, ``device``,
     ``augment``; None = the preset's) overrides its training options, and ``data``'s dataset,
     location and subset sizes (those it sets) its data."""
     p = get_preset(preset)
@@ -66,7 +75,7 @@ def make_plan(study: str, preset: str = "quick", *, data: DataConfig | None = No
         raise ValueError("reproduce validates on the test set at the dataset's own size, as the articles did; "
                          f"val_split and image_size cannot be set (got {data.val_split!r}, {data.image_size!r})")
     data = p.data.with_overrides(dataset=data.dataset, data_dir=data.data_dir, limit_train=data.limit_train, limit_val=data.limit_val)
-    return Plan(get_study(study), p, p.train.with_overrides(**train), data)
+    return Plan(get_experiment(experiment), p, p.train.with_overrides(**train), data)
 
 
 def _check_plan(out: Path, plan: Plan) -> None:
@@ -75,7 +84,7 @@ def _check_plan(out: Path, plan: Plan) -> None:
     path = out / "plan.json"
     if not path.exists():
         return
-    found, wanted = json.loads(path.read_text()), plan.to_dict()
+    found, wanted = current_keys(json.loads(path.read_text())), plan.to_dict()
     detail = []
     for key in sorted(k for k in set(found) | set(wanted) if k not in ("started", "cases") and found.get(k) != wanted.get(k)):
         if key == "train":
@@ -88,7 +97,7 @@ def _check_plan(out: Path, plan: Plan) -> None:
     if detail:
         raise ValueError(
             f"{out} holds a reproduction with other settings: {'; '.join(detail)}. "
-            "Rerun with the same options to resume it (--epochs may grow), or choose another --out"
+            "Rerun with the same options to resume it (`epochs` may grow), or choose another `out_dir`"
         )
 
 
@@ -111,7 +120,7 @@ def _finished(case_dir: Path, epochs: int) -> History | None:
 
 
 def reproduce(
-    study: str,
+    experiment: str,
     preset: str = "quick",
     out_dir: str | Path | None = None,
     *,
@@ -121,20 +130,20 @@ def reproduce(
     log: Callable[[str], None] = print,
     **train: Any,
 ) -> Reproduction:
-    """Train every selected case of ``study`` under ``preset`` and write the reports; ``train``
+    """Train every selected case of ``experiment`` under ``preset`` and write the reports; ``train``
     overrides the preset's training options (``epochs=20``, ``device="cuda"``, ...)."""
-    plan = make_plan(study, preset, data=data, **train)
+    plan = make_plan(experiment, preset, data=data, **train)
     main = world_from_env().main  # under torchrun, rank 0 alone reports and writes
     log = log if main else (lambda _: None)
-    selected = plan.study.select(cases)
-    out = Path(out_dir or default_out(plan.study.name, plan.preset.name))
+    selected = plan.experiment.select(cases)
+    out = Path(out_dir or default_out(plan.experiment.name, plan.preset.name))
     _check_plan(out, plan)
     splits = plan.data.load(seed=plan.config.seed)
     if main:
         _write_plan(out, plan, [case.number for case in selected])
     dev = resolve_device(plan.config.device)
     log(
-        f"{plan.study.title}\npreset {plan.preset.name}: {plan.preset.description}\n"
+        f"{plan.experiment.title}\npreset {plan.preset.name}: {plan.preset.description}\n"
         f"{len(selected)} case(s) on {device_name(dev)}; {len(splits.train)} training images, "
         f"{len(splits.val)} validation images ({splits.validation}); writing {out}"
     )
@@ -162,15 +171,15 @@ def reproduce(
     return result
 
 
-def default_out(study: str, preset: str) -> Path:
-    """Where a reproduction writes when no directory is given: ``runs/reproduce-STUDY-PRESET``."""
-    return Path("runs") / f"reproduce-{study}-{preset}"
+def default_out(experiment: str, preset: str) -> Path:
+    """Where a reproduction writes when no directory is given: ``runs/reproduce-EXPERIMENT-PRESET``."""
+    return Path("runs") / f"reproduce-{experiment}-{preset}"
 
 
 def collect(plan: Plan, out: Path, data: DataSplits, device: torch.device) -> Reproduction:
-    """Rows for every case of the study that has a history in ``out`` (finished or not)."""
+    """Rows for every case of the experiment that has a history in ``out`` (finished or not)."""
     rows = []
-    for case in plan.study.cases:
+    for case in plan.experiment.cases:
         path = out / f"case{case.number}" / "history.json"
         if not path.exists():
             continue
@@ -201,7 +210,8 @@ def collect(plan: Plan, out: Path, data: DataSplits, device: torch.device) -> Re
             seconds=sum(seconds),
         ))
     return Reproduction(
-        study=plan.study, preset=plan.preset, config=plan.config, rows=rows,
+        experiment=plan.experiment, preset=plan.preset, config=plan.config, rows=rows,
         train_images=len(data.train), val_images=len(data.val), validation=data.validation,
         date=datetime.now().strftime("%Y-%m-%d"),
+        comparable=plan.data.limit_train is None and plan.data.limit_val is None,
     )

@@ -4,7 +4,7 @@
     result = run_search(SearchSettings(space="modules", objective=Objective("error+params")))
     model = rebuild(result.load().best_trial)     # create_model(name, **params) of the winner
 
-Modules: ``spaces`` (trial -> model keywords), ``objectives`` (scores, latency, cost-aware
+Modules: ``spaces`` (trial -> model arguments), ``objectives`` (scores, latency, cost-aware
 pruning), ``dedup`` (never train an architecture twice), ``study`` (settings, storage,
 retries), ``worker`` (the objective), ``run`` (local workers, progress), ``report``.
 """
@@ -21,10 +21,10 @@ from .study import SearchSettings
 def rebuild(trial: Any, num_classes: int | None = None):
     """The model of a finished trial (a FrozenTrial or its ``user_attrs``), rebuilt with ``create_model``."""
     from ..models import create_model
-    from .spaces import from_json_kwargs
+    from .spaces import model_args_from_json, stored_model_args
 
     attrs = trial.user_attrs if hasattr(trial, "user_attrs") else trial
-    return create_model(attrs["model"], num_classes=num_classes, **from_json_kwargs(attrs["model_kwargs"]))
+    return create_model(attrs["model"], num_classes=num_classes, **model_args_from_json(stored_model_args(attrs)))
 
 
 def run_search(*args: Any, **kwargs: Any):

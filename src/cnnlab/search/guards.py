@@ -22,12 +22,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..io import atomic_write_text
-from .study import DEFAULT_DB, LOCAL_TRAIN, SETTINGS_ATTR, SearchSettings
+from .study import DEFAULT_DB, FLAT_DATA, LOCAL_TRAIN, SETTINGS_ATTR, SearchSettings
 
 FAILURES_IN_A_ROW = 3
 TRIALS_RECORD = "trial-options.json"  # in OUT, beside trials/
-# the settings that decide what a trial's run trains: its options and its data (not the model: its hash names the run)
-RUN_SETTINGS = ("dataset", "limit_train", "limit_val", "val_split")
+# the data settings that decide what a trial's run trains, beside its training options (not the model: its hash
+# names the run); where the data lies and how it is read (data_dir, stream) change nothing of the run
+RUN_DATA = ("dataset", "val_split", "limit_train", "limit_val")
 
 
 class SearchStopped(RuntimeError):
@@ -67,7 +68,7 @@ def stop_on_repeated_failure(since: int = 0):
 def stopped_message(study_name: str, reason: str, logs: Path) -> str:
     return (
         f"study {study_name!r} stopped: {FAILURES_IN_A_ROW} trials in a row failed with the same error: {reason} "
-        f"(tracebacks in {logs}); fix the cause, then rerun (--resume continues the study)"
+        f"(tracebacks in {logs}); fix the cause, then rerun (`resume=True` continues the study)"
     )
 
 
@@ -75,7 +76,13 @@ def run_settings(settings: SearchSettings) -> dict[str, Any]:
     """The settings that decide what each trial's run is: training options (not the device) and data."""
     d = settings.to_dict()
     train = {k: v for k, v in d["train"].items() if k not in LOCAL_TRAIN}
-    return {**{f"train.{k}": v for k, v in sorted(train.items())}, **{k: d[k] for k in RUN_SETTINGS}}
+    return {**{f"train.{k}": v for k, v in sorted(train.items())}, **{f"data.{k}": d["data"][k] for k in RUN_DATA}}
+
+
+def _read_record(run: dict[str, Any]) -> dict[str, Any]:
+    """A record's run settings, its data keys as ``run_settings`` names them (a record written
+    before the settings held a DataConfig has them without the ``data.`` prefix)."""
+    return {f"data.{k}" if k in FLAT_DATA else k: v for k, v in run.items()}
 
 
 def _recorded(out: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -84,7 +91,7 @@ def _recorded(out: Path) -> list[tuple[str, dict[str, Any]]]:
     record = out / TRIALS_RECORD
     if record.is_file():
         d = json.loads(record.read_text())
-        return [(d["study"], d["run"])]
+        return [(d["study"], _read_record(d["run"]))]
     if not (out / DEFAULT_DB).is_file() or not any((out / "trials").glob("*/last.pt")):
         return []
     from .stored import read_storage

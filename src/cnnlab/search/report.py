@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..figures import log_axis, save_figure, subplots
 from ..io import atomic_write_text
+from .spaces import stored_model_args
 from .stored import read_storage, stored_study_names
 from .study import DEFAULT_DB, SearchSettings, load_settings
 
@@ -49,7 +50,7 @@ class Row:
     attempts: int = 1  # 2+ when a dead worker's trial was retried
     resumed_from_epoch: int | None = None
     model: str = ""
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    model_args: dict[str, Any] = field(default_factory=dict)
     rank: int = 0
 
 
@@ -60,14 +61,16 @@ def resolve(target: str, study_name: str | None = None) -> tuple[str, str, Path 
         url, directory = target, None
     elif path.is_dir():
         if not (path / DEFAULT_DB).exists():
-            raise FileNotFoundError(f"{path} holds no {DEFAULT_DB}; give the study directory, or the --storage URL the study used")
+            raise FileNotFoundError(f"{path} holds no {DEFAULT_DB}; give the study directory, "
+                                    "or the storage URL the study used")
         url, directory = f"sqlite:///{(path / DEFAULT_DB).resolve()}", path
     else:
         raise FileNotFoundError(f"{target!r} is neither a study directory nor a storage URL (sqlite:///..., postgresql://..., journal:PATH)")
     names = stored_study_names(url)  # read only: a mistyped URL or a file that is no study is said, never written
     if study_name is None:
         if len(names) != 1:
-            raise ValueError(f"{target} holds {len(names)} studies ({', '.join(names) or 'none'}); choose one with --study")
+            raise ValueError(f"{target} holds {len(names)} studies ({', '.join(names) or 'none'}); "
+                             "choose one with `study_name`")
         study_name = names[0]
     elif study_name not in names:
         raise ValueError(f"no study {study_name!r} in {target}; studies: {', '.join(names) or 'none'}")
@@ -116,7 +119,7 @@ def rows(study: optuna.Study) -> list[Row]:
                 values=_last_score(t), params=a.get("params"), val_acc=a.get("best_val_acc", max(curve) if curve else None),
                 epochs=a.get("epochs_done", 0), latency_ms=a.get("latency_ms"), macs=a.get("macs"),
                 duplicates=duplicates.get(key, 0), attempts=len(attempts), resumed_from_epoch=a.get("resumed_from_epoch"),
-                model=a.get("model", ""), model_kwargs=a.get("model_kwargs", {}),
+                model=a.get("model", ""), model_args=stored_model_args(a),
             )
         )
     cost = _cost_attr(study)
@@ -197,13 +200,13 @@ def write_report(study: optuna.Study, out_dir: str | Path, study_rows: list[Row]
     }, indent=1))]
     buffer = io.StringIO()
     columns = ["rank", "trial", "label", "state", "values", "params", "val_acc", "epochs", "latency_ms", "macs", "pareto",
-               "duplicates", "attempts", "resumed_from_epoch", "model", "model_kwargs"]
+               "duplicates", "attempts", "resumed_from_epoch", "model", "model_args"]
     writer = csv.writer(buffer)
     writer.writerow(columns)
     for r in study_rows:
         d = asdict(r)
         d["values"] = ";".join(f"{v:.6g}" for v in r.values)
-        d["model_kwargs"] = json.dumps(r.model_kwargs, sort_keys=True)
+        d["model_args"] = json.dumps(r.model_args, sort_keys=True)
         writer.writerow([d[c] for c in columns])
     written.append(atomic_write_text(out / "trials.csv", buffer.getvalue()))
     importances = _importances(study)

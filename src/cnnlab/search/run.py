@@ -34,7 +34,7 @@ class SearchResult:
     storage: str
     out: Path
     seconds: float  # wall time of this command
-    queued_retries: list[int]  # trials --resume queued again
+    queued_retries: list[int]  # trials a resume queued again
     dead_workers: list[str] = field(default_factory=list)  # local worker processes that stopped with an error
 
     def load(self) -> optuna.Study:
@@ -138,14 +138,14 @@ def run_search(
 ) -> SearchResult:
     """Create, join or resume the study, run ``workers`` local workers until it is done.
 
-    Fails before the study is created when a fixed model keyword cannot build the model, or when
+    Fails before the study is created when a given model argument cannot build the model, or when
     ``out`` holds trained runs of other options; stops (``SearchStopped``) when trials keep
     failing for the same reason."""
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     start = time.perf_counter()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happened; Optuna's go to the logs
-    get_space(settings.space).check_fixed(settings.fixed)
+    get_space(settings.space).check_model_args(settings.model_args)
     out = Path(settings.out)
     url = storage or default_storage(out)
     name = study_name or default_study_name(settings)
@@ -178,7 +178,7 @@ def run_search(
     if dead and not _finished(study, settings.trials):
         raise RuntimeError(
             f"worker(s) {', '.join(dead)} stopped with an error before the study finished; see {logs}. "
-            "Their trials are retried by --resume"
+            "Their trials are retried by `resume=True`"
         )
     return SearchResult(name, url, out, time.perf_counter() - start, queued, dead)
 
@@ -231,12 +231,12 @@ def _on_device(settings: SearchSettings, device: str) -> dict:
 
 
 def prepare_search(settings: SearchSettings, study_name: str | None = None):
-    """Check what can fail before a study exists -- the fixed model keywords, the study directory's
+    """Check what can fail before a study exists -- the given model arguments, the study directory's
     runs, the device, then the data -- and return the data (a single local worker trains on it directly)."""
     from ..device import resolve_device
     from .worker import load_data
 
-    get_space(settings.space).check_fixed(settings.fixed)  # a bad --arg: now, not in every trial
+    get_space(settings.space).check_model_args(settings.model_args)  # a bad model argument: now, not in every trial
     check_trials_dir(settings, study_name or default_study_name(settings))
     resolve_device(settings.train.device)  # a missing GPU is an error now, not in every trial
     return load_data(settings)

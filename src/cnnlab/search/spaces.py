@@ -1,12 +1,13 @@
-"""Search spaces: one function per space turns an Optuna trial into a registered model's keywords.
+"""Search spaces: one function per space turns an Optuna trial into a registered model's arguments.
 
     space = get_space("modules")
-    kwargs = space.model_args(trial)              # {"layers": ("separable", "separable", "depthwise")}
-    model = create_model(space.model, **kwargs)     # the same call rebuilds a found architecture
+    model_args = space.trial_model_args(trial)      # {"layers": ("separable", "separable", "depthwise")}
+    model = create_model(space.model, **model_args)  # the same call rebuilds a found architecture
 
-``fixed`` keywords (``cnnlab search ... --arg widths=16,32,64``) go to the model unchanged, and
-a searched keyword that is fixed is not searched (``--arg kernel_size=3`` turns the free space's
-kernel choice off). ``FixedTrial(frozen.params)`` replays a stored trial through the same function.
+Model arguments given to the search (``SearchSettings.model_args``; ``cnnlab search ... --arg
+widths=16,32,64``) go to the model unchanged, and a searched argument that is given is not
+searched (``kernel_size=3`` turns the free space's kernel choice off). ``FixedTrial(frozen.params)``
+replays a stored trial through the same function.
 
 Spaces (article 001's module search and its generalisations):
 
@@ -33,70 +34,70 @@ GROWTH_RATES = (12, 16, 24, 32)
 DENSE_MAX_BLOCKS = (6, 12, 24, 16)  # article 000's largest setting, [6, 12, 24, 16]
 
 
-def _modules(trial, fixed: dict[str, Any]) -> dict[str, Any]:
-    if "layers" in fixed:
+def _modules(trial, given: dict[str, Any]) -> dict[str, Any]:
+    if "layers" in given:
         return {}
     return {"layers": tuple(trial.suggest_categorical(f"layer{i}", CONV_CHOICES) for i in range(3))}
 
 
-def _modules_free(trial, fixed: dict[str, Any]) -> dict[str, Any]:
+def _modules_free(trial, given: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
-    if "layers" not in fixed:
-        stages = len(fixed.get("widths", (64, 128, 256)))
+    if "layers" not in given:
+        stages = len(given.get("widths", (64, 128, 256)))
         params["layers"] = tuple(
             tuple(trial.suggest_categorical(f"s{s}_layer{i}", CONV_CHOICES) for i in range(3)) for s in range(stages)
         )
-    if "kernel_size" not in fixed:
+    if "kernel_size" not in given:
         params["kernel_size"] = trial.suggest_categorical("kernel_size", KERNEL_CHOICES)
-    if "width_multiplier" not in fixed:
+    if "width_multiplier" not in given:
         params["width_multiplier"] = trial.suggest_categorical("width_multiplier", WIDTH_MULTIPLIERS)
     return params
 
 
-def _densenet(trial, fixed: dict[str, Any]) -> dict[str, Any]:
+def _densenet(trial, given: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
-    if "growth_rate" not in fixed:
+    if "growth_rate" not in given:
         params["growth_rate"] = trial.suggest_categorical("growth_rate", GROWTH_RATES)
-    if "blocks" not in fixed:
-        limits = fixed.get("max_blocks", DENSE_MAX_BLOCKS)
+    if "blocks" not in given:
+        limits = given.get("max_blocks", DENSE_MAX_BLOCKS)
         params["blocks"] = tuple(trial.suggest_int(f"blocks{i}", 1, int(top)) for i, top in enumerate(limits))
     return params
 
 
-def _count_modules(fixed: dict[str, Any]) -> int:
-    return 1 if "layers" in fixed else 27
+def _count_modules(given: dict[str, Any]) -> int:
+    return 1 if "layers" in given else 27
 
 
-def _count_modules_free(fixed: dict[str, Any]) -> int:
-    n = 1 if "layers" in fixed else 27 ** len(fixed.get("widths", (64, 128, 256)))
-    n *= 1 if "kernel_size" in fixed else len(KERNEL_CHOICES)
-    return n * (1 if "width_multiplier" in fixed else len(WIDTH_MULTIPLIERS))
+def _count_modules_free(given: dict[str, Any]) -> int:
+    n = 1 if "layers" in given else 27 ** len(given.get("widths", (64, 128, 256)))
+    n *= 1 if "kernel_size" in given else len(KERNEL_CHOICES)
+    return n * (1 if "width_multiplier" in given else len(WIDTH_MULTIPLIERS))
 
 
-def _count_densenet(fixed: dict[str, Any]) -> int:
-    n = 1 if "growth_rate" in fixed else len(GROWTH_RATES)
-    if "blocks" not in fixed:
-        for top in fixed.get("max_blocks", DENSE_MAX_BLOCKS):
+def _count_densenet(given: dict[str, Any]) -> int:
+    n = 1 if "growth_rate" in given else len(GROWTH_RATES)
+    if "blocks" not in given:
+        for top in given.get("max_blocks", DENSE_MAX_BLOCKS):
             n *= int(top)
     return n
 
 
-def _label_modules(kwargs: dict[str, Any]) -> str:
-    layers = kwargs.get("layers", ())
+def _label_modules(model_args: dict[str, Any]) -> str:
+    layers = model_args.get("layers", ())
     if layers and not isinstance(layers[0], str):  # per stage
         text = " | ".join(", ".join(stage) for stage in layers)
     else:
         text = ", ".join(layers)
     extras = []
-    if kwargs.get("kernel_size", 3) != 3:
-        extras.append(f"k{kwargs['kernel_size']}")
-    if kwargs.get("width_multiplier", 1.0) != 1.0:
-        extras.append(f"x{kwargs['width_multiplier']:g}")
+    if model_args.get("kernel_size", 3) != 3:
+        extras.append(f"k{model_args['kernel_size']}")
+    if model_args.get("width_multiplier", 1.0) != 1.0:
+        extras.append(f"x{model_args['width_multiplier']:g}")
     return text + (f" ({', '.join(extras)})" if extras else "")
 
 
-def _label_densenet(kwargs: dict[str, Any]) -> str:
-    return f"k={kwargs.get('growth_rate', 16)} blocks={list(kwargs.get('blocks', (1, 2, 4, 3)))}"
+def _label_densenet(model_args: dict[str, Any]) -> str:
+    return f"k={model_args.get('growth_rate', 16)} blocks={list(model_args.get('blocks', (1, 2, 4, 3)))}"
 
 
 class _Sample:
@@ -115,55 +116,56 @@ class _Sample:
 @dataclass(frozen=True)
 class SearchSpace:
     name: str
-    model: str  # registered model the keywords are for
-    suggest: Callable[[Any, dict[str, Any]], dict[str, Any]]  # (trial, fixed) -> searched keywords
-    label: Callable[[dict[str, Any]], str]  # keywords -> "separable, separable, depthwise"
-    count: Callable[[dict[str, Any]], int]  # fixed -> number of distinct architectures
-    smoke_fixed: dict[str, Any] = field(default_factory=dict)  # what --preset smoke fixes to stay small
+    model: str  # registered model the arguments are for
+    suggest: Callable[[Any, dict[str, Any]], dict[str, Any]]  # (trial, given model_args) -> searched model arguments
+    label: Callable[[dict[str, Any]], str]  # model_args -> "separable, separable, depthwise"
+    count: Callable[[dict[str, Any]], int]  # given model_args -> number of distinct architectures
+    smoke_model_args: dict[str, Any] = field(default_factory=dict)  # what the smoke preset gives to stay small
     description: str = ""
 
-    def model_args(self, trial, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The keywords of ``create_model(self.model, **kwargs)`` for this trial: fixed ones and searched ones.
+    def trial_model_args(self, trial, model_args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The arguments of ``create_model(self.model, **model_args)`` for this trial: the given
+        ``model_args`` (not searched) and the searched ones.
 
-        Searching-only knobs (``max_blocks``) are not model keywords and are left out.
+        Searching-only knobs (``max_blocks``) are not model arguments and are left out.
         """
-        fixed = dict(fixed or {})
-        searched = self.suggest(trial, fixed)
-        fixed.pop("max_blocks", None)
-        return {**fixed, **searched}
+        given = dict(model_args or {})
+        searched = self.suggest(trial, given)
+        given.pop("max_blocks", None)
+        return {**given, **searched}
 
-    def check_fixed(self, fixed: dict[str, Any] | None = None) -> None:
-        """Build the model with the ``fixed`` keywords and the first and the last choice of every
-        searched one, on PyTorch's meta device (no memory, no weights): a fixed keyword the model
+    def check_model_args(self, model_args: dict[str, Any] | None = None) -> None:
+        """Build the model with the given ``model_args`` and the first and the last choice of every
+        searched one, on PyTorch's meta device (no memory, no weights): a given argument the model
         refuses fails here, in one line naming it, not in every trial of a study."""
-        fixed = dict(fixed or {})
-        error = self._build_error(fixed)
+        given = dict(model_args or {})
+        error = self._build_error(given)
         if error is None:
             return
-        # name the keyword(s) at fault: those that fail alone, else all of them together
-        culprits = [k for k in fixed if self._build_error({k: fixed[k]}) is not None] or list(fixed)
-        shown = ", ".join(f"{k}={fixed[k]!r}" for k in culprits)
+        # name the argument(s) at fault: those that fail alone, else all of them together
+        culprits = [k for k in given if self._build_error({k: given[k]}) is not None] or list(given)
+        shown = ", ".join(f"{k}={given[k]!r}" for k in culprits)
         plural = "s" if len(culprits) > 1 else ""
         verb = "do" if len(culprits) > 1 else "does"
         raise ValueError(f"fixed model argument{plural} {shown} {verb} not build {self.model}: {error}")
 
-    def _build_error(self, fixed: dict[str, Any]) -> str | None:
+    def _build_error(self, given: dict[str, Any]) -> str | None:
         import torch
 
         from ..models import create_model
 
         for last in (False, True):
             try:
-                kwargs = self.model_args(_Sample(last), fixed)
+                model_args = self.trial_model_args(_Sample(last), given)
                 with torch.device("meta"):
-                    create_model(self.model, **kwargs)
+                    create_model(self.model, **model_args)
             except Exception as error:  # noqa: BLE001 -- whatever the factory says is the message
                 return " ".join(str(error).split()) or type(error).__name__
         return None
 
-    def space_size(self, fixed: dict[str, Any] | None = None) -> int:
+    def space_size(self, model_args: dict[str, Any] | None = None) -> int:
         """How many distinct architectures the sampler can propose (lets a study stop when all are done)."""
-        return self.count(fixed or {})
+        return self.count(model_args or {})
 
 
 SPACES: dict[str, SearchSpace] = {
@@ -201,19 +203,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def to_json_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return _plain(kwargs)
+def model_args_to_json(model_args: dict[str, Any]) -> dict[str, Any]:
+    """Model arguments as JSON stores them (tuples as lists)."""
+    return _plain(model_args)
 
 
-def from_json_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+def model_args_from_json(model_args: dict[str, Any]) -> dict[str, Any]:
     """Lists back to tuples, as the factories are documented with."""
 
     def tup(v: Any) -> Any:
         return tuple(tup(x) for x in v) if isinstance(v, list) else v
 
-    return {k: tup(v) for k, v in kwargs.items()}
+    return {k: tup(v) for k, v in model_args.items()}
 
 
-def architecture_key(model: str, kwargs: dict[str, Any]) -> str:
+def stored_model_args(user_attrs: dict[str, Any]) -> dict[str, Any]:
+    """A trial's model arguments as its user attributes hold them (JSON): ``model_args``, or
+    ``model_kwargs`` in studies of older versions."""
+    return user_attrs.get("model_args", user_attrs.get("model_kwargs", {}))
+
+
+def architecture_key(model: str, model_args: dict[str, Any]) -> str:
     """A canonical string for one architecture: equal keys, equal networks."""
-    return json.dumps({"model": model, **_plain(kwargs)}, sort_keys=True, separators=(",", ":"))
+    return json.dumps({"model": model, **_plain(model_args)}, sort_keys=True, separators=(",", ":"))

@@ -27,7 +27,7 @@ def check_storage(url: str) -> None:
     if url.startswith("journal:"):
         path = journal_path(url)
         if not path.is_file():
-            raise FileNotFoundError(f"no journal file {path} (from {url!r}); give the --storage URL the search used")
+            raise FileNotFoundError(f"no journal file {path} (from {url!r}); give the storage URL the search used")
         return
     import sqlalchemy.exc
     from sqlalchemy.engine import make_url
@@ -48,7 +48,7 @@ def check_storage(url: str) -> None:
     if missing:
         raise ValueError(
             f"{where} is not an Optuna study database (it has no {', '.join(missing)} table); "
-            "give the study directory, or the --storage URL the search used"
+            "give the study directory, or the storage URL the search used"
         )
 
 
@@ -57,7 +57,8 @@ def _sqlite_tables(database: str | None, url: str) -> tuple[str, set[str]]:
         raise ValueError(f"{url!r} names no SQLite file; a study's storage is {KINDS}")
     path = Path(database)
     if not path.is_file():
-        raise FileNotFoundError(f"no SQLite file {path} (from {url!r}); give the study directory, or the --storage URL the search used")
+        raise FileNotFoundError(f"no SQLite file {path} (from {url!r}); give the study directory, "
+                                "or the storage URL the search used")
     try:
         with sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True) as db:  # read-only: never writes
             names = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}

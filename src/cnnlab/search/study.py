@@ -1,6 +1,6 @@
 """The study: its settings, storage, creation or joining, pruners, stopping and retries.
 
-A study lives in a directory (``--out``): ``study.db`` (the default SQLite storage, created on
+A study lives in a directory (``out``): ``study.db`` (the default SQLite storage, created on
 first use), ``trials/<architecture hash>/`` (each trained architecture's run: checkpoints,
 history, curves), ``trial-options.json`` (the training options those runs were trained with),
 ``logs/`` (one log per worker) and the report files. Its settings are stored
@@ -9,7 +9,7 @@ read them from the storage, and a worker started with different settings is refu
 
 Storages: an SQLAlchemy URL (``sqlite:///...``, ``postgresql://user@host/db``, ``mysql://...``)
 or ``journal:PATH`` for Optuna's journal file (several processes on one machine; it has no
-heartbeats, so a dead worker's trial is recovered by ``--resume`` once no worker runs).
+heartbeats, so a dead worker's trial is recovered by a resume (``--resume``) once no worker runs).
 """
 
 from __future__ import annotations
@@ -31,14 +31,19 @@ from ..data import DataConfig
 from ..presets import get_preset
 from ..train import TrainConfig
 from .objectives import Objective
-from .spaces import from_json_kwargs, get_space, to_json_kwargs
+from .spaces import get_space, model_args_from_json, model_args_to_json
 
 PRUNERS = ("median", "hyperband", "none")
 SETTINGS_ATTR = "cnnlab"
 DEFAULT_DB = "study.db"
+DEFAULT_TRIALS = 50  # finished trials before a study stops (article B: 50)
+PRESET_TRIALS = {"smoke": 6}  # a preset's own default, where it has one
 # settings a joining worker may set for itself (paths and hardware differ between machines)
-LOCAL_SETTINGS = ("out", "data_dir", "heartbeat", "grace")
+LOCAL_SETTINGS = ("out", "heartbeat", "grace")
 LOCAL_TRAIN = ("device",)
+LOCAL_DATA = ("data_dir", "stream")
+# the DataConfig fields that settings stored before they held a DataConfig kept at the top level
+FLAT_DATA = ("dataset", "data_dir", "limit_train", "limit_val", "val_split")
 
 
 @dataclass
@@ -48,14 +53,10 @@ class SearchSettings:
     space: str = "modules"  # modules, modules-free, densenet (spaces.SPACES)
     objective: Objective = field(default_factory=Objective)
     train: TrainConfig = field(default_factory=TrainConfig)  # every trial's training run
-    fixed: dict[str, Any] = field(default_factory=dict)  # model keywords not searched (--arg)
-    trials: int = 50  # finished trials (complete or pruned, duplicates included) before stopping
+    data: DataConfig = field(default_factory=DataConfig)  # what every trial trains and validates on, at its own size
+    model_args: dict[str, Any] = field(default_factory=dict)  # model arguments given, not searched (--arg)
+    trials: int = DEFAULT_TRIALS  # finished trials (complete or pruned, duplicates included) before stopping
     pruner: str = "median"  # median, hyperband (single objective), none
-    dataset: str = "cifar10"
-    data_dir: str | None = None
-    limit_train: int | None = None
-    limit_val: int | None = None
-    val_split: float | None = None  # None: validate on the test set, as the article did
     out: str = "runs/search"  # study directory (local)
     heartbeat: int = 10  # seconds between a running trial's heartbeats (RDB storages)
     grace: int | None = None  # seconds without heartbeat before a trial counts as dead (None: 3 x heartbeat)
@@ -76,42 +77,38 @@ class SearchSettings:
             raise ValueError(f"heartbeat must be a positive int of seconds, got {self.heartbeat!r}")
         if self.grace is not None and (not isinstance(self.grace, int) or self.grace <= self.heartbeat):
             raise ValueError(f"grace must be an int of seconds larger than heartbeat={self.heartbeat}, got {self.grace!r}")
-        self.data  # noqa: B018 -- builds the DataConfig, which checks the data options now, not in trial 1
-        self.fixed = from_json_kwargs(self.fixed)
-        # fail now, not in trial 30: the fixed keywords must be ones the model accepts
+        if not isinstance(self.data, DataConfig):
+            raise ValueError(f"data must be a DataConfig, got {type(self.data).__name__}")
+        if self.data.image_size is not None:
+            raise ValueError("a search trains at the dataset's own image size; image_size cannot be set")
+        self.model_args = model_args_from_json(self.model_args)
+        # fail now, not in trial 30: the given model arguments must be ones the model accepts
         from ..models import get_model_entry
 
         accepted = get_model_entry(space.model).accepted_arguments() + ["max_blocks"]
-        unknown = sorted(set(self.fixed) - set(accepted))
+        unknown = sorted(set(self.model_args) - set(accepted))
         if unknown:
             raise ValueError(f"{space.model} does not accept {', '.join(map(repr, unknown))}; accepted: {', '.join(accepted)}")
 
     @classmethod
     def from_preset(cls, preset: str = "article", *, train: dict[str, Any] | None = None, data: DataConfig | None = None,
-                    fixed: dict[str, Any] | None = None, trials: int | None = None, **settings: Any) -> "SearchSettings":
+                    model_args: dict[str, Any] | None = None, trials: int | None = None,
+                    **settings: Any) -> "SearchSettings":
         """Settings from a named preset (``cnnlab.presets``): its training options (``train``
-        overrides those that are not None), its subset sizes (``data`` overrides what it sets),
-        its number of trials; the ``smoke`` preset also uses the space's small widths (``fixed``
-        keywords win over them)."""
+        overrides those that are not None), its subset sizes (``data`` overrides what it sets);
+        ``trials`` defaults to the preset's own count (``PRESET_TRIALS``), else ``DEFAULT_TRIALS``;
+        the ``smoke`` preset also uses the space's small widths (``model_args`` win over them)."""
         p = get_preset(preset)
         space = get_space(settings.get("space", "modules"))
         if settings.get("out") is None:  # runs/search/SPACE-OBJECTIVE
             settings["out"] = f"runs/search/{space.name}-{settings.get('objective', Objective()).kind}"
-        data = p.data.with_overrides(**{k: v for k, v in (data or DataConfig()).to_dict().items() if k != "image_size"})
-        if data.image_size is not None:
-            raise ValueError("a search trains at the dataset's own image size; image_size cannot be set")
         return cls(
             train=p.train_config(**(train or {})),  # a shorter run keeps the preset's warm-up share
-            fixed={**(space.smoke_fixed if preset == "smoke" else {}), **(fixed or {})},
-            trials=trials if trials is not None else p.trials,
-            dataset=data.dataset, data_dir=data.data_dir, limit_train=data.limit_train, limit_val=data.limit_val,
-            val_split=data.val_split, **settings,
+            data=p.data.with_overrides(**dataclasses.asdict(data or DataConfig())),  # what ``data`` sets
+            model_args={**(space.smoke_model_args if preset == "smoke" else {}), **(model_args or {})},
+            trials=trials if trials is not None else PRESET_TRIALS.get(preset, DEFAULT_TRIALS),
+            **settings,
         )
-
-    @property
-    def data(self) -> DataConfig:
-        """The data every trial trains and validates on."""
-        return DataConfig(self.dataset, self.data_dir, self.val_split, None, self.limit_train, self.limit_val)
 
     @property
     def grace_period(self) -> int:
@@ -119,21 +116,29 @@ class SearchSettings:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["fixed"] = to_json_kwargs(self.fixed)
+        d["data"] = self.data.to_dict()
+        d["model_args"] = model_args_to_json(self.model_args)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SearchSettings":
+        """Settings as ``to_dict`` wrote them, or as cnnlab stored them before they held a
+        DataConfig (its fields at the top level) and called the model arguments ``fixed``."""
         d = dict(d)
         d["objective"] = Objective(**d["objective"])
         d["train"] = TrainConfig.from_dict(d["train"])
+        flat = {k: d.pop(k) for k in FLAT_DATA if k in d}
+        d["data"] = DataConfig.from_dict({**flat, **d.get("data", {})})
+        if "fixed" in d:
+            d["model_args"] = d.pop("fixed")
         return cls(**d)
 
     def differences(self, other: "SearchSettings") -> list[str]:
         """Study-defining settings that differ (local ones -- paths, device -- may)."""
         a, b = self.to_dict(), other.to_dict()
-        diff = [k for k in a if k not in LOCAL_SETTINGS and k != "train" and a[k] != b[k]]
-        diff += [f"train.{k}" for k in a["train"] if k not in LOCAL_TRAIN and a["train"][k] != b["train"].get(k)]
+        diff = [k for k in a if k not in LOCAL_SETTINGS and k not in ("train", "data") and a[k] != b[k]]
+        for part, local in (("train", LOCAL_TRAIN), ("data", LOCAL_DATA)):
+            diff += [f"{part}.{k}" for k in a[part] if k not in local and a[part][k] != b[part].get(k)]
         return diff
 
 
@@ -246,7 +251,8 @@ def open_study(
     exists = study_name in {s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
     if exists and not resume and not explicit_storage:
         raise FileExistsError(
-            f"{settings.out} already holds study {study_name!r}; pass --resume to continue it, or choose another --out or --study"
+            f"{settings.out} already holds study {study_name!r}; pass `resume=True` to continue it, "
+            "or choose another `out` or `study_name`"
         )
     if resume and not exists:
         raise FileNotFoundError(f"nothing to resume: no study {study_name!r} in {storage_url}")
@@ -267,7 +273,8 @@ def open_study(
         mine = settings.to_dict()
 
         def show(d: dict, k: str) -> Any:
-            return d["train"][k[6:]] if k.startswith("train.") else d[k]
+            part, _, name = k.partition(".")
+            return d[part][name] if name else d[k]
 
         detail = "; ".join(f"{k}: study {show(theirs, k)!r}, here {show(mine, k)!r}" for k in diff)
         raise ValueError(f"study {study_name!r} was started with other settings ({detail}); run the same command to join it")
@@ -329,7 +336,7 @@ def is_done(study: optuna.Study, settings: SearchSettings) -> bool:
         for t in trials
         if t.user_attrs.get("dedup") == "owner" and t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
     }
-    return finished >= settings.trials or len(taken) >= get_space(settings.space).space_size(settings.fixed)
+    return finished >= settings.trials or len(taken) >= get_space(settings.space).space_size(settings.model_args)
 
 
 def stop_when_done(settings: SearchSettings):

@@ -1,13 +1,14 @@
 """A worker: load the data once, then train the trials the study hands out until it is done.
 
-Each trial: the space turns the trial into model keywords; the architecture is claimed (an
+Each trial: the space turns the trial into model arguments; the architecture is claimed (an
 architecture already evaluated or in flight is not trained again, see ``dedup``); its cost
 is measured (params, and latency once per architecture); it is trained with ``fit`` into
 ``trials/<architecture hash>/`` while reporting validation accuracy every epoch, so the
 pruner can stop it and a retry after a crash resumes from the last epoch's checkpoint.
 
 User attributes of a trial (what ``report`` and optuna-dashboard show):
-``arch``, ``rank``, ``dedup`` / ``duplicate_of``, ``label``, ``model``, ``model_kwargs``,
+``arch``, ``rank``, ``dedup`` / ``duplicate_of``, ``label``, ``model``, ``model_args`` (``model_kwargs``
+in studies of older versions),
 ``params``, ``macs``, ``latency_ms``, ``val_acc`` (per epoch), ``best_val_acc``,
 ``epochs_done``, ``resumed_from_epoch``, ``worker``, ``seconds``, ``run_dir``, ``error``.
 """
@@ -35,7 +36,7 @@ from .dedup import claim
 from .guards import stop_on_repeated_failure
 from .interrupts import Interrupts
 from .objectives import CostAwareMedianPruner, measure_latency
-from .spaces import architecture_key, get_space, to_json_kwargs
+from .spaces import architecture_key, get_space, model_args_to_json
 from .study import SearchSettings, is_done, make_pruner, make_sampler, open_storage, stop_when_done, worker_name
 
 log = logging.getLogger("cnnlab.search")
@@ -66,14 +67,14 @@ class TrialRunner:
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         self.interrupts.check()  # interrupted while Optuna started this trial: it is recorded as failed, and retried
-        kwargs = self.space.model_args(trial, self.settings.fixed)
-        key = architecture_key(self.space.model, kwargs)
+        model_args = self.space.trial_model_args(trial, self.settings.model_args)
+        key = architecture_key(self.space.model, model_args)
         trial.set_user_attr("worker", worker_name())
         owner = claim(trial.study, trial, key, trial.user_attrs.get("rank", trial.number))
         if owner is not None:
             return self._duplicate(trial, owner)
         try:
-            return self._train(trial, key, kwargs)
+            return self._train(trial, key, model_args)
         except (optuna.TrialPruned, KeyboardInterrupt):
             raise
         except TrainingDiverged as error:
@@ -117,11 +118,11 @@ class TrialRunner:
         trial.set_user_attr("latency_batch", batch)
         return ms
 
-    def _train(self, trial: optuna.Trial, key: str, kwargs: dict[str, Any]) -> float | list[float]:
+    def _train(self, trial: optuna.Trial, key: str, model_args: dict[str, Any]) -> float | list[float]:
         start = time.perf_counter()
-        trial.set_user_attr("label", self.space.label(kwargs))
+        trial.set_user_attr("label", self.space.label(model_args))
         trial.set_user_attr("model", self.space.model)
-        trial.set_user_attr("model_kwargs", to_json_kwargs(kwargs))
+        trial.set_user_attr("model_args", model_args_to_json(model_args))
         run_dir = self.out / "trials" / run_dir_name(key)
         trial.set_user_attr("run_dir", str(run_dir))
         costs: list[float | None] = []
@@ -144,7 +145,7 @@ class TrialRunner:
 
         with self.interrupts.live_section():  # training: Ctrl-C stops it at once (checkpoints are written atomically)
             run = run_training(
-                self.space.model, kwargs, data=self.settings.data, train=self.settings.train, out_dir=run_dir, splits=self.data,
+                self.space.model, model_args, data=self.settings.data, train=self.settings.train, out_dir=run_dir, splits=self.data,
                 init=init, resume=resume, quiet=True, info={"study": trial.study.study_name, "trial": trial.number},
                 on_epoch_end=epoch_end,
             )

@@ -24,13 +24,14 @@ from torch import nn
 from ..data import DataSplits
 from ..data.augment import Augmentation, eval_view
 from .batches import batch_source
+from .batchnorm import precise_batchnorm
 from .config import TrainConfig
 from .distributed import World, max_all, sum_all, wrap
 from .ema import ModelEma
 from .evaluation import evaluate
 from .history import EpochRecord
 from .mixing import Mixing
-from .recipe import precise_batchnorm, resolve_precision
+from .precision import autocast_for, resolve_precision
 from .state import TrainingState
 
 CHECK_EVERY = 20  # micro-batches between progress updates (and the host syncs they cost)
@@ -63,8 +64,7 @@ class Epochs:
         self.batches = n // self.global_batch if 0 < n % self.global_batch < world.size else math.ceil(n / self.global_batch)
         self.steps = math.ceil(self.batches / config.accumulate)
         self.precision = resolve_precision(config.precision, device)
-        dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
-        self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
+        self.autocast = autocast_for(self.precision, device)
         self.augment = Augmentation(config.augment, cutout=config.cutout)
         self.mixing = Mixing(config.mixup, config.cutmix, config.label_smoothing)
         # after channels_last and DDP/SyncBatchNorm: the average has the trained model's layout and layers

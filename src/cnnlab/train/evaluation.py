@@ -1,14 +1,16 @@
 """Evaluation: loss and accuracy of a model on uint8 images (used by the trainer every epoch),
 and of a trained run on its dataset's test split with per-class accuracy and a confusion
-matrix (``cnnlab evaluate``)."""
+matrix (``cnnlab evaluate``). A run fine-tuned from published weights is fed as it trained: its
+model normalises the [0, 1] images as its run info's ``preprocessing`` records (``load_run``)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +20,7 @@ from torch import nn
 from ..data import DataConfig, locate
 from ..figures import save_figure, subplots
 from ..io import atomic_write_text
+from ..models.preprocessing import input_preprocessing
 from .config import TTAS
 from .history import run_title
 from .rundir import load_run
@@ -105,7 +108,8 @@ def evaluate_run(
     model that is not in the registry (``load_run``)."""
     if tta not in TTAS:
         raise ValueError(f"tta must be one of {TTAS}, got {tta!r}")
-    run = load_run(path, device, model=model)
+    run = load_run(path, device, model=model)  # its model normalises its input as it trained, if it did
+    preprocessing = input_preprocessing(run.model)
     data = data if data is not None else recorded_data(run.info)
     seed = run.info.get("data_seed", 0)
     splits = replace(data, limit_val=None).with_overrides(image_size=run.image_size).load(seed=seed)
@@ -130,6 +134,8 @@ def evaluate_run(
     if tta != "none":
         result["tta"] = tta
         result["loss_tta"], result["accuracy_tta"] = flipped
+    if preprocessing is not None:
+        result["preprocessing"] = preprocessing.to_dict()
     if out_png is not None:
         written, failed = save_evaluation(result, out_png)
         if failed:

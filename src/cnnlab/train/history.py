@@ -13,6 +13,7 @@ from typing import Any
 
 from ..figures import save_figure, subplots, whole_number_axis
 from ..io import atomic_write_text
+from ..notebook import figure_image, table
 
 COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s", "val_acc_tta")
 # written only by the runs that have them (config "ema": the live weights beside the averaged ones)
@@ -135,9 +136,12 @@ class History:
         return notes
 
     def _repr_html_(self) -> str:  # Jupyter: the learning curves and the table
-        from ..notebook import history_html
-
-        return history_html(self)
+        header = ("epoch", "train loss", "train acc", "val loss", "val acc", "val acc TTA", "lr", "seconds")
+        rows = [(e.epoch, f"{e.train_loss:.4f}", f"{e.train_acc:.2%}", f"{e.val_loss:.4f}", f"{e.val_acc:.2%}",
+                 "" if e.val_acc_tta is None else f"{e.val_acc_tta:.2%}", f"{e.lr:.2e}", f"{e.seconds:.1f}")
+                for e in self.epochs]
+        curves = figure_image(curves_figure(self)) if self.epochs else ""
+        return curves + table(header, rows, numeric=range(len(header)))
 
     def save(self, directory: str | Path) -> list[Path]:
         directory = Path(directory)
@@ -153,11 +157,6 @@ class History:
 def save_curves(history: History, path: Path) -> Path:
     """Accuracy and loss, train against validation, as in article 000's figures (PNG, atomically)."""
     return save_figure(curves_figure(history), path)
-
-
-def save_curves_to(history: History, stream) -> None:
-    """The same figure as PNG into a binary stream (a notebook's inline image)."""
-    curves_figure(history).savefig(stream, format="png")
 
 
 def curves_figure(history: History):

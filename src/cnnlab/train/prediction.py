@@ -1,9 +1,12 @@
-"""Predict the classes of image files with a trained run (``cnnlab predict``)."""
+"""Predict the classes of image files with a trained run (``cnnlab predict``): each image framed as
+the run's evaluation framed its own, and normalised as it trained (``load_run``: a run fine-tuned
+from published weights records their preprocessing)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +22,7 @@ def predict_images(path: str | Path, images: Sequence[str | Path], device: str =
     ``model``: an instance to load the weights into, for a model not in the registry (``load_run``)."""
     from PIL import Image
 
-    run = load_run(path, device, model=model)
+    run = load_run(path, device, model=model)  # its model normalises its input as the run trained, if it did
     view = run_view(run.info)  # the central crop, for runs trained with the imagenet policy
     frame = run.info.get("eval_frame")  # trained on images in their own framing: as its evaluation saw them
     dev = next(run.model.parameters()).device

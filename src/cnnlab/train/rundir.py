@@ -27,7 +27,7 @@ from torch import nn
 from ..data import DataSplits
 from ..device import resolve_device
 from ..io import DiskFull, atomic_write, is_disk_full, no_space, not_a_file
-from ..models import create_model
+from ..models import Preprocessing, create_model, normalize_input
 
 WEIGHTS_FORMAT = "cnnlab-weights/1"
 
@@ -219,7 +219,8 @@ def load_run(path: str | Path, device: str = "auto", which: str | None = None, m
 
     The model is rebuilt from the registry name its run info records; a run of a model that is
     not in the registry (``fit`` on a model of your own) is loaded into ``model``, an instance
-    built as the run's was (its weights are replaced by the checkpoint's)."""
+    built as the run's was (its weights are replaced by the checkpoint's). A run fine-tuned from
+    published weights records their ``preprocessing``: the model normalises its input so again."""
     checkpoint = checkpoint_file(path, which, "best.pt")
     state = load_checkpoint(checkpoint)
     info = _info(state, checkpoint)
@@ -238,6 +239,8 @@ def load_run(path: str | Path, device: str = "auto", which: str | None = None, m
     except RuntimeError as error:
         raise CheckpointError(f"{checkpoint}: its weights do not fit the {name} {'given' if 'model' not in info else 'its run info names'} "
                               f"({_first_line(error)})") from None
+    if info.get("preprocessing"):  # fine-tuned from published weights: it normalises its input as it trained
+        normalize_input(model, Preprocessing.from_dict(info["preprocessing"]))
     model.to(resolve_device(device)).eval()
     return LoadedRun(model, info["classes"], tuple(info["image_size"]), info, checkpoint, state.get("epoch"))
 

@@ -17,7 +17,10 @@ from torch import nn
 
 from .config import TrainConfig
 from .history import EpochRecord, History
+from .optim import build_optimizer
+from .precision import grad_scaler
 from .rundir import CheckpointError, describe
+from .schedule import build_schedule
 
 # What a training checkpoint holds (``state_dict``): a file without them cannot be resumed.
 CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scheduler", "scaler", "rng", "history", "config", "best_val_acc")
@@ -42,6 +45,18 @@ class TrainingState:
     device: torch.device
     epoch: int = 0  # epochs finished
     best_val_acc: float = -1.0
+
+    @classmethod
+    def start(cls, model: nn.Module, config: TrainConfig, device: torch.device, history: History,
+              steps_per_epoch: int) -> TrainingState:
+        """A new run's state: ``config``'s optimizer at the run's effective peak rate
+        (``history.info["lr_effective"]``), its schedule, the gradient scaler its precision needs,
+        and the generator of shuffling and augmentation seeded with ``config.seed``."""
+        optimizer = build_optimizer(model, config, history.info["lr_effective"])
+        scheduler = build_schedule(optimizer, config, steps_per_epoch)
+        generator = torch.Generator().manual_seed(config.seed)
+        scaler = grad_scaler(config.precision, device)
+        return cls(model, optimizer, scheduler, scaler, generator, history, config, device)
 
     def record(self, epoch: EpochRecord) -> bool:
         """Add a finished epoch; True when it is the best so far (``best.pt`` is then rewritten)."""

@@ -1,10 +1,15 @@
 """``fit``: train a model on in-memory data, with history, curves, checkpoints and resume.
 
 The dataset lives on the device as uint8 and is augmented a whole batch at a time there
-(airbench's recipe: no DataLoader workers, no per-image Python). Every epoch ends with an
+(airbench's way: no DataLoader workers, no per-image Python). Every epoch ends with an
 atomic checkpoint (``last.pt``, and ``best.pt`` for the best validation accuracy) holding the
 model, optimizer, schedule and every random state, so ``resume=True`` continues an
 interrupted run to the same weights an uninterrupted run reaches.
+
+This module is the outline of a run; its parts have rooms of their own: ``optim`` (the
+optimizer), ``schedule`` (the learning rate), ``precision``, ``batchnorm`` (momentum, precise
+BN), ``state`` (what a checkpoint holds), ``epochs`` (one epoch), ``loop`` (the epochs),
+``host`` (the CPU allocator).
 
     history = fit(create_model("densenet_cifar"), DataConfig("cifar10").load(), get_preset("article").train, "runs/dn")
 """
@@ -13,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -27,19 +31,21 @@ from ..data.memory import check_batch
 from ..device import resolve_device
 from ..io import atomic_write_text
 from .batches import FromDisk
+from .batchnorm import set_momentum
 from .config import TrainConfig
-from .distributed import World, barrier, join, same_everywhere, world_from_env
+from .distributed import World, join, same_everywhere, world_from_env
 from .early_stop import EarlyStopping
-from .epochs import Epochs, TrainingDiverged
+from .epochs import Epochs
 from .history import EpochRecord, History
-from .host import keep_freed_memory
+from .host import tune_for_training
 from .lock import RunLock
-from .rundir import load_checkpoint, prepare_run_directory, save_checkpoint
-from .recipe import build_optimizer, lr_factor, precise_batchnorm, resolve_precision
+from .loop import run_epochs
+from .optim import moments_per_weight
+from .rundir import load_checkpoint, prepare_run_directory
 from .state import TrainingState
-from .tblog import TensorBoard, require_tensorboard
+from .tblog import require_tensorboard
 
-__all__ = ["TrainingDiverged", "build_optimizer", "fit", "lr_factor", "precise_batchnorm", "resolve_precision"]
+__all__ = ["fit"]
 
 
 def fit(
@@ -65,18 +71,20 @@ def fit(
     before each epoch's training, also the first one after a resume (e.g. to freeze or unfreeze layers).
     ``config.early_stop`` may end the run before ``config.epochs`` (``history.info["early_stopped"]``
     says when and why); with ``config.ema`` the checkpoints' model is the moving average of the weights.
+    glibc's allocator is left as it is unless ``tune_allocator()`` asked for the tuning (``host``).
     """
     if config.tensorboard:
         require_tensorboard()  # before any work: a missing package is said at once
     world = world_from_env()
     device = join(world, resolve_device(config.device))
+    host_malloc = tune_for_training(device)  # glibc on CPU, when asked: reuse freed activations (train/host.py)
     if world.restarts and not overwrite and (Path(out_dir) / "last.pt").exists():
         resume = True  # torchrun --max-restarts: the restarted workers continue from the last checkpoint
     lock = RunLock(out_dir)
     try:
         out = _open_run_directory(out_dir, resume, overwrite, lock, world)
         return _fit(model, data, config, out, device, world, resume=resume, quiet=quiet, info=info,
-                    on_epoch_end=on_epoch_end, on_epoch_start=on_epoch_start)
+                    host_malloc=host_malloc, on_epoch_end=on_epoch_end, on_epoch_start=on_epoch_start)
     finally:
         lock.release()
 
@@ -100,55 +108,36 @@ def _open_run_directory(out_dir: str | Path, resume: bool, overwrite: bool, lock
 
 
 def _fit(model: nn.Module, data: DataSplits, config: TrainConfig, out: Path, device: torch.device, world: World, *,
-         resume: bool, quiet: bool, info: dict | None, on_epoch_end: Callable | None, on_epoch_start: Callable | None) -> History:
-    # glibc on CPU: reuse freed activations instead of an mmap/munmap per buffer per step (train/host.py)
-    host_malloc = keep_freed_memory() if device.type == "cpu" else None
+         resume: bool, quiet: bool, info: dict | None, host_malloc: str | None, on_epoch_end: Callable | None,
+         on_epoch_start: Callable | None) -> History:
+    """The run in its directory: its parts built, its state new or resumed, its epochs."""
     check_batch(tuple(data.train.images.shape[1:3]), config.batch_size)  # a batch that cannot fit: said, not OOM-killed
     torch.manual_seed(config.seed)
-    batchnorm = _batchnorm_momentum(model.to(device), config.bn_momentum)
+    batchnorm = set_momentum(model.to(device), config.bn_momentum)
     # an epoch-start hook may freeze or unfreeze weights (finetune): DDP must then allow unused ones
     epochs = Epochs(model, data, config, device, out, world, changing=on_epoch_start is not None)
     history = History(config.to_dict(), info=_run_record(epochs, data, config, world, batchnorm)
                       | ({"host_malloc": host_malloc} if host_malloc else {}) | (info or {}))
-    state = _new_state(model, config, device, history, epochs.steps)
+    state = TrainingState.start(model, config, device, history, epochs.steps)
     stopper = EarlyStopping(config.early_stop, config.early_stop_metric, config.min_delta)
     if world.main:
         _check_free_space(out, model, config)
     if resume:
-        checkpoint = load_checkpoint(out / "last.pt", map_location=device)
-        state.load_state_dict(checkpoint, where=str(out), info=history.info)
-        epochs.restore(checkpoint)
-        if "early_stop" in checkpoint:  # the patience counter: a resumed run stops where a straight one would
-            stopper.load_state_dict(checkpoint["early_stop"])
+        _resume(out, state, epochs, stopper)
     if world.main:
         atomic_write_text(out / "config.json", json.dumps({"train": config.to_dict(), **state.history.info}, indent=1))
-
-    from .progress import Progress
-
-    with Progress(config.epochs, epochs.batches, quiet=quiet, silent=not world.main) as progress, \
-            TensorBoard(out, config.tensorboard and world.main, first_epoch=state.epoch + 1) as tensorboard:
-        for epoch in range(state.epoch + 1, config.epochs + 1):
-            if stopper.stopped:  # a resumed run that had stopped early: nothing left to do
-                break
-            if on_epoch_start is not None:
-                on_epoch_start(epoch)
-            record = epochs.train(state, epoch, progress)
-            _check_healthy(model, record, out, state.epoch)
-            improved = state.record(record)
-            if stopper.update(epoch, getattr(record, config.early_stop_metric)):
-                state.history.info["early_stopped"] = stopper.record()
-            if world.main:  # rank 0 alone writes; the weights are the same on every rank
-                checkpoint = epochs.checkpoint(state) | ({"early_stop": stopper.state_dict()} if config.early_stop else {})
-                if improved:  # best.pt before last.pt: a kill between the two leaves last.pt behind, and the resumed run rewrites best.pt
-                    save_checkpoint(out / "best.pt", checkpoint)
-                save_checkpoint(out / "last.pt", checkpoint)
-                state.history.save(out)
-                tensorboard.log(record)
-                progress.epoch_done(record)
-                if on_epoch_end is not None:
-                    on_epoch_end(record)
-            barrier(world)
+    run_epochs(state, epochs, stopper, out, world, quiet=quiet, on_epoch_start=on_epoch_start,
+               on_epoch_end=on_epoch_end)
     return state.history
+
+
+def _resume(out: Path, state: TrainingState, epochs: Epochs, stopper: EarlyStopping) -> None:
+    """Continue from ``out/last.pt``: the state, the moving average of the weights, the patience counter."""
+    checkpoint = load_checkpoint(out / "last.pt", map_location=state.device)
+    state.load_state_dict(checkpoint, where=str(out), info=state.history.info)
+    epochs.restore(checkpoint)
+    if "early_stop" in checkpoint:  # the patience counter: a resumed run stops where a straight one would
+        stopper.load_state_dict(checkpoint["early_stop"])
 
 
 def _run_record(epochs: Epochs, data: DataSplits, config: TrainConfig, world: World, batchnorm) -> dict[str, Any]:
@@ -173,43 +162,11 @@ def _run_record(epochs: Epochs, data: DataSplits, config: TrainConfig, world: Wo
 
 def _check_free_space(out: Path, model: nn.Module, config: TrainConfig) -> None:
     """Refuse to start when the disk cannot hold the checkpoints: last.pt and best.pt with the
-    optimizer's state (Adam: two moments per weight, SGD: one), and the temporary copy of an atomic write."""
+    optimizer's state, and the temporary copy of an atomic write."""
     tensors = [*model.state_dict().values()]
     size = sum(t.numel() * t.element_size() for t in tensors)
-    slots = 2 if config.optimizer in ("adam", "adamw") else 1
-    needed = 3 * size * (1 + slots) + (1 << 20)
+    needed = 3 * size * (1 + moments_per_weight(config.optimizer)) + (1 << 20)
     free = shutil.disk_usage(out).free
     if free < needed:
         raise OSError(errno.ENOSPC, f"no space left on device for the checkpoints in {out}: they need about "
                       f"{needed / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are free")
-
-
-def _check_healthy(model: nn.Module, record: EpochRecord, out: Path, done: int) -> None:
-    """Refuse to save an epoch whose weights, BatchNorm statistics or validation loss are not finite."""
-    bad = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_floating_point() and not torch.isfinite(t).all()]
-    if bad or not math.isfinite(record.val_loss):
-        what = f"{len(bad)} weight tensors ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})" if bad else "the validation loss"
-        kept = f"the last good checkpoint is {out / 'last.pt'} (epoch {done})" if done else "no checkpoint was written"
-        raise TrainingDiverged(
-            f"{what} became NaN or infinite in epoch {record.epoch}; stopped without saving it: {kept}. "
-            "Try a lower learning rate or fp32"
-        )
-
-
-def _batchnorm_momentum(model: nn.Module, momentum: float | None) -> list[float] | None:
-    """Apply ``momentum`` (Keras convention) to every BatchNorm layer; the momenta now in use."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if momentum is not None:  # Keras keeps `momentum` of the old average; PyTorch takes `momentum` of the new batch
-        for m in norms:
-            m.momentum = 1.0 - momentum
-    used = {1.0 - m.momentum for m in norms if m.momentum is not None}
-    return sorted(round(m, 6) for m in used) if used else None
-
-
-def _new_state(model: nn.Module, config: TrainConfig, device: torch.device, history: History, steps: int) -> TrainingState:
-    optimizer = build_optimizer(model, config, history.info["lr_effective"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
-    use_scaler = resolve_precision(config.precision, device) == "fp16" and device.type == "cuda"
-    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    generator = torch.Generator().manual_seed(config.seed)
-    return TrainingState(model, optimizer, scheduler, scaler, generator, history, config, device)

@@ -10,6 +10,6 @@ fine-tuning a pretrained model on a new image folder (``cnnlab finetune``).
     unfreeze(model)                                    # then the whole network
 """
 
-from .freeze import freeze, frozen_parts, unfreeze
+from .freezing import freeze, frozen_parts, unfreeze
 
 __all__ = ["freeze", "frozen_parts", "unfreeze"]

@@ -6,20 +6,25 @@ checkpoints and exact resume.
 
 The run directory is an ordinary training run (``cnnlab evaluate``, ``predict`` and ``export``
 read it); its ``config.json`` also records where the weights came from and the phase switch.
+With the published weights (``weights="imagenet"``) the model normalises its [0, 1] input as
+they were trained (``cnnlab.models.normalize_input``), and the run records that preprocessing
+(``preprocessing`` in its run info), which ``evaluate`` and ``predict`` apply again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..data import DataConfig, DataSplits
+from ..models import Preprocessing, normalize_input
 from ..presets import get_preset
 from ..train import TrainConfig, TrainingRun, load_checkpoint, run_training
-from .freeze import freeze, unfreeze
+from .freezing import freeze, unfreeze
 
 KERAS_SUFFIXES = (".h5", ".hdf5")
 TORCH_SUFFIXES = (".pt", ".pth")
@@ -78,16 +83,18 @@ def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], path: Path)
 def imagenet_flavour(model_name: str, model_args: dict[str, Any]) -> dict[str, Any]:
     """``model_args`` with the keywords that build ``model_name`` in the flavour of its published
     ImageNet weights (keras.applications' where cnnlab has them, else torchvision's: resnet18 gets
-    ``conv_bias=False, padding="symmetric", bn_eps=1e-05``). Keywords given win; one that does not
-    fit the published file is refused here, naming the flavour, before any data is read."""
-    from ..interop.pretrained import KERAS, TORCHVISION, choose
+    ``conv_bias=False, padding="symmetric", bn_eps=1e-05``), as ``cnnlab.create_model(pretrained=True)``
+    builds it. A keyword that contradicts the published file is refused here, before any data is read."""
+    from ..interop.pretrained import weights_for
 
-    only_torchvision = model_name in TORCHVISION and model_name not in KERAS
-    entry = TORCHVISION[model_name] if only_torchvision else choose(model_name, model_args)
-    flavour = {k: v for k, v in entry.model_args.items() if k != "dropout"}  # dropout: training only, not the weights'
-    merged = {**flavour, **model_args}
-    choose(model_name, merged)
-    return merged
+    return weights_for(model_name, True, model_args)[1]
+
+
+def published_preprocessing(model_name: str, model_args: dict[str, Any]) -> Preprocessing:
+    """The preprocessing of the published file ``model_name`` built with ``model_args`` loads."""
+    from ..interop.pretrained import choose
+
+    return choose(model_name, model_args).preprocessing
 
 
 class _Transfer:
@@ -95,11 +102,17 @@ class _Transfer:
     head-only training (epochs 1..freeze_epochs) to the whole network."""
 
     def __init__(self, model_name: str, weights, model_args: dict[str, Any], stride_on: str | None, freeze_epochs: int,
-                 on_data: Callable[[DataSplits], None] | None = None) -> None:
+                 on_data: Callable[[DataSplits], None] | None = None,
+                 preprocessing: Preprocessing | None = None) -> None:
         self.model_name, self.weights, self.model_args, self.stride_on = model_name, weights, model_args, stride_on
         self.freeze_epochs, self.on_data = freeze_epochs, on_data
         self.info: dict[str, Any] = {"freeze_epochs": freeze_epochs}
         self.model: nn.Module | None = None
+        if str(weights) == "imagenet":  # fed as the published weights were trained
+            preprocessing = published_preprocessing(model_name, model_args)
+        self.preprocessing = preprocessing
+        if preprocessing is not None:
+            self.info["preprocessing"] = preprocessing.to_dict()
 
     def init(self, model: nn.Module, splits: DataSplits) -> None:
         if self.on_data is not None:
@@ -109,6 +122,8 @@ class _Transfer:
         else:
             self.info["weights"] = load_weights(model, self.weights, self.model_name, self.stride_on, self.model_args)
         model.reset_classifier(len(splits.classes))
+        if self.preprocessing is not None:
+            normalize_input(model, self.preprocessing)
         self.model = model
 
     def on_epoch_start(self, epoch: int) -> None:
@@ -148,12 +163,16 @@ def finetune(
     if str(weights) == "imagenet":  # built as the published weights were trained (resnet18: torchvision's flavour)
         model_args = imagenet_flavour(model_name, model_args)
     out = Path(out_dir)
+    preprocessing = None
     if resume and (out / "last.pt").is_file():
-        earlier = load_checkpoint(out / "last.pt")["history"]["info"].get("freeze_epochs")
-        if earlier != freeze_epochs:
-            raise ValueError(f"cannot resume {out}: it was started with --freeze-epochs {earlier}, not {freeze_epochs}")
+        earlier = load_checkpoint(out / "last.pt")["history"]["info"]
+        if earlier.get("freeze_epochs") != freeze_epochs:
+            raise ValueError(f"cannot resume {out}: it was started with --freeze-epochs {earlier.get('freeze_epochs')}, "
+                             f"not {freeze_epochs}")
         weights = None  # the checkpoint holds every weight: nothing to download or read again
-    transfer = _Transfer(model_name, weights, model_args, stride_on, freeze_epochs, on_data)
+        if earlier.get("preprocessing"):  # and the input normalisation it trained with
+            preprocessing = Preprocessing.from_dict(earlier["preprocessing"])
+    transfer = _Transfer(model_name, weights, model_args, stride_on, freeze_epochs, on_data, preprocessing)
     return run_training(
         model_name, model_args, data=data, train=train, out_dir=out, head_from_data=False, init=transfer.init,
         info=transfer.info, resume=resume, overwrite=overwrite, quiet=quiet, on_epoch_start=transfer.on_epoch_start, on_epoch_end=on_epoch_end,

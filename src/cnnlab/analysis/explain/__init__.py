@@ -13,12 +13,14 @@ cell term by term -- then checks that the terms add up to what the layer produce
 
 The package keeps one job per module: :mod:`.examples` (the article's examples and the
 options that change them), :mod:`.compute` (the float64 arithmetic), :mod:`.data` (what it
-produces, for any renderer), :mod:`.text` (the terminal text) and :mod:`.tojson` (the JSON).
+produces, for any renderer), :mod:`.text` (the terminal text), :mod:`.tojson` (the JSON) and
+:mod:`.explanation` (the data that renders itself, what :func:`explain` returns).
 """
 
 from .compute import explain, explain_cell, run_example, scatter
-from .data import ArticleCheck, Explanation, LayerRun, Scatter, ScatterRun, Step, Sum, Term
+from .data import ArticleCheck, ExplanationData, LayerRun, Scatter, ScatterRun, Step, Sum, Term
 from .examples import ARTICLE_EXAMPLES, ARTICLE_OUTPUTS, FILLS, KINDS, ExampleConfig, check_cell, make_config
+from .explanation import Explanation
 from .text import MAX_MATRICES, format_text
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "ArticleCheck",
     "ExampleConfig",
     "Explanation",
+    "ExplanationData",
     "LayerRun",
     "Scatter",
     "ScatterRun",

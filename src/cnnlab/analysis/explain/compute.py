@@ -18,8 +18,9 @@ import torch
 from ...layers import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from ...layers import padding as P
 from ...layers.base import KerasConv2dBase
-from .data import ArticleCheck, Explanation, LayerRun, Pads, Scatter, ScatterRun, Step, Sum, Term
+from .data import ArticleCheck, LayerRun, Pads, Scatter, ScatterRun, Step, Sum, Term
 from .examples import ARTICLE_OUTPUTS, ExampleConfig, check_cell, check_size, make_config
+from .explanation import Explanation
 
 _LAYER_CLASSES = {
     "conv2d": Conv2D, "depthwise": DepthwiseConv2D, "separable": SeparableConv2D, "transpose": Conv2DTranspose

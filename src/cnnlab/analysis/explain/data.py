@@ -1,21 +1,21 @@
 """What an explanation holds: plain data that every renderer (text, JSON, pictures) reads as is.
 
 :class:`LayerRun` is one example layer filled with its numbers and run in float64 -- weights,
-input, output, padding -- and :class:`Explanation` adds one output cell written out as sums
+input, output, padding -- and :class:`ExplanationData` adds one output cell written out as sums
 of products (:class:`Sum` of :class:`Term`), grouped in the :class:`Step` s the layer takes.
-All the arithmetic is done by :mod:`.compute`; nothing here needs more than reading.
+All the arithmetic is done by :mod:`.compute`; nothing here needs more than reading, and
+nothing here renders: :class:`~.explanation.Explanation` is this data showing itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from ...layers.base import KerasConv2dBase, LayerCost
 from .examples import ExampleConfig
-from .tojson import explanation_dict
 
 Pads = tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
 
@@ -133,7 +133,7 @@ class ScatterRun:
 
 
 @dataclass
-class Explanation(LayerRun):
+class ExplanationData(LayerRun):
     """A :class:`LayerRun` with output ``cell`` = (y, x, channel) written out term by term."""
 
     cell: tuple[int, int, int]
@@ -152,17 +152,3 @@ class Explanation(LayerRun):
     def matches(self) -> bool:
         """The written-out sum equals what the layer produced (to 1e-9, relative)."""
         return abs(self.value - self.layer_output) < 1e-9 * max(1, abs(self.value))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Everything :func:`format_text` prints, as JSON-ready data (arrays as nested lists)."""
-        return explanation_dict(self)
-
-    def __str__(self) -> str:  # print(cnnlab.explain("conv2d")) shows what the command prints
-        from .text import format_text
-
-        return format_text(self)
-
-    def _repr_html_(self) -> str:  # Jupyter
-        from ...notebook import explanation_html
-
-        return explanation_html(self)

@@ -16,7 +16,8 @@ from typing import Any
 from ...io import atomic_write_text
 from ..pages import embedded_data, fill_template
 from .compute import explain_cell, run_example
-from .data import Explanation, LayerRun, Sum
+from .data import LayerRun, Sum
+from .explanation import Explanation
 from .examples import KINDS, ExampleConfig, make_config
 from .pictures import cells
 
@@ -99,7 +100,7 @@ def render_page(runs: list[LayerRun], title: str = "cnnlab explain", start: int 
 
 def save_html(run: LayerRun, path: str | Path) -> Path:
     """``run`` and article 001's four examples as one offline page, written atomically; an
-    :class:`~.data.Explanation` opens the page on its own cell."""
+    :class:`~.explanation.Explanation` opens the page on its own cell."""
     start = list(cells(run)).index(run.cell) if isinstance(run, Explanation) else 0
     html_text = render_page(page_examples(run), title=f"cnnlab explain: {example_name(run.config)}", start=start)
     return atomic_write_text(path, html_text)

@@ -24,7 +24,8 @@ from ...figures import new_figure
 from ...io import atomic_write
 from .compute import explain_cell
 from .compute import scatter
-from .data import Explanation, LayerRun, ScatterRun, Sum
+from .data import LayerRun, ScatterRun, Sum
+from .explanation import Explanation
 from .text import _format_sum
 
 DPI = 100  # 7-point numbers are 10 pixels tall: legible at 100%

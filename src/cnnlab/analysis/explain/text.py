@@ -1,11 +1,11 @@
-"""An :class:`~.data.Explanation` as terminal text, the way article 001 writes it out."""
+"""An explanation (:class:`~.data.ExplanationData`) as terminal text, the way article 001 writes it out."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..textfmt import fmt_number, hstack_blocks, matrix_lines
-from .data import Explanation, Sum
+from .data import ExplanationData, Sum
 
 MAX_MATRICES = 12  # per group; the rest is summarised (the JSON has everything)
 _POINTWISE_TITLE = (
@@ -15,7 +15,7 @@ _POINTWISE_TITLE = (
 Block = tuple[str, np.ndarray, np.ndarray | None]  # label, matrix, cells to mark
 
 
-def format_text(e: Explanation, width: int = 100, times: str = "×") -> str:
+def format_text(e: ExplanationData, width: int = 100, times: str = "×") -> str:
     """The explanation as the article would write it: weights, inputs, outputs, then the sum."""
     cfg, (y, xx, m) = e.config, e.cell
     mo = e.output.shape[2]
@@ -32,7 +32,7 @@ def format_text(e: Explanation, width: int = 100, times: str = "×") -> str:
     return "\n".join(lines)
 
 
-def _sum_lines(e: Explanation, times: str) -> list[str]:
+def _sum_lines(e: ExplanationData, times: str) -> list[str]:
     """The cell written out: each step's sums, the total, and the layer's own value."""
     y, xx, m = e.cell
     lines = [f"output[y={y}, x={xx}, c={m}]:"]
@@ -48,7 +48,7 @@ def _sum_lines(e: Explanation, times: str) -> list[str]:
     return lines
 
 
-def _header(e: Explanation) -> list[str]:
+def _header(e: ExplanationData) -> list[str]:
     cfg, cost = e.config, e.cost
     h, w = cfg.input_size
     ho, wo, mo = e.output.shape
@@ -63,7 +63,7 @@ def _header(e: Explanation) -> list[str]:
     ]
 
 
-def _article_lines(e: Explanation) -> list[str]:
+def _article_lines(e: ExplanationData) -> list[str]:
     """The article's printed outputs against cnnlab's, for the article's own example."""
     check = e.article
     if check is None:
@@ -95,7 +95,7 @@ def _format_sum(s: Sum, times: str) -> str:
     return f"{s.label}: {body}{extra} = {fmt_number(s.result)}"
 
 
-def _kernel_blocks(e: Explanation, in_axis: int, out_axis: int) -> list[Block]:
+def _kernel_blocks(e: ExplanationData, in_axis: int, out_axis: int) -> list[Block]:
     """One block per (input, output) channel pair of a full kernel, the used output starred."""
     k, m = e.weights["kernel"], e.cell[2]
     blocks = []
@@ -107,7 +107,7 @@ def _kernel_blocks(e: Explanation, in_axis: int, out_axis: int) -> list[Block]:
     return blocks
 
 
-def _weight_section(e: Explanation, width: int) -> list[str]:
+def _weight_section(e: ExplanationData, width: int) -> list[str]:
     kh, kw = e.config.kernel_size
     if e.config.kind in ("conv2d", "transpose"):
         in_axis, out_axis, axes = (2, 3, "in, out") if e.config.kind == "conv2d" else (3, 2, "out, in")
@@ -120,7 +120,7 @@ def _weight_section(e: Explanation, width: int) -> list[str]:
     return out
 
 
-def _depthwise_section(e: Explanation, width: int) -> list[str]:
+def _depthwise_section(e: ExplanationData, width: int) -> list[str]:
     """Depthwise kernels, one per input channel and multiplier; separable's pointwise kernel after."""
     (kh, kw), dm, k = e.config.kernel_size, e.config.depth_multiplier, e.weights["depthwise_kernel"]
     labels = [(c, q, f"in {c}" + (f" x{q}" if dm > 1 else "")) for c in range(k.shape[2]) for q in range(dm)]

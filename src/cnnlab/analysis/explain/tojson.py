@@ -1,14 +1,13 @@
-"""An :class:`~.data.Explanation` as JSON-ready data: what ``cnnlab explain --json`` prints."""
+"""An explanation (:class:`~.data.ExplanationData`) as JSON-ready data: what ``cnnlab explain --json`` prints."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .data import Explanation, Sum, Term
+from .data import ExplanationData, Sum, Term
 
 
-def explanation_dict(e: Explanation) -> dict[str, Any]:
+def explanation_dict(e: ExplanationData) -> dict[str, Any]:
     """Everything the text shows, arrays as nested lists (HWC)."""
     cfg = e.config
     y, x, c = e.cell

@@ -1,6 +1,7 @@
 """The articles' experiments as data: which models, which settings, and what the article got.
 
-Each ``Case`` is one row of an article's results table; ``article`` holds that row's published
+An ``Experiment`` is one of an article's results tables (``densenet``: article 000's six cases,
+``convtypes``: article 001's three nets); each ``Case`` is one row of it; ``article`` holds that row's published
 figures so the reproduction can print ours beside them.
 """
 
@@ -24,9 +25,9 @@ class ArticleRow:
 class Case:
     number: int
     model: str
-    model_args: dict[str, Any]  # keyword arguments of the registered model
+    model_args: dict[str, Any]  # arguments of the registered model
     augment: bool  # the article trained this case with its augmentation
-    columns: dict[str, str]  # the study's own leading columns, e.g. {"k": "16", "blocks": "1,2,4,3"}
+    columns: dict[str, str]  # the experiment's own leading columns, e.g. {"k": "16", "blocks": "1,2,4,3"}
     article: ArticleRow
 
     @property
@@ -36,7 +37,7 @@ class Case:
 
 
 @dataclass(frozen=True)
-class Study:
+class Experiment:
     name: str
     title: str
     article: str  # the source, as cited in results
@@ -51,7 +52,7 @@ class Study:
         known = {c.number for c in self.cases}
         unknown = [n for n in numbers if n not in known]
         if unknown:
-            raise ValueError(f"study {self.name!r} has cases {sorted(known)}; unknown case(s) {unknown}")
+            raise ValueError(f"experiment {self.name!r} has cases {sorted(known)}; unknown case(s) {unknown}")
         return tuple(c for c in self.cases if c.number in set(numbers))
 
 
@@ -62,7 +63,7 @@ def _densenet_case(number: int, k: int, blocks: tuple[int, ...], augment: bool, 
     )
 
 
-DENSENET = Study(
+DENSENET = Experiment(
     name="densenet",
     title="Article 000: DenseNetSimple on CIFAR-10, growth rate and depth",
     article="article 000 (DenseNetSimple, Keras 2.1.6)",
@@ -78,7 +79,7 @@ DENSENET = Study(
     ),
 )
 
-CONVTYPES = Study(
+CONVTYPES = Experiment(
     name="convtypes",
     title="Article 001: a 10-layer CIFAR-10 net of one convolution type",
     article="article 001 (Keras)",
@@ -96,10 +97,10 @@ CONVTYPES = Study(
     ),
 )
 
-STUDIES: dict[str, Study] = {s.name: s for s in (DENSENET, CONVTYPES)}
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (DENSENET, CONVTYPES)}
 
 
-def get_study(name: str) -> Study:
-    if name not in STUDIES:
-        raise ValueError(f"unknown study {name!r}; studies: {', '.join(STUDIES)}")
-    return STUDIES[name]
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; experiments: {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
