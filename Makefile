@@ -1,13 +1,13 @@
 # Two commands do everything on a fresh machine:
 #   make run   -- set up .venv and run cnnlab's main job
-#   make test  -- set up .venv and run the test suite (all of it)
+#   make test  -- set up .venv, run the linters (ruff, mypy) and the test suite (all of it)
 # and one more for developers: `make test-quick`, the suite without its slow kinds of test.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cnnlab-installed
 
-.PHONY: run test test-quick setup clean
+.PHONY: run test test-quick lint setup clean
 
 RUN_STAMP := $(VENV)/.cnnlab-run-installed
 
@@ -27,7 +27,7 @@ $(STAMP): $(RUN_STAMP)
 	@touch $(STAMP)
 
 # The main job: article 001's DepthwiseConv2D net (58,506 parameters) trained on all 50,000
-# CIFAR-10 training images with the `sprint` preset (the fast recipe cut to 7 epochs, no
+# CIFAR-10 training images with the `sprint` preset (the `fast` preset cut to 7 epochs, no
 # augmentation), validated on the 10,000 test images, then the result beside the article's
 # 77.36% (README: what it reached, how long).
 # The run directory is fixed, so rerunning after Ctrl-C continues from the last epoch; data from
@@ -48,7 +48,16 @@ main-job:
 # (apt-get, as root or with sudo). Without root: `make test BROWSER_TESTS=optional` skips that test.
 BROWSER_TESTS ?= required
 
-test: $(STAMP)
+# `make test`: the linters first (ruff's formatter and rules, mypy on src/: pyproject.toml says which),
+# then every test. Any of them failing fails the target, and so CI.
+LINTED := src tests benchmarks scripts
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/mypy
+
+test: lint
 	@if [ "$(BROWSER_TESTS)" = required ]; then ./scripts/install-browser.sh; fi
 	CNNLAB_BROWSER_TESTS=$(BROWSER_TESTS) $(PY) -m pytest -q -n 2
 

@@ -28,9 +28,29 @@ import torch
 
 def run(nproc: int, args: argparse.Namespace, out: Path) -> float:
     batch = args.global_batch // nproc
-    command = [sys.executable, "-m", "cnnlab", "train", args.model, "--data-dir", args.data_dir, "--limit-train",
-               str(args.limit_train), "--limit-val", "1000", "--epochs", "1", "--batch-size", str(batch), "--device",
-               args.device, "--out", str(out), "--overwrite", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "cnnlab",
+        "train",
+        args.model,
+        "--data-dir",
+        args.data_dir,
+        "--limit-train",
+        str(args.limit_train),
+        "--limit-val",
+        "1000",
+        "--epochs",
+        "1",
+        "--batch-size",
+        str(batch),
+        "--device",
+        args.device,
+        "--out",
+        str(out),
+        "--overwrite",
+        "--quiet",
+    ]
     if nproc > 1:
         command += ["--nproc", str(nproc)]
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc))}
@@ -52,8 +72,10 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args()
-    print(f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{args.model}, {args.limit_train} images, global batch {args.global_batch}, device {args.device}")
+    print(
+        f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{args.model}, {args.limit_train} images, global batch {args.global_batch}, device {args.device}"
+    )
     rates: dict[int, list[float]] = {1: [], args.nproc: []}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):

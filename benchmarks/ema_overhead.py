@@ -3,7 +3,8 @@ Nesterov, cross-entropy, the trainer's own order of calls) with and without the 
 update alone (``torch._foreach_lerp_`` over the parameters + ``torch._foreach_copy_`` of the
 buffers, as ``cnnlab.train.ema.ModelEma`` does), and a per-tensor Python loop for comparison.
 
-    .venv/bin/python benchmarks/ema_overhead.py [--model convtype_cifar --arg conv=depthwise] [--batch 128] [--device cpu]
+    .venv/bin/python benchmarks/ema_overhead.py [--model convtype_cifar --arg conv=depthwise]
+        [--batch 128] [--device cpu]
 
 Every figure is the median of ``--repeats`` timings of ``--steps`` steps after ``--warmup`` steps
 (CUDA: synchronised before each clock read).
@@ -55,7 +56,9 @@ def naive_update(ema: ModelEma) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="convtype_cifar")
-    p.add_argument("--arg", action="append", default=None, help="model keyword (default conv=depthwise for convtype_cifar)")
+    p.add_argument(
+        "--arg", action="append", default=None, help="model keyword (default conv=depthwise for convtype_cifar)"
+    )
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
@@ -64,7 +67,9 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5)
     args = p.parse_args()
     device = torch.device(args.device)
-    model_args = parse_model_args(args.arg if args.arg is not None else (["conv=depthwise"] if args.model == "convtype_cifar" else []))
+    model_args = parse_model_args(
+        args.arg if args.arg is not None else (["conv=depthwise"] if args.model == "convtype_cifar" else [])
+    )
     torch.manual_seed(0)
     model = create_model(args.model, num_classes=10, **model_args).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
@@ -90,10 +95,15 @@ def main() -> None:
     params = sum(t.numel() for t in model.parameters())
     tensors = len(list(model.parameters())) + len(list(model.buffers()))
     name = f"{args.model}({', '.join(f'{k}={v}' for k, v in model_args.items())})"
-    print(f"{name}: {params:,} parameters in {tensors} tensors (with buffers); batch {args.batch}, {args.precision}, "
-          f"{device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'})")
+    print(
+        f"{name}: {params:,} parameters in {tensors} tensors (with buffers); batch {args.batch}, {args.precision}, "
+        f"{device} "
+        f"({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'})"
+    )
     print(f"training step without EMA   {plain:8.3f} ms")
-    print(f"training step with EMA      {fused:8.3f} ms  (+{fused - plain:.3f} ms, {100 * (fused - plain) / plain:+.1f}%)")
+    print(
+        f"training step with EMA      {fused:8.3f} ms  (+{fused - plain:.3f} ms, {100 * (fused - plain) / plain:+.1f}%)"
+    )
     print(f"EMA update alone (foreach)  {alone:8.3f} ms  ({100 * alone / plain:.1f}% of a step)")
     print(f"EMA update, per-tensor loop {loop:8.3f} ms  ({loop / alone:.1f}x the foreach update)")
 

@@ -23,7 +23,16 @@ import numpy as np  # noqa: E402
 
 def densenet_simple(growth_rate=16, compression=0.5, blocks=(1, 2, 4, 3)):
     """Article 000's DenseNetSimple.make_model, unchanged in substance."""
-    from keras.layers import Activation, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense, GlobalAveragePooling2D, Input
+    from keras.layers import (
+        Activation,
+        AveragePooling2D,
+        BatchNormalization,
+        Concatenate,
+        Conv2D,
+        Dense,
+        GlobalAveragePooling2D,
+        Input,
+    )
     from keras.models import Model
 
     def dense_block(x, n, nb):
@@ -66,16 +75,22 @@ def main() -> None:
     assert model.count_params() == 255_046, model.count_params()
     model.compile(optimizer=keras.optimizers.Adam(), loss="categorical_crossentropy", metrics=["acc"])
     datagen = ImageDataGenerator(
-        rescale=1.0 / 255, rotation_range=20, width_shift_range=0.2, height_shift_range=0.2,
-        channel_shift_range=50, horizontal_flip=True,
+        rescale=1.0 / 255,
+        rotation_range=20,
+        width_shift_range=0.2,
+        height_shift_range=0.2,
+        channel_shift_range=50,
+        horizontal_flip=True,
     )
     times = []
     for _ in range(2):
         start = time.perf_counter()
         model.fit(datagen.flow(x, y, batch_size=128), steps_per_epoch=args.images // 128, epochs=1, verbose=0)
         times.append(time.perf_counter() - start)
-    print(f"keras {keras.__version__} ({keras.backend.backend()}): densenet_cifar (article code, ImageDataGenerator) "
-          f"{args.images / times[1]:.0f} img/s (epoch 1 incl. tracing: {args.images / times[0]:.0f} img/s)")
+    print(
+        f"keras {keras.__version__} ({keras.backend.backend()}): densenet_cifar (article code, ImageDataGenerator) "
+        f"{args.images / times[1]:.0f} img/s (epoch 1 incl. tracing: {args.images / times[0]:.0f} img/s)"
+    )
 
 
 if __name__ == "__main__":

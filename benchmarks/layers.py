@@ -36,9 +36,27 @@ def cases(c: int):
     import keras
 
     return [
-        ("Conv2D 3x3 s1 same", Conv2D(c, c, 3, 1, "same"), nn.Conv2d(c, c, 3, 1, 1), lambda: keras.layers.Conv2D(c, 3, 1, "same"), c),
-        ("Conv2D 3x3 s2 same (asym. pad)", Conv2D(c, 2 * c, 3, 2, "same"), nn.Conv2d(c, 2 * c, 3, 2, 1), lambda: keras.layers.Conv2D(2 * c, 3, 2, "same"), c),
-        ("DepthwiseConv2D 3x3 s1 same", DepthwiseConv2D(c, 3, 1, "same"), nn.Conv2d(c, c, 3, 1, 1, groups=c), lambda: keras.layers.DepthwiseConv2D(3, 1, "same"), c),
+        (
+            "Conv2D 3x3 s1 same",
+            Conv2D(c, c, 3, 1, "same"),
+            nn.Conv2d(c, c, 3, 1, 1),
+            lambda: keras.layers.Conv2D(c, 3, 1, "same"),
+            c,
+        ),
+        (
+            "Conv2D 3x3 s2 same (asym. pad)",
+            Conv2D(c, 2 * c, 3, 2, "same"),
+            nn.Conv2d(c, 2 * c, 3, 2, 1),
+            lambda: keras.layers.Conv2D(2 * c, 3, 2, "same"),
+            c,
+        ),
+        (
+            "DepthwiseConv2D 3x3 s1 same",
+            DepthwiseConv2D(c, 3, 1, "same"),
+            nn.Conv2d(c, c, 3, 1, 1, groups=c),
+            lambda: keras.layers.DepthwiseConv2D(3, 1, "same"),
+            c,
+        ),
         (
             "SeparableConv2D 3x3 s1 same",
             SeparableConv2D(c, 2 * c, 3, 1, "same"),
@@ -69,7 +87,10 @@ def main() -> None:
     parser.add_argument("--min-run-time", type=float, default=1.0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"# {date.today()}  {platform.processor() or platform.machine()}  torch {torch.__version__}  threads {args.threads}")
+    print(
+        f"# {date.today()}  {platform.processor() or platform.machine()}  "
+        f"torch {torch.__version__}  threads {args.threads}"
+    )
     print(f"# input {args.batch}x{args.channels}x{args.size}x{args.size}, float32, CPU; median times in ms")
     print("| layer | pass | cnnlab | torch | keras | cnnlab/torch | cnnlab/keras |")
     print("|---|---|---|---|---|---|---|")
@@ -88,7 +109,7 @@ def main() -> None:
             xg = x.clone().requires_grad_(label == "fwd+bwd")
             xk = x_nhwc.clone().requires_grad_(label == "fwd+bwd")
 
-            def run(module, inp):
+            def run(module, inp, label=label):
                 if label == "forward":
 
                     def forward():

@@ -60,10 +60,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     tuned, untuned = measure(None, args.threads), measure("0", args.threads)
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {args.threads} threads, glibc {platform.libc_ver()[1]}")
-    print(f"densenet_cifar, batch 128, page faults per step: glibc as it comes {untuned['faults_per_step']:,}, "
-          f"tuned {tuned['faults_per_step']:,} (allocator {tuned['state']!r} / {untuned['state']!r}); "
-          f"ratio {untuned['faults_per_step'] / max(1, tuned['faults_per_step']):.0f}x")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {args.threads} threads, "
+        f"glibc {platform.libc_ver()[1]}"
+    )
+    print(
+        f"densenet_cifar, batch 128, page faults per step: glibc as it comes {untuned['faults_per_step']:,}, "
+        f"tuned {tuned['faults_per_step']:,} (allocator {tuned['state']!r} / {untuned['state']!r}); "
+        f"ratio {untuned['faults_per_step'] / max(1, tuned['faults_per_step']):.0f}x"
+    )
 
 
 if __name__ == "__main__":

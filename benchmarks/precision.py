@@ -53,7 +53,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     flags = open("/proc/cpuinfo").read() if platform.system() == "Linux" else ""
     native = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-    print(f"torch {torch.__version__}, {args.threads} threads, {platform.machine()}; native bf16: {', '.join(native) or 'no'}")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, {platform.machine()}; "
+        f"native bf16: {', '.join(native) or 'no'}"
+    )
     print("| net | fp32 img/s | bf16 img/s | bf16 / fp32 |\n|---|---|---|---|")
     for label, name, kwargs in NETS:
         torch.manual_seed(0)

@@ -60,8 +60,10 @@ def make_tar(path: Path, n: int, size: int = 64, varied: bool = False) -> None:
 
 # A fresh wrapper per measured command: RUSAGE_CHILDREN then covers that command (and its own
 # children) alone -- ru_maxrss of children is a maximum over every child ever waited for.
-WRAPPER = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
-           "print('peak_kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
+WRAPPER = (
+    "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
+    "print('peak_kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
+)
 
 
 def peak_rss_of(command: list[str], env: dict) -> tuple[float, float, str]:
@@ -80,9 +82,27 @@ def measure_run(tar: Path, cache: Path, out: Path, cache_size: int | None = None
     (the peak varies from run to run by up to ~20% with the trainer's keep-freed-memory allocator
     setting, with how the reader thread's and the step's allocations interleave: take the median)."""
     env = {**os.environ, "CNNLAB_DATA": str(cache), "OMP_NUM_THREADS": "2"}
-    command = [sys.executable, "-m", "cnnlab", "train", "convtype_cifar", "--arg", "widths=8,16", "--dataset", "synth",
-               "--data-dir", str(tar), "--epochs", "1", "--batch-size", "128", "--stream",
-               "--device", "cpu", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "cnnlab",
+        "train",
+        "convtype_cifar",
+        "--arg",
+        "widths=8,16",
+        "--dataset",
+        "synth",
+        "--data-dir",
+        str(tar),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "128",
+        "--stream",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     if cache_size:
         command += ["--cache-size", str(cache_size), "--image-size", "64", "--augment", "imagenet"]
     rows = []
@@ -91,8 +111,15 @@ def measure_run(tar: Path, cache: Path, out: Path, cache_size: int | None = None
         run_dir = out / label.split()[0]
         peak, seconds, _ = peak_rss_of([*command, "--out", str(run_dir), "--overwrite"], env)
         info = json.loads((run_dir / "history.json").read_text())
-        rows.append({"run": label, "peak_rss_mib": round(peak), "seconds": round(seconds, 1),
-                     "train_img_per_s": round(info["epochs"][0]["images_per_s"]), "streamed": info["info"]["streamed"]})
+        rows.append(
+            {
+                "run": label,
+                "peak_rss_mib": round(peak),
+                "seconds": round(seconds, 1),
+                "train_img_per_s": round(info["epochs"][0]["images_per_s"]),
+                "streamed": info["info"]["streamed"],
+            }
+        )
     return rows
 
 
@@ -152,31 +179,51 @@ def main() -> None:
     p.add_argument("--sizes", default="5000,50000,200000")
     p.add_argument("--work", default="/tmp/cnnlab-stream-bench")
     p.add_argument("--repeats", type=int, default=3, help="warm-cache runs per size (their median is the figure)")
-    p.add_argument("--cache-size", type=int, default=None, help="images of random sizes kept in their framing at this shorter side")
+    p.add_argument(
+        "--cache-size", type=int, default=None, help="images of random sizes kept in their framing at this shorter side"
+    )
     args = p.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     if args.size is None:  # driver: one fresh process per size, so that RUSAGE_CHILDREN is that size's alone
-        print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}")
+        print(
+            f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"torch {torch.__version__}"
+        )
         results = []
         for n in (int(v) for v in args.sizes.split(",")):
-            more = (["--cache-size", str(args.cache_size)] if args.cache_size else []) + ["--repeats", str(args.repeats)]
-            done = subprocess.run([sys.executable, __file__, "--size", str(n), "--work", str(work), *more], capture_output=True, text=True)
+            more = (["--cache-size", str(args.cache_size)] if args.cache_size else []) + [
+                "--repeats",
+                str(args.repeats),
+            ]
+            done = subprocess.run(
+                [sys.executable, __file__, "--size", str(n), "--work", str(work), *more], capture_output=True, text=True
+            )
             if done.returncode != 0:
                 raise SystemExit(done.stdout + done.stderr)
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), flush=True)
         rate = resnet18_rate()
         print(f"resnet18 training at 64x64 (batch 64, fp32, {torch.get_num_threads()} threads): {rate:.0f} images/s")
-        (work / f"results{'-framed' if args.cache_size else ''}.json").write_text(json.dumps({"sizes": results, "resnet18_img_per_s": rate}, indent=1))
+        (work / f"results{'-framed' if args.cache_size else ''}.json").write_text(
+            json.dumps({"sizes": results, "resnet18_img_per_s": rate}, indent=1)
+        )
         return
     kind = "framed-" if args.cache_size else ""
     tar = work / f"synth-{kind}{args.size}.tar"
     make_tar(tar, args.size + 1000, varied=bool(args.cache_size))
     cache = work / f"cache-{kind}{args.size}"
     rows = measure_run(tar, cache, work / f"runs-{kind}{args.size}", args.cache_size, args.repeats)
-    print(json.dumps({"images": args.size, "tar_mib": round(tar.stat().st_size / 2**20), "runs": rows,
-                      **reader_rate(cache, tar, cache_size=args.cache_size)}))
+    print(
+        json.dumps(
+            {
+                "images": args.size,
+                "tar_mib": round(tar.stat().st_size / 2**20),
+                "runs": rows,
+                **reader_rate(cache, tar, cache_size=args.cache_size),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -27,13 +27,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    from fvcore.nn import FlopCountAnalysis
+
     import cnnlab
     from cnnlab.analysis.summary import model_summary
     from cnnlab.models import get_model_entry
-    from fvcore.nn import FlopCountAnalysis
 
     print(f"# {date.today()}  {platform.machine()}  torch {torch.__version__}  threads {args.threads}")
-    print("| model | input | `cnnlab summary` (s, whole command) | model_summary in-process (s) | fvcore build+count (s) | fvcore / in-process |")
+    print(
+        "| model | input | `cnnlab summary` (s, whole command) | model_summary in-process (s) | fvcore build+count (s) | fvcore / in-process |"  # noqa: E501 (a table row / command line kept whole)
+    )
     print("|---|---|---|---|---|---|")
     worst = 0.0
     for name in cnnlab.list_models(args.pattern):

@@ -32,6 +32,7 @@ Both PyTorch trainers run the `standard` augmentation so that comparison is like
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import re
 import subprocess
@@ -39,8 +40,6 @@ import sys
 import tempfile
 import time
 from datetime import date
-
-import os
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +77,7 @@ def plain_loop(model, images, labels, batch_size) -> float:
     loader = DataLoader(PerImage(images, labels), batch_size=batch_size, shuffle=True, num_workers=2)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    for epoch in range(2):
+    for _ in range(2):
         start = time.perf_counter()
         for x, y in loader:
             optimizer.zero_grad()
@@ -119,7 +118,11 @@ def conv_bound(name: str, kwargs: dict, batch_size: int, repeat: int = 5) -> flo
     torch.manual_seed(0)
     model = cnnlab.create_model(name, num_classes=10, **kwargs).to(memory_format=torch.channels_last)
     shapes = []
-    hooks = [m.register_forward_pre_hook(lambda m, a: shapes.append((m, a[0].shape))) for m in model.modules() if isinstance(m, Conv2D)]
+    hooks = [
+        m.register_forward_pre_hook(lambda m, a: shapes.append((m, a[0].shape)))
+        for m in model.modules()
+        if isinstance(m, Conv2D)
+    ]
     model(torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last))
     for h in hooks:
         h.remove()
@@ -128,7 +131,7 @@ def conv_bound(name: str, kwargs: dict, batch_size: int, repeat: int = 5) -> flo
         x = torch.randn(batch_size, *shape[1:]).contiguous(memory_format=torch.channels_last).requires_grad_(i > 0)
         grad = torch.randn_like(conv(x))
 
-        def step():
+        def step(conv=conv, x=x, grad=grad):
             conv.zero_grad(set_to_none=True)
             conv(x).backward(grad)
 
@@ -155,7 +158,11 @@ def synthetic(n: int):
     images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, n).astype(np.int64)
     classes = [str(i) for i in range(10)]
-    return images, labels, make_splits(ImageDataset(images, labels, classes), ImageDataset(images[:256], labels[:256], classes))
+    return (
+        images,
+        labels,
+        make_splits(ImageDataset(images, labels, classes), ImageDataset(images[:256], labels[:256], classes)),
+    )
 
 
 def measure(kind: str, name: str, args) -> float:
@@ -167,8 +174,14 @@ def measure(kind: str, name: str, args) -> float:
     if kind == "plain":
         return plain_loop(model, images, labels, args.batch_size)
     augment = "keras" if kind.endswith("-keras") else "standard"
-    config = TrainConfig(epochs=2, batch_size=args.batch_size, augment=augment, device="cpu",
-                         channels_last=kind != "nchw", compile=kind.startswith("compiled"))
+    config = TrainConfig(
+        epochs=2,
+        batch_size=args.batch_size,
+        augment=augment,
+        device="cpu",
+        channels_last=kind != "nchw",
+        compile=kind.startswith("compiled"),
+    )
     tune_allocator()  # as the cnnlab command does (the untuned column's CNNLAB_MALLOC_TUNING=0 says no)
     with tempfile.TemporaryDirectory() as out:
         return fit(model, data, config, out, quiet=True).epochs[1].images_per_s
@@ -178,8 +191,20 @@ def in_fresh_process(kind: str, name: str, args) -> float:
     env = {**os.environ}
     if kind == "untuned":
         env["CNNLAB_MALLOC_TUNING"] = "0"
-    cmd = [sys.executable, __file__, "--measure", kind, "--models", name, "--images", str(args.images),
-           "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--measure",
+        kind,
+        "--models",
+        name,
+        "--images",
+        str(args.images),
+        "--batch-size",
+        str(args.batch_size),
+        "--threads",
+        str(args.threads),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode:
         raise RuntimeError(f"{kind} {name} failed:\n{done.stderr[-3000:]}")
@@ -192,7 +217,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="add a torch.compile column")
-    parser.add_argument("--keras-python", default=None, help="a Python with TensorFlow + Keras 3 for the article-code peer")
+    parser.add_argument(
+        "--keras-python", default=None, help="a Python with TensorFlow + Keras 3 for the article-code peer"
+    )
     parser.add_argument("--models", default="densenet_cifar,resnet18", help="comma-separated subset of the two models")
     parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)  # internal: one figure in this process
     args = parser.parse_args()
@@ -203,12 +230,20 @@ def main() -> None:
     matmul = matmul_gflops()
     peak = max(matmul, conv_gflops())
     aug = {p: augmentation_rate(p) for p in ("keras", "standard")}
-    print(f"# {date.today()}  {platform.machine()}  torch {torch.__version__}  threads {args.threads}; "
-          f"{args.images} images/epoch, batch {args.batch_size}, fp32, CPU; images/s of the second epoch, one fresh process each")
-    print(f"# matmul 2048^3: {matmul:.1f} GFLOP/s; peak (max of matmul and a 3x3 conv): {peak:.1f} GFLOP/s; augmentation: keras {aug['keras']:.0f} img/s, standard {aug['standard']:.0f} img/s")
+    print(
+        f"# {date.today()}  {platform.machine()}  torch {torch.__version__}  threads {args.threads}; "
+        f"{args.images} images/epoch, batch {args.batch_size}, fp32, CPU; "
+        "images/s of the second epoch, one fresh process each"
+    )
+    print(
+        f"# matmul 2048^3: {matmul:.1f} GFLOP/s; peak (max of matmul and a 3x3 conv): {peak:.1f} GFLOP/s; augmentation: keras {aug['keras']:.0f} img/s, standard {aug['standard']:.0f} img/s"  # noqa: E501 (a table row / command line kept whole)
+    )
     compiled_head = " cnnlab compiled | compiled / plain |" if args.compile else ""
-    print("| model | cnnlab img/s (channels_last, default) | cnnlab NCHW | cnnlab, glibc malloc untuned | plain PyTorch img/s | "
-          f"cnnlab / plain | cnnlab GFLOP/s (% of matmul, % of peak) | ceiling img/s | convolutions-only bound img/s | augmentation keras / training |{compiled_head}")
+    print(
+        "| model | cnnlab img/s (channels_last, default) | cnnlab NCHW | cnnlab, glibc malloc untuned "
+        "| plain PyTorch img/s | "
+        f"cnnlab / plain | cnnlab GFLOP/s (% of matmul, % of peak) | ceiling img/s | convolutions-only bound img/s | augmentation keras / training |{compiled_head}"  # noqa: E501 (a table row / command line kept whole)
+    )
     print("|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
     wanted = args.models.split(",")
     bounds = {}
@@ -224,8 +259,11 @@ def main() -> None:
         if args.compile:
             rate = in_fresh_process("compiled", name, args)
             compiled = f" {rate:.0f} | {rate / plain:.2f} |"
-        print(f"| {name} {kwargs or ''} | {ours:.0f} | {nchw:.0f} | {untuned:.0f} | {plain:.0f} | {ours / plain:.2f} | "
-              f"{gflops:.1f} ({gflops / matmul:.0%}, {gflops / peak:.0%}) | {ceiling:.0f} | {bound:.0f} | {aug['keras'] / ours:.0f}x |{compiled}", flush=True)
+        print(
+            f"| {name} {kwargs or ''} | {ours:.0f} | {nchw:.0f} | {untuned:.0f} | {plain:.0f} | {ours / plain:.2f} | "
+            f"{gflops:.1f} ({gflops / matmul:.0%}, {gflops / peak:.0%}) | {ceiling:.0f} | {bound:.0f} | {aug['keras'] / ours:.0f}x |{compiled}",  # noqa: E501 (a table row / command line kept whole)
+            flush=True,
+        )
     if args.keras_python and "densenet_cifar" in wanted:
         keras_peer(args, peak, bounds["densenet_cifar"])
 
@@ -235,15 +273,20 @@ def keras_peer(args, peak: float, bound: float) -> None:
     article's ImageDataGenerator-style augmentation, one after the other in this run."""
     peer = subprocess.run(
         [args.keras_python, str(Path(__file__).with_name("keras_tf_peer.py")), "--images", str(args.images)],
-        capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+        check=True,
     )
     line = peer.stdout.strip().splitlines()[-1]
     keras_rate = float(re.search(r"ImageDataGenerator\) (\d+) img/s", line).group(1))
     ours = in_fresh_process("cnnlab-keras", "densenet_cifar", args)
     ceiling = peak * 1e9 / (3 * 2 * model_summary("densenet_cifar", (3, 32, 32)).macs)
     print(f"\n# {line}")
-    print(f"# ceiling (every FLOP at the peak rate): {ceiling:.0f} img/s = {ceiling / keras_rate:.2f}x Keras; "
-          f"convolutions-only bound: {bound:.0f} img/s = {bound / keras_rate:.2f}x Keras")
+    print(
+        f"# ceiling (every FLOP at the peak rate): {ceiling:.0f} img/s = {ceiling / keras_rate:.2f}x Keras; "
+        f"convolutions-only bound: {bound:.0f} img/s = {bound / keras_rate:.2f}x Keras"
+    )
     print("| densenet_cifar, `keras` augmentation | img/s | vs Keras | % of ceiling |\n|---|---|---|---|")
     print(f"| Keras + TensorFlow (article code) | {keras_rate:.0f} | 1.00 | {keras_rate / ceiling:.0%} |")
     print(f"| cnnlab eager (channels_last) | {ours:.0f} | {ours / keras_rate:.2f} | {ours / ceiling:.0%} |")

@@ -24,13 +24,15 @@ def article_row(info: dict) -> tuple[str, float | None, float | None]:
     """The row's name, the article's accuracy and its GPU seconds per epoch."""
     experiment = "densenet" if info["model"] == "densenet_cifar" else "convtypes"
     case = next(c for c in get_experiment(experiment).cases if c.number == info.get("case"))
-    name = f"article 000 case {case.number}" if experiment == "densenet" else f"article 001 {case.model_args['conv']} net"
+    name = (
+        f"article 000 case {case.number}" if experiment == "densenet" else f"article 001 {case.model_args['conv']} net"
+    )
     return name, case.article.best_acc, case.article.seconds_per_epoch
 
 
 def row(run: Path, recipe: str) -> str:
     history = json.loads((run / "history.json").read_text())
-    info, epochs, config = history["info"], history["epochs"], history["config"]
+    info, epochs = history["info"], history["epochs"]
     name, target, gpu_s = article_row(info)
     accs = [e["val_acc"] for e in epochs]
     best = max(range(len(accs)), key=accs.__getitem__)
@@ -46,12 +48,16 @@ def row(run: Path, recipe: str) -> str:
         wall = sum(e["seconds"] for e in epochs[: reached + 1]) / 60
         at = f"epoch {reached + 1}: {wall:.0f} min wall, {(reached + 1) * median / 60:.0f} min quiet"
     gpu = f"{100 * gpu_s / 3600:.1f} h" if gpu_s else "not given"
-    return (f"| {name} | `{recipe}` | {info.get('precision')} | {len(epochs)} | {100 * accs[best]:.2f}% (ep. {best + 1}) | "
-            f"{100 * accs[-1]:.2f}% | {100 * tta:.2f}% | {at} | {100 * target:.2f}% | {gpu} | {median:.0f} | {images:.0f} |")
+    return (
+        f"| {name} | `{recipe}` | {info.get('precision')} | {len(epochs)} | {100 * accs[best]:.2f}% (ep. {best + 1}) | "
+        f"{100 * accs[-1]:.2f}% | {100 * tta:.2f}% | {at} | {100 * target:.2f}% | {gpu} | {median:.0f} | {images:.0f} |"
+    )
 
 
 if __name__ == "__main__":
-    print("| row | recipe | precision | epochs | best plain | final plain | best flip TTA | article's figure first reached | article | article GPU time | quiet s/epoch (median) | quiet img/s (median) |")
+    print(
+        "| row | recipe | precision | epochs | best plain | final plain | best flip TTA | article's figure first reached | article | article GPU time | quiet s/epoch (median) | quiet img/s (median) |"  # noqa: E501 (a table row / command line kept whole)
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for arg in sys.argv[1:]:
         path, _, recipe = arg.partition(":")

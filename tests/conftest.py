@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from .browser import browser  # noqa: F401 -- the Chromium fixture, for every test that asks for it
+
 # Keras is our reference implementation; it must run on its torch backend. Set before any
 # test module imports keras.
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -62,10 +64,14 @@ def mount_tmpfs(tmp_path):
     def mount(size: str):
         path = tmp_path / f"tmpfs-{len(mounts)}"
         path.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+        )
         if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}): this test needs root "
-                        "(a read-only remount; the disk-full tests also run on a simulated disk, make_small_disk)")
+            pytest.skip(
+                f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}): this test needs root "
+                "(a read-only remount; the disk-full tests also run on a simulated disk, make_small_disk)"
+            )
         mounts.append(path)
         return path
 

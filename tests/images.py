@@ -13,5 +13,7 @@ def image_folder(root: Path, classes=("dark", "light"), per_class: int = 8, size
         for c, name in enumerate(classes):
             (root / split / name).mkdir(parents=True, exist_ok=True)
             for i in range(per_class):
-                Image.new("RGB", (size, size), (30 + 180 * c + i, 40 + 9 * c, 50)).save(root / split / name / f"{i}.png")
+                Image.new("RGB", (size, size), (30 + 180 * c + i, 40 + 9 * c, 50)).save(
+                    root / split / name / f"{i}.png"
+                )
     return root

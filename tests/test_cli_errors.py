@@ -61,9 +61,34 @@ def test_empty_and_hostile_checkpoints(tmp_path, image, capsys):
 def test_diverged_training_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
     root = image_folder(tmp_path / "shapes")
-    line = fails(capsys, ["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(root),
-                          "--val-split", "0.25", "--optimizer", "sgd", "--lr", "100", "--epochs", "4", "--batch-size", "2",
-                          "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"])
+    line = fails(
+        capsys,
+        [
+            "train",
+            "convtype_cifar",
+            "--arg",
+            "widths=4,8",
+            "--dataset",
+            "shapes",
+            "--data-dir",
+            str(root),
+            "--val-split",
+            "0.25",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "100",
+            "--epochs",
+            "4",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+        ],
+    )
     assert "NaN or infinite" in line or "became nan" in line
     assert "last good checkpoint" in line
 
@@ -71,8 +96,18 @@ def test_diverged_training_is_one_line(tmp_path, capsys, monkeypatch):
 def test_unreadable_image_names_the_file_and_a_bomb_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
     root = image_folder(tmp_path / "pics", classes=("a", "b"), per_class=3, size=16)
-    args = ["train", "convtype_cifar", "--dataset", "pics", "--data-dir", str(root), "--val-split", "0.3",
-            "--out", str(tmp_path / "run")]
+    args = [
+        "train",
+        "convtype_cifar",
+        "--dataset",
+        "pics",
+        "--data-dir",
+        str(root),
+        "--val-split",
+        "0.3",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 16x16 = 256 pixels: over twice the limit
     line = fails(capsys, args)
     assert "refused image" in line and "decompression bomb" in line.lower()
@@ -99,9 +134,13 @@ def test_ctrl_c_says_how_to_continue(tmp_path, capsys, monkeypatch):
 def test_debug_shows_the_traceback(tmp_path, image):
     empty = tmp_path / "empty.pt"
     empty.touch()
-    plain = subprocess.run([sys.executable, "-m", "cnnlab", "predict", str(empty), str(image)], capture_output=True, text=True)
+    plain = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "predict", str(empty), str(image)], capture_output=True, text=True
+    )
     assert plain.returncode == 2 and "Traceback" not in plain.stderr and len(plain.stderr.strip().splitlines()) == 1
-    debug = subprocess.run([sys.executable, "-m", "cnnlab", "--debug", "predict", str(empty), str(image)], capture_output=True, text=True)
+    debug = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "--debug", "predict", str(empty), str(image)], capture_output=True, text=True
+    )
     assert debug.returncode == 2 and "Traceback" in debug.stderr and "CheckpointError" in debug.stderr
     assert debug.stderr.strip().splitlines()[-1] == plain.stderr.strip()  # the same line after the traceback
 
@@ -172,15 +211,27 @@ def test_every_argument_has_help():
     assert not missing, missing
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "convtype_cifar", "--lr", "1e300"], "lr must be in (0, 100] (SGD's usual peak is 0.1, Adam's 1e-3), got 1e+300"),
-    (["train", "convtype_cifar", "--lr", "-1e-3"], "lr must be in (0, 100]"),
-    (["train", "convtype_cifar", "--seed", "-1"], "seed must be an int in 0..4294967295, got -1"),
-    (["explain", "conv2d", "--cell", "-1,0,0"], "cell y must be in 0..0 for an output of shape (1, 1, 3) (HWC), got -1"),
-    (["explain", "conv2d", "--seed", "-1"], "seed must be an int in 0..4294967295, got -1"),
-    (["explain", "conv2d", "--input-size", "5000"], "input 5000x5000x2, output 4998x4998x3 and 54 weights are 124,940,066 "
-     "numbers (about 5.6 GiB of memory to print), more than explain's 1,000,000"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["train", "convtype_cifar", "--lr", "1e300"],
+            "lr must be in (0, 100] (SGD's usual peak is 0.1, Adam's 1e-3), got 1e+300",
+        ),
+        (["train", "convtype_cifar", "--lr", "-1e-3"], "lr must be in (0, 100]"),
+        (["train", "convtype_cifar", "--seed", "-1"], "seed must be an int in 0..4294967295, got -1"),
+        (
+            ["explain", "conv2d", "--cell", "-1,0,0"],
+            "cell y must be in 0..0 for an output of shape (1, 1, 3) (HWC), got -1",
+        ),
+        (["explain", "conv2d", "--seed", "-1"], "seed must be an int in 0..4294967295, got -1"),
+        (
+            ["explain", "conv2d", "--input-size", "5000"],
+            "input 5000x5000x2, output 4998x4998x3 and 54 weights are 124,940,066 "
+            "numbers (about 5.6 GiB of memory to print), more than explain's 1,000,000",
+        ),
+    ],
+)
 def test_bad_numbers_are_refused_before_any_work(tmp_path, capsys, monkeypatch, argv, message):
     def no_data(*args, **kwargs):
         raise AssertionError("work started")
@@ -203,8 +254,32 @@ def test_a_shortened_preset_scales_its_warmup_and_a_batch_larger_than_the_data_i
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
     root = image_folder(tmp_path / "shapes", splits=("train", "test"))
     out = tmp_path / "run"
-    assert main(["train", "convtype_cifar", "--arg", "widths=4,8", "--preset", "fast", "--epochs", "1", "--dataset", "shapes",
-                 "--data-dir", str(root), "--precision", "fp32", "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "convtype_cifar",
+                "--arg",
+                "widths=4,8",
+                "--preset",
+                "fast",
+                "--epochs",
+                "1",
+                "--dataset",
+                "shapes",
+                "--data-dir",
+                str(root),
+                "--precision",
+                "fp32",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "config.json").read_text())["train"]["warmup_epochs"] == round(2 / 30, 4)
     out = capsys.readouterr().out
     assert "warning: --batch-size 128 is larger than the 16 training images: each epoch is one step of 16 images" in out
@@ -216,8 +291,28 @@ def test_library_warnings_stay_out_of_the_output(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
     root = image_folder(tmp_path / "pets", classes=("猫", "犬"), splits=("train", "test"))
     out = tmp_path / "run"
-    assert main(["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "pets", "--data-dir", str(root),
-                 "--epochs", "1", "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "convtype_cifar",
+                "--arg",
+                "widths=4,8",
+                "--dataset",
+                "pets",
+                "--data-dir",
+                str(root),
+                "--epochs",
+                "1",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     state = torch.load(out / "best.pt", weights_only=True)
     torch.save(state, out / "p3.pt", pickle_protocol=3)  # what other tools write (torch warns, then reads it)
     with warnings.catch_warnings(record=True) as caught:

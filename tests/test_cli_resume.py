@@ -23,9 +23,30 @@ def folder(tmp_path, monkeypatch):
 
 
 def train_args(folder, out, *extra):
-    return ["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(folder),
-            "--batch-size", "16", "--lr", "0.01", "--optimizer", "sgd", "--augment", "standard", "--device", "cpu",
-            "--out", str(out), "--quiet", *extra]
+    return [
+        "train",
+        "convtype_cifar",
+        "--arg",
+        "widths=4,8",
+        "--dataset",
+        "shapes",
+        "--data-dir",
+        str(folder),
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.01",
+        "--optimizer",
+        "sgd",
+        "--augment",
+        "standard",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
 
 
 def weights(run_dir):
@@ -63,10 +84,16 @@ def test_options_beside_resume_must_match_the_runs(folder, tmp_path, capsys, mon
         raise AssertionError("the data was read before the options were checked")
 
     monkeypatch.setattr("cnnlab.data.DataConfig.load", no_data)
-    err = refused(capsys, ["train", "resnet18", "--resume", str(out), "--lr", "0.1", "--arg", "widths=8,16",
-                           "--limit-train", "10"])
-    for part in ("model (the run: convtype_cifar, given: resnet18)", "--lr (the run: 0.01, given: 0.1)",
-                 "--arg widths (the run: 4,8, given: 8,16)", "--limit-train (the run: not set, given: 10)"):
+    err = refused(
+        capsys,
+        ["train", "resnet18", "--resume", str(out), "--lr", "0.1", "--arg", "widths=8,16", "--limit-train", "10"],
+    )
+    for part in (
+        "model (the run: convtype_cifar, given: resnet18)",
+        "--lr (the run: 0.01, given: 0.1)",
+        "--arg widths (the run: 4,8, given: 8,16)",
+        "--limit-train (the run: not set, given: 10)",
+    ):
         assert part in err, err
     assert json.loads((out / "history.json").read_text())["config"]["lr"] == 0.01  # nothing changed
     monkeypatch.undo()
@@ -89,8 +116,27 @@ def test_resume_of_a_directory_without_a_finished_epoch(tmp_path, capsys):
 
 def test_finetune_resume_dir_alone(folder, tmp_path):
     out = tmp_path / "ft"
-    args = ["finetune", "convtype_cifar", "--arg", "widths=4,8", "--weights", "none", "--data-dir", str(folder),
-            "--epochs", "1", "--freeze-epochs", "1", "--batch-size", "16", "--device", "cpu", "--out", str(out), "--quiet"]
+    args = [
+        "finetune",
+        "convtype_cifar",
+        "--arg",
+        "widths=4,8",
+        "--weights",
+        "none",
+        "--data-dir",
+        str(folder),
+        "--epochs",
+        "1",
+        "--freeze-epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(args) == 0
     assert main(["finetune", "--resume", str(out), "--epochs", "2", "--quiet"]) == 0
     history = json.loads((out / "history.json").read_text())
@@ -101,8 +147,32 @@ def test_finetune_resume_dir_alone(folder, tmp_path):
 def test_reproduce_resume_dir_alone(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
     data, out = fake_cifar10(tmp_path / "cifar"), tmp_path / "rep"
-    assert main(["reproduce", "convtypes", "--preset", "smoke", "--cases", "1", "--epochs", "1", "--limit-train", "20",
-                 "--limit-val", "10", "--batch-size", "10", "--data-dir", str(data), "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "convtypes",
+                "--preset",
+                "smoke",
+                "--cases",
+                "1",
+                "--epochs",
+                "1",
+                "--limit-train",
+                "20",
+                "--limit-val",
+                "10",
+                "--batch-size",
+                "10",
+                "--data-dir",
+                str(data),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "plan.json").read_text())["cases"] == [1]
     err = refused(capsys, ["reproduce", "--resume", str(out), "--preset", "quick", "--cases", "2"])
     assert "--preset (the run: smoke, given: quick)" in err and "--cases (the run: 1, given: 2)" in err

@@ -70,10 +70,14 @@ def test_history_curves_leave_backend_and_pyplot_alone(foreign_backend, tmp_path
 
     from cnnlab.train.history import EpochRecord, History
 
-    history = History({"epochs": 2}, [
-        EpochRecord(1, 1.2, 0.40, 1.1, 0.45, 1e-3, 3.0, 100.0),
-        EpochRecord(2, 0.9, 0.60, 1.0, 0.55, 5e-4, 3.1, 105.0),
-    ], {"model": "densenet_cifar", "validation": "val"})
+    history = History(
+        {"epochs": 2},
+        [
+            EpochRecord(1, 1.2, 0.40, 1.1, 0.45, 1e-3, 3.0, 100.0),
+            EpochRecord(2, 0.9, 0.60, 1.0, 0.55, 5e-4, 3.1, 105.0),
+        ],
+        {"model": "densenet_cifar", "validation": "val"},
+    )
     written = history.save(tmp_path)
     curves = tmp_path / "curves.png"
     assert curves in written

@@ -74,8 +74,12 @@ GRAPH = {name: imports(name, path) for name, path in MODULES.items()}
 
 def layer_of(module: str) -> int:
     """The index in ``LAYERS`` of the longest name that is ``module`` or a package above it."""
-    matches = [(len(prefix), i) for i, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes
-               if module == prefix or (prefix != "cnnlab" and module.startswith(prefix + "."))]
+    matches = [
+        (len(prefix), i)
+        for i, (_, prefixes) in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or (prefix != "cnnlab" and module.startswith(prefix + "."))
+    ]
     assert matches, f"{module} is in no layer: place it in LAYERS (tests/test_layout.py)"
     return max(matches)[1]
 
@@ -89,7 +93,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -125,8 +129,14 @@ def f():
     from ..io import atomic_write
 """
     everything = imported("cnnlab.train.x", source)
-    assert everything == {"cnnlab.models", "cnnlab.train.history", "cnnlab", "cnnlab.analysis.summary",
-                          "cnnlab.data.augment", "cnnlab.io"}
+    assert everything == {
+        "cnnlab.models",
+        "cnnlab.train.history",
+        "cnnlab",
+        "cnnlab.analysis.summary",
+        "cnnlab.data.augment",
+        "cnnlab.io",
+    }
     top_level = imported("cnnlab.train.x", source, top_level_only=True)
     assert top_level == {"cnnlab.models", "cnnlab.train.history", "cnnlab"}
     # in a package's face, "." is the package itself

@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main_job(run_dir: Path) -> list[str]:
-    done = subprocess.run(["make", "-s", "-C", str(ROOT), "main-job", f"RUN_DIR={run_dir}"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "main-job", f"RUN_DIR={run_dir}"], capture_output=True, text=True, check=True
+    )
     return shlex.split(done.stdout.strip())
 
 

@@ -22,16 +22,42 @@ def test_summary_renders_as_a_table():
 def test_explain_from_python_matches_the_command(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")  # the command wraps at the terminal's width; str(e) at 100
     e = cnnlab.explain("conv2d", input_size=(4, 5), strides=2, padding="same", cell=(1, 2, 0))
-    assert main(["explain", "conv2d", "--input-size", "4,5", "--strides", "2", "--padding", "same", "--cell", "1,2,0", "--json"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "conv2d",
+                "--input-size",
+                "4,5",
+                "--strides",
+                "2",
+                "--padding",
+                "same",
+                "--cell",
+                "1,2,0",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(e.to_dict()))
-    assert main(["explain", "conv2d", "--input-size", "4,5", "--strides", "2", "--padding", "same", "--cell", "1,2,0"]) == 0
+    assert (
+        main(["explain", "conv2d", "--input-size", "4,5", "--strides", "2", "--padding", "same", "--cell", "1,2,0"])
+        == 0
+    )
     assert str(e) == capsys.readouterr().out.rstrip("\n")
     assert "598.5" in cnnlab.explain("conv2d")._repr_html_()  # the article's first output, shown in the page
 
 
 def test_history_renders_curves_and_table():
-    h = History({"tta": "flip"}, [EpochRecord(i, 1.0 / i, 0.5 + i / 10, 1.2 / i, 0.4 + i / 10, 0.1, 3.0, 100.0, 0.45 + i / 10)
-                                  for i in (1, 2, 3)], {"model": "densenet_cifar"})
+    h = History(
+        {"tta": "flip"},
+        [
+            EpochRecord(i, 1.0 / i, 0.5 + i / 10, 1.2 / i, 0.4 + i / 10, 0.1, 3.0, 100.0, 0.45 + i / 10)
+            for i in (1, 2, 3)
+        ],
+        {"model": "densenet_cifar"},
+    )
     page = h._repr_html_()
     png = re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1)
     assert base64.b64decode(png)[:4] == b"\x89PNG"
@@ -45,10 +71,10 @@ def test_the_readmes_colab_cells_run(tmp_path, monkeypatch):
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text()
     start = readme.index("On Colab (where article 000 ran)")
-    blocks = re.findall(r"```python\n(.*?)```", readme[start:start + 3000], flags=re.S)[:3]
+    blocks = re.findall(r"```python\n(.*?)```", readme[start : start + 3000], flags=re.S)[:3]
     code = "\n".join(line for block in blocks for line in block.splitlines() if not line.startswith("!"))
     small = {
-        'DataConfig("cifar10")': f'DataConfig("cifar10", {str(root.parent / "shared" / "datasets")!r}, limit_train=256, limit_val=128)',
+        'DataConfig("cifar10")': f'DataConfig("cifar10", {str(root.parent / "shared" / "datasets")!r}, limit_train=256, limit_val=128)',  # noqa: E501 (a table row / command line kept whole)
         'epochs=5, device="cuda"': 'epochs=1, warmup_epochs=0, device="cpu", batch_size=64',
     }
     for big, few in small.items():

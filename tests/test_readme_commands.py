@@ -28,27 +28,32 @@ from .fake_cifar import fake_cifar10
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 # the README's value -> the smoke value, where the README gives the option
-SMOKE_VALUES = {"--epochs": "1", "--warmup-epochs": "0.5", "--freeze-epochs": "1", "--image-size": "32",
-                "--cache-size": "36", "--device": "cpu", "--batch-size": "10", "--trials": "1"}
+SMOKE_VALUES = {
+    "--epochs": "1",
+    "--warmup-epochs": "0.5",
+    "--freeze-epochs": "1",
+    "--image-size": "32",
+    "--cache-size": "36",
+    "--device": "cpu",
+    "--batch-size": "10",
+    "--trials": "1",
+}
 # appended to the commands that train, where the README leaves them out
 SMOKE_LIMITS = {"--epochs": "1", "--limit-train": "20", "--limit-val": "10", "--batch-size": "10", "--device": "cpu"}
 TRAINING = {"train", "finetune", "reproduce", "search"}
 # what CI cannot have, and what stands in for it
 STAND_INS = {
     "--weights imagenet": "no network: the published file is not downloaded; a stand-in loader checks that the model "
-                          "was built in the flavour of the file cnnlab chooses (interop.pretrained.choose), then "
-                          "leaves the random weights",
+    "was built in the flavour of the file cnnlab chooses (interop.pretrained.choose), then "
+    "leaves the random weights",
     "--device cuda": "no GPU: --device cpu",
 }
 # README lines that start cnnlab under torchrun: not run here, each for its reason
 NOT_RUN = {
-    "torchrun --standalone --nproc-per-node 2 -m cnnlab train densenet_cifar --batch-size 64 --out runs/dn-ddp":
-        "the very command line `cnnlab train ... --nproc 2` starts, which runs here",
-    "torchrun --standalone --nproc-per-node 4 -m cnnlab reproduce densenet --preset fast --device cuda --sync-bn":
-        "--sync-bn is CUDA's SyncBatchNorm, on 4 GPUs",
+    "torchrun --standalone --nproc-per-node 2 -m cnnlab train densenet_cifar --batch-size 64 --out runs/dn-ddp": "the very command line `cnnlab train ... --nproc 2` starts, which runs here",  # noqa: E501 (a table row / command line kept whole)
+    "torchrun --standalone --nproc-per-node 4 -m cnnlab reproduce densenet --preset fast --device cuda --sync-bn": "--sync-bn is CUDA's SyncBatchNorm, on 4 GPUs",  # noqa: E501 (a table row / command line kept whole)
     "torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:29500 --rdzv-id dn1 "
-    "-m cnnlab train densenet_cifar --batch-size 64 --device cuda --out /shared/runs/dn-2nodes":
-        "two machines with 4 GPUs each (tests/train/test_distributed.py runs two agents at a c10d rendezvous on one)",
+    "-m cnnlab train densenet_cifar --batch-size 64 --device cuda --out /shared/runs/dn-2nodes": "two machines with 4 GPUs each (tests/train/test_distributed.py runs two agents at a c10d rendezvous on one)",  # noqa: E501 (a table row / command line kept whole)
 }
 
 
@@ -90,8 +95,21 @@ def test_the_readme_lists_its_commands():
         assert any(needed in c for c in commands), f"STAND_INS names {needed!r}, which no README command uses any more"
     assert sorted(line for line in code_lines(README.read_text()) if "-m cnnlab" in line) == sorted(NOT_RUN)
     assert smoke("cnnlab train resnet18 --epochs 30 --warmup-epochs 1 --device cuda") == [
-        "train", "resnet18", "--epochs", "1", "--warmup-epochs", "0.5", "--device", "cpu", "--limit-train", "20",
-        "--limit-val", "10", "--batch-size", "10"]
+        "train",
+        "resnet18",
+        "--epochs",
+        "1",
+        "--warmup-epochs",
+        "0.5",
+        "--device",
+        "cpu",
+        "--limit-train",
+        "20",
+        "--limit-val",
+        "10",
+        "--batch-size",
+        "10",
+    ]
 
 
 @pytest.fixture()
@@ -149,7 +167,9 @@ def test_every_readme_command_runs(workdir, no_download, capsys):
         times[command] = time.perf_counter() - start
         output = capsys.readouterr()
         if status != 0:
-            failed.append(f"{command}\n    ran: cnnlab {shlex.join(argv)}\n    exit {status}: {output.err.strip()[-600:]}")
+            failed.append(
+                f"{command}\n    ran: cnnlab {shlex.join(argv)}\n    exit {status}: {output.err.strip()[-600:]}"
+            )
     assert not failed, "README commands that fail:\n" + "\n".join(failed)
     slowest = sorted(times.items(), key=lambda kv: -kv[1])[:3]
     print("slowest:", "; ".join(f"{t:.1f} s {c}" for c, t in slowest))

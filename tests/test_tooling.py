@@ -9,16 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 import cnnlab
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pytest itself depends on tomli before Python 3.11
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -40,8 +36,22 @@ def run_pytest(tmp_path: Path, source: str, *options: str) -> subprocess.Complet
     """pytest on one test file, configured by this project's pyproject.toml."""
     test = tmp_path / "test_probe.py"
     test.write_text(source)
-    command = [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path),
-               "-p", "no:cacheprovider", "-p", "no:xdist", "-q", *options, str(test)]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        "--rootdir",
+        str(tmp_path),
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "-q",
+        *options,
+        str(test),
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
 
 
@@ -53,8 +63,11 @@ def test_a_mistyped_marker_is_an_error_and_the_registered_ones_select(tmp_path):
     marked = "import pytest\n\n" + "".join(f"@pytest.mark.{k}\ndef test_{k}():\n    pass\n\n" for k in kinds)
     marked += "def test_plain():\n    pass\n"
     # `make test-quick`'s selection, as the Makefile writes it
-    [quick_marks] = [line.split("?=", 1)[1].strip() for line in (ROOT / "Makefile").read_text().splitlines()
-                     if line.startswith("QUICK ?=")]
+    [quick_marks] = [
+        line.split("?=", 1)[1].strip()
+        for line in (ROOT / "Makefile").read_text().splitlines()
+        if line.startswith("QUICK ?=")
+    ]
     quick = run_pytest(tmp_path, marked, "-m", quick_marks)
     assert quick.returncode == 0 and "1 passed, 5 deselected" in quick.stdout, quick.stdout
 

@@ -25,7 +25,7 @@ def resolve_device(name: str | torch.device = DEFAULT_DEVICE) -> torch.device:
     except RuntimeError:
         raise ValueError(f"unknown device {name!r}; expected auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but PyTorch sees no CUDA device; use --device cpu")
+        raise ValueError(f"`device={name!r}` asked for, but PyTorch sees no CUDA device; use `device='cpu'`")
     return device
 
 

@@ -59,19 +59,11 @@ def export_onnx(
     the weights into, for a model not in the registry (``load_run``)."""
     from .train.rundir import check_output, load_run
 
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not (math.isfinite(tolerance) and tolerance >= 0):
-        raise ValueError(f"tolerance must be a finite number >= 0 (the largest accepted logit difference), got {tolerance!r}")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    _check_numbers(tolerance, batch)
     run = load_run(run_path, device="cpu", which=which, model=model)
     out = check_output(onnx_path, run.checkpoint)
     model = run.model.float().eval()
-    in_channels = _in_channels(model)
-    shape = (in_channels, *run.image_size) if input_shape is None else tuple(int(v) for v in input_shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"input shape must be C x H x W positive ints, e.g. 3x32x32, got {input_shape!r}")
-    if shape[0] != in_channels:
-        raise ValueError(f"the model takes {in_channels} input channels, got input shape {'x'.join(map(str, shape))}")
+    shape = _input_shape(model, run.image_size, input_shape)
     runtime = _runtime()
     example = torch.rand(1, *shape)
 
@@ -79,8 +71,13 @@ def export_onnx(
         with redirect_stdout(io.StringIO()), warnings.catch_warnings():  # progress lines; tracer notes on int(shape)
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                model, (example,), tmp, input_names=["images"], output_names=["logits"],
-                dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False,
+                model,
+                (example,),
+                tmp,
+                input_names=["images"],
+                output_names=["logits"],
+                dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+                dynamo=False,
             )
         session = runtime.InferenceSession(tmp, providers=["CPUExecutionProvider"])
         x = torch.rand(batch, *shape, generator=torch.Generator().manual_seed(seed))
@@ -89,12 +86,41 @@ def export_onnx(
         (got,) = session.run(["logits"], {"images": x.numpy()})
         diff = float(np.abs(got - expected).max())
         if not np.isfinite(diff) or diff > tolerance:
-            raise ValueError(f"onnxruntime's logits differ from PyTorch's by {diff:.3g} (> {tolerance:g}); {out} not written")
+            raise ValueError(
+                f"onnxruntime's logits differ from PyTorch's by {diff:.3g} (> {tolerance:g}); {out} not written"
+            )
         report.update(diff=diff, scale=float(np.abs(expected).max()))
 
     report: dict[str, float] = {}
     atomic_write(out, write)
     return ExportReport(out, shape, report["diff"], report["scale"], batch, run.checkpoint, run.epoch)
+
+
+def _check_numbers(tolerance: float, batch: int) -> None:
+    """``export_onnx``'s tolerance and batch, refused before anything is loaded or written."""
+    if (
+        isinstance(tolerance, bool)
+        or not isinstance(tolerance, (int, float))
+        or not (math.isfinite(tolerance) and tolerance >= 0)
+    ):
+        raise ValueError(
+            f"tolerance must be a finite number >= 0 (the largest accepted logit difference), got {tolerance!r}"
+        )
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+
+
+def _input_shape(
+    model: torch.nn.Module, image_size: Sequence[int], input_shape: Sequence[int] | None
+) -> tuple[int, ...]:
+    """C x H x W of the example input: ``input_shape``, or the model's channels at the run's image size."""
+    in_channels = _in_channels(model)
+    shape = (in_channels, *image_size) if input_shape is None else tuple(int(v) for v in input_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"input shape must be C x H x W positive ints, e.g. 3x32x32, got {input_shape!r}")
+    if shape[0] != in_channels:
+        raise ValueError(f"the model takes {in_channels} input channels, got input shape {'x'.join(map(str, shape))}")
+    return shape
 
 
 def _in_channels(model: torch.nn.Module) -> int:

@@ -29,8 +29,14 @@ def new_figure(figsize: tuple[float, float] | None = None, dpi: float | None = N
     return Figure(figsize=figsize, dpi=dpi, **kwargs)
 
 
-def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None, dpi: float | None = None,
-             **kwargs: Any) -> tuple[Figure, Any]:
+def subplots(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    figsize: tuple[float, float] | None = None,
+    dpi: float | None = None,
+    **kwargs: Any,
+) -> tuple[Figure, Any]:
     """``pyplot.subplots`` without pyplot: ``(fig, axes)``, ``axes`` shaped as ``Figure.subplots`` returns it
     (one Axes for 1x1, else an array); ``kwargs`` go to ``Figure.subplots`` (``sharex``, ``squeeze``, ...)."""
     fig = new_figure(figsize=figsize, dpi=dpi)

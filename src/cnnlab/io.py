@@ -11,8 +11,8 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 class _Plain(OSError):
@@ -65,7 +65,11 @@ def named_error(error: BaseException, path: Path) -> OSError | None:
         return no_space(path)
     if isinstance(error, IsADirectoryError) and path.is_dir():
         return not_a_file(path)
-    if isinstance(error, OSError) and error.filename is not None and Path(str(error.filename)).name.startswith(f".{path.name}."):
+    if (
+        isinstance(error, OSError)
+        and error.filename is not None
+        and Path(str(error.filename)).name.startswith(f".{path.name}.")
+    ):
         return type(error)(error.errno, error.strerror, str(path))  # the temporary file's name: say the target's
     return None
 
@@ -93,7 +97,9 @@ def no_space(path: str | os.PathLike, advice: str = "free some space and try aga
 
 
 def not_a_file(path: Path) -> NotAFile:
-    return NotAFile(errno.EISDIR, f"{path} is a directory, not a file name; give the path of a file (for example one inside it)")
+    return NotAFile(
+        errno.EISDIR, f"{path} is a directory, not a file name; give the path of a file (for example one inside it)"
+    )
 
 
 def current_umask() -> int:

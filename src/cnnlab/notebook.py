@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[int] = ()) -> str:
     """An HTML table; columns whose index is in ``numeric`` are right-aligned."""
+
     def cell(tag: str, i: int, value: object) -> str:
         style = ' style="text-align:right"' if i in numeric else ""
         return f"<{tag}{style}>{html.escape(str(value))}</{tag}>"

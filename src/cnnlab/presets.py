@@ -45,19 +45,34 @@ class Preset:
 
 # cnnlab's own training options (preset "fast", explained there); "sprint" cuts them short.
 FAST = TrainConfig(
-    epochs=30, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
-    schedule="onecycle", warmup_epochs=2, label_smoothing=0.1, augment="standard", precision="auto",
-    bn_momentum=0.9, tta="flip", precise_bn=0,
+    epochs=30,
+    batch_size=128,
+    optimizer="sgd",
+    lr=0.1,
+    momentum=0.9,
+    nesterov=True,
+    weight_decay=5e-4,
+    schedule="onecycle",
+    warmup_epochs=2,
+    label_smoothing=0.1,
+    augment="standard",
+    precision="auto",
+    bn_momentum=0.9,
+    tta="flip",
+    precise_bn=0,
 )
 
 PRESETS: dict[str, Preset] = {
     "article": Preset(
         "article",
-        "the articles' protocol: Adam (Keras defaults), batch 128, 100 epochs, its augmentation, test set as validation",
+        "the articles' protocol: Adam (Keras defaults), batch 128, 100 epochs, its augmentation, "
+        "test set as validation",
         # Article 000: Keras Adam defaults, batch 128, 100 epochs, ImageDataGenerator augmentation,
         # Keras BatchNorm (momentum 0.99, no precise BN: faithful to Keras; the history says so),
         # the whole test set as validation. Article B's search: 50 trials of this.
-        TrainConfig(epochs=100, batch_size=128, optimizer="adam", lr=1e-3, augment="keras", bn_momentum=0.99, precise_bn=0),
+        TrainConfig(
+            epochs=100, batch_size=128, optimizer="adam", lr=1e-3, augment="keras", bn_momentum=0.99, precise_bn=0
+        ),
     ),
     "fast": Preset(
         "fast",
@@ -79,13 +94,15 @@ PRESETS: dict[str, Preset] = {
         # What `make run` trains, to the article's 77.36%. In so few epochs there is nothing to overfit
         # yet, and unaugmented images are learned faster: article 001's DepthwiseConv2D net reached
         # 72.9% after 3 such epochs where pad-crop-flip needed 4 for 73.5%; 4 epochs gave 74.96%,
-        # 7 gave 78.76% (78.18% at epoch 6 of them), and a 6-epoch run 77.81%: 7 keeps a margin. All on the Zen 4 VM (docs/results.md).
+        # 7 gave 78.76% (78.18% at epoch 6 of them), and a 6-epoch run 77.81%: 7 keeps a margin.
+        # All on the Zen 4 VM (docs/results.md).
         # One-cycle with one warm-up epoch instead of fast's two.
         FAST.with_overrides(epochs=7, warmup_epochs=1, augment="none"),
     ),
     "quick": Preset(
         "quick",
-        "a CPU-sized taste: 3 epochs on 1,600 training images, 1,000 validation images -- NOT comparable to the article",
+        "a CPU-sized taste: 3 epochs on 1,600 training images, 1,000 validation images "
+        "-- NOT comparable to the article",
         # About 5 minutes for the whole DenseNet experiment on a 2-core CPU. BatchNorm momentum 0.9 so
         # that the moving statistics settle within the few steps there are.
         TrainConfig(epochs=3, batch_size=64, optimizer="adam", lr=2e-3, augment="keras", bn_momentum=0.9),
@@ -101,7 +118,8 @@ PRESETS: dict[str, Preset] = {
     ),
     "finetune": Preset(
         "finetune",
-        "transfer learning: 5 epochs, Adam 1e-3, random-resized crop + flip from 128 px, else pad-crop-flip (cnnlab finetune's defaults)",
+        "transfer learning: 5 epochs, Adam 1e-3, random-resized crop + flip from 128 px, else pad-crop-flip "
+        "(cnnlab finetune's defaults)",
         TrainConfig(epochs=5, augment="auto"),  # imagenet's random-resized crop from 128 px up, else pad-crop-flip
     ),
 }

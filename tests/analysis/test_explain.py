@@ -75,7 +75,7 @@ def expected_input_gradient(e) -> np.ndarray:
             for t in s.terms:
                 grad[t.input_pos[0], t.input_pos[1], channel] += t.weight * mix.terms[k].weight
         return grad
-    (_, sums), = e.steps
+    ((_, sums),) = e.steps
     for s in sums:
         channel = int(s.label.split()[1])
         for t in s.terms:
@@ -130,7 +130,7 @@ def test_every_cell_of_random_examples_is_written_out_correctly(kind):
 
 def test_padded_positions_are_counted():
     e = explain("conv2d", input_size=3, in_channels=1, filters=1, padding="same")
-    (_, (s,)), = e.steps
+    ((_, (s,)),) = e.steps
     assert len(s.terms) == 4 and s.padded == 5  # top-left cell of a 3x3 'same' window
     assert "+ 5 padded zeros" in format_text(e)
 
@@ -170,7 +170,9 @@ def test_cli_custom_example_and_errors(capsys):
 
 def test_console_entry_point_runs():
     """``python -m cnnlab`` (what the ``cnnlab`` script calls) prints the Conv2D explanation."""
-    result = subprocess.run([sys.executable, "-m", "cnnlab", "explain", "conv2d"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "explain", "conv2d"], capture_output=True, text=True, check=True
+    )
     assert "598.5" in result.stdout
 
 
@@ -248,10 +250,10 @@ def test_same_padding_marks_the_keras_extra_bottom_right_cells():
     """Keras 'same', 4x4 input, 3x3 kernel, stride 2: the one padded row/column is after the input."""
     run = run_example(make_config("conv2d", input_size=4, in_channels=1, filters=1, strides=2, padding="same"))
     assert run.input_padding == ((0, 1), (0, 1))
-    (_, (s,)), = explain_cell(run, (1, 1, 0)).steps
+    ((_, (s,)),) = explain_cell(run, (1, 1, 0)).steps
     assert sorted(t.input_pos for t in s.padding) == [(2, 4), (3, 4), (4, 2), (4, 3), (4, 4)]
     assert [t.padding for t in s.window] == [False, False, True, False, False, True, True, True, True]
-    (_, (s,)), = explain_cell(run, (0, 0, 0)).steps
+    ((_, (s,)),) = explain_cell(run, (0, 0, 0)).steps
     assert s.padded == 0  # nothing is padded before the input
     transpose = run_example(make_config("transpose", strides=2, padding="same", output_padding=1))
     assert transpose.output_crop == transpose.layer._crops and transpose.input_padding == ((0, 0), (0, 0))

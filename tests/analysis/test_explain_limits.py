@@ -20,15 +20,20 @@ from cnnlab.analysis.summary_page import read_page_data as read_summary_data
 from cnnlab.analysis.summary_page import render_page as render_summary
 from cnnlab.cli import main
 
-
 # Keras takes strides or dilation, not both
-SHAPES = [(kind, padding, strides, dilation) for kind, padding, (strides, dilation) in itertools.product(
-    ("conv2d", "depthwise", "separable", "transpose"), ("valid", "same"), ((1, 1), (2, 1), (1, 2)))]
+SHAPES = [
+    (kind, padding, strides, dilation)
+    for kind, padding, (strides, dilation) in itertools.product(
+        ("conv2d", "depthwise", "separable", "transpose"), ("valid", "same"), ((1, 1), (2, 1), (1, 2))
+    )
+]
 
 
 @pytest.mark.parametrize("kind, padding, strides, dilation", SHAPES)
 def test_the_size_is_known_before_the_layer_runs(kind, padding, strides, dilation):
-    config = make_config(kind, input_size=(7, 6), padding=padding, strides=strides, dilation_rate=dilation, use_bias=True)
+    config = make_config(
+        kind, input_size=(7, 6), padding=padding, strides=strides, dilation_rate=dilation, use_bias=True
+    )
     run = run_example(config)
     assert output_shape(config) == run.output.shape
     counts = count_numbers(config)
@@ -37,8 +42,11 @@ def test_the_size_is_known_before_the_layer_runs(kind, padding, strides, dilatio
 
 
 def test_an_example_too_large_to_write_out_is_refused_with_its_size(capsys):
-    with pytest.raises(ValueError, match=r"input 2000x2000x2, output 1998x1998x3 and 54 weights are 19,976,066 numbers "
-                                         r"\(about 914\.4 MiB of memory to print\), more than explain's 1,000,000"):
+    with pytest.raises(
+        ValueError,
+        match=r"input 2000x2000x2, output 1998x1998x3 and 54 weights are 19,976,066 numbers "
+        r"\(about 914\.4 MiB of memory to print\), more than explain's 1,000,000",
+    ):
         run_example(make_config("conv2d", input_size=2000))
     assert sum(count_numbers(make_config("conv2d", input_size=400)).values()) < MAX_NUMBERS  # still allowed
     with pytest.raises(SystemExit):
@@ -57,8 +65,25 @@ def test_gif_shows_progress_and_its_estimate_holds(tmp_path):
 
 
 def test_cli_gif_progress_on_stderr(tmp_path, capsys):
-    assert main(["explain", "conv2d", "--input-size", "2,3", "--in-channels", "1", "--filters", "1", "--kernel-size", "2",
-                 "--gif", str(tmp_path / "b.gif")]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "conv2d",
+                "--input-size",
+                "2,3",
+                "--in-channels",
+                "1",
+                "--filters",
+                "1",
+                "--kernel-size",
+                "2",
+                "--gif",
+                str(tmp_path / "b.gif"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert f"cnnlab explain: drawing {tmp_path / 'b.gif'}: frame 2/2" in err
 
@@ -71,8 +96,11 @@ def test_a_huge_gif_is_refused_before_it_is_drawn(tmp_path, capsys, monkeypatch)
     with pytest.raises(SystemExit):
         main(["explain", "conv2d", "--input-size", "60", "--gif", str(tmp_path / "big.gif")])
     err = capsys.readouterr().err
-    assert re.search(r"the GIF would be too large: 10,092 frames, at least 57\.7 MiB \(one frame per output cell\), "
-                     rf"more than {MAX_GIF_BYTES // 2**20} MiB", err), err
+    assert re.search(
+        r"the GIF would be too large: 10,092 frames, at least 57\.7 MiB \(one frame per output cell\), "
+        rf"more than {MAX_GIF_BYTES // 2**20} MiB",
+        err,
+    ), err
     assert drawn == [] and not (tmp_path / "big.gif").exists()
 
 

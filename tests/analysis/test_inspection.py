@@ -37,8 +37,10 @@ def _captum(inspection: Inspection, target: int, layer: str) -> np.ndarray:
     return (up / up.max()).numpy() if up.max() > 0 else torch.zeros_like(up).numpy()
 
 
-@pytest.mark.parametrize("name,size,layer", [("resnet18", 224, "stages.3"), ("mobilenet_v2", 224, "final"),
-                                             ("densenet_cifar", 32, "stages.3")])
+@pytest.mark.parametrize(
+    "name,size,layer",
+    [("resnet18", 224, "stages.3"), ("mobilenet_v2", 224, "final"), ("densenet_cifar", 32, "stages.3")],
+)
 def test_gradcam_equals_captums_layergradcam(name, size, layer, photo):
     torch.manual_seed(0)
     model = _random_statistics(cnnlab.create_model(name))
@@ -63,8 +65,9 @@ def _check_units(inspection: Inspection, cells_per_unit: int = 3) -> list[str]:
     for unit in inspection.units:
         shown = inspection.features[unit.last]
         c, h, w = shown.shape
-        picks = [(0, 0, 0), (h - 1, w - 1, c - 1)] + [(int(rng.integers(h)), int(rng.integers(w)), int(rng.integers(c)))
-                                                      for _ in range(cells_per_unit - 2)]
+        picks = [(0, 0, 0), (h - 1, w - 1, c - 1)] + [
+            (int(rng.integers(h)), int(rng.integers(w)), int(rng.integers(c))) for _ in range(cells_per_unit - 2)
+        ]
         for cell in picks:
             e = inspection.explain(unit.conv, cell)
             assert e.conv.matches  # the written-out sum is the float64 copy's output ...
@@ -75,14 +78,17 @@ def _check_units(inspection: Inspection, cells_per_unit: int = 3) -> list[str]:
     return kinds
 
 
-@pytest.mark.parametrize("name,args,size", [
-    ("convtype_cifar", {"conv": "conv", "widths": (8, 16)}, 12),
-    ("convtype_cifar", {"conv": "depthwise", "widths": (8, 16)}, 12),
-    ("convtype_cifar", {"conv": "separable", "widths": (8, 16)}, 12),
-    ("resnet18", {}, 64),  # 7x7/2 'valid' after ZeroPad, 3x3/2 'same' (asymmetric: pads bottom/right), 1x1/2
-    ("mobilenet_v2", {"alpha": 0.35}, 64),  # stem 3x3/2 'same', depthwise 'valid' after CorrectPad
-    ("densenet_cifar", {}, 16),
-])
+@pytest.mark.parametrize(
+    "name,args,size",
+    [
+        ("convtype_cifar", {"conv": "conv", "widths": (8, 16)}, 12),
+        ("convtype_cifar", {"conv": "depthwise", "widths": (8, 16)}, 12),
+        ("convtype_cifar", {"conv": "separable", "widths": (8, 16)}, 12),
+        ("resnet18", {}, 64),  # 7x7/2 'valid' after ZeroPad, 3x3/2 'same' (asymmetric: pads bottom/right), 1x1/2
+        ("mobilenet_v2", {"alpha": 0.35}, 64),  # stem 3x3/2 'same', depthwise 'valid' after CorrectPad
+        ("densenet_cifar", {}, 16),
+    ],
+)
 def test_every_explained_cell_is_the_models_activation_in_float64(name, args, size, photo):
     torch.manual_seed(1)
     model = _random_statistics(cnnlab.create_model(name, **args)).double()
@@ -108,8 +114,9 @@ def test_explained_cell_in_float32_matches_within_rounding(photo):
     assert "the model computed" in str(e) and "stages.1.layer0.bn2" in str(e)
     with pytest.raises(ValueError, match="cell y must be in 0..15"):
         inspection.explain("stages.1.layer0.conv1", (16, 0, 0))
-    with pytest.raises(ValueError, match="'stages.1.transition.pool' is not a Conv2D.*convolutions near it: "
-                                         "stages.1.transition.conv"):
+    with pytest.raises(
+        ValueError, match="'stages.1.transition.pool' is not a Conv2D.*convolutions near it: stages.1.transition.conv"
+    ):
         inspection.explain("stages.1.transition.pool", (0, 0, 0))
     with pytest.raises(ValueError, match="unknown layer 'stages.1.layer0.pool'.*nearest module names: stages.1.layer0"):
         inspection.explain("stages.1.layer0.pool", (0, 0, 0))
@@ -127,8 +134,11 @@ def test_the_inspection_object(photo):
     assert inspection.gradcam("cat").shape == (32, 32)
     assert np.array_equal(inspection.gradcam(3), inspection.gradcam("cat"))
     concat = next(s for s in inspection.stages if s.name == "stages.2.layer1")
-    assert concat.sources == [(0, 44, "stages.2.transition.pool"), (44, 76, "stages.2.layer0.conv2"),
-                              (76, 108, "stages.2.layer1.conv2")]  # what the DenseNet layer joins
+    assert concat.sources == [
+        (0, 44, "stages.2.transition.pool"),
+        (44, 76, "stages.2.layer0.conv2"),
+        (76, 108, "stages.2.layer1.conv2"),
+    ]  # what the DenseNet layer joins
     text = str(inspection)
     assert text.startswith("densenet_cifar (docs/weights/densenet-case3.pt) on array")
     assert "Grad-CAM layer: stages.3" in text
@@ -176,9 +186,15 @@ def test_images_as_paths_pil_and_arrays_agree_and_changes_are_said(tmp_path, pho
 def test_a_plain_torch_model_on_one_channel(tmp_path, photo):
     """Any module: torch's own Conv2d is shown (not explained), a gray model reads gray images."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                                torch.nn.Conv2d(4, 6, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                                torch.nn.Linear(6, 2))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(4, 6, 3),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(6, 2),
+    )
     with pytest.raises(ValueError, match="classes must be given"):
         inspect(model, photo(16, 16))
     inspection = inspect(model, photo(16, 16), classes=["no", "yes"])

@@ -38,20 +38,45 @@ def test_text_and_json(cat, capsys):
     assert report["gradcam"]["class"] == "ship" and report["gradcam"]["layer"] == "stages.2"
     assert np.asarray(report["gradcam"]["map"]).shape == (32, 32) and report["gradcam"]["layer_shape"] == [172, 8, 8]
     concat = next(s for s in report["stages"] if s["name"] == "stages.1.layer1")
-    assert [c["from"] for c in concat["concatenates"]] == ["stages.1.transition.pool", "stages.1.layer0.conv2",
-                                                           "stages.1.layer1.conv2"]
+    assert [c["from"] for c in concat["concatenates"]] == [
+        "stages.1.transition.pool",
+        "stages.1.layer0.conv2",
+        "stages.1.layer1.conv2",
+    ]
     assert report["first_filters"] == [16, 1, 1, 3]
 
 
 def test_pictures_and_pages(cat, tmp_path, capsys, photo):
     other = tmp_path / "ship.png"
     Image.fromarray(photo(32, 32, seed=8)).save(other)
-    assert main(["inspect", WEIGHTS, str(cat), str(other), "--png", str(tmp_path / "png"), "--html",
-                 str(tmp_path / "page.html"), "--class", "8", "--channels", "4"]) == 0
+    assert (
+        main(
+            [
+                "inspect",
+                WEIGHTS,
+                str(cat),
+                str(other),
+                "--png",
+                str(tmp_path / "png"),
+                "--html",
+                str(tmp_path / "page.html"),
+                "--class",
+                "8",
+                "--channels",
+                "4",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     names = sorted(p.name for p in (tmp_path / "png").iterdir())
-    assert {"cat-gradcam.png", "cat-filters.png", "cat-00-stem.conv.png", "cat-01-stages.0.layer0.conv1.png",
-            "ship-gradcam.png"} <= set(names) and len(names) == 2 * (2 + 37)
+    assert {
+        "cat-gradcam.png",
+        "cat-filters.png",
+        "cat-00-stem.conv.png",
+        "cat-01-stages.0.layer0.conv1.png",
+        "ship-gradcam.png",
+    } <= set(names) and len(names) == 2 * (2 + 37)
     for image in ("cat", "ship"):
         page = tmp_path / f"page-{image}.html"
         assert f"wrote {page}" in out
@@ -79,9 +104,35 @@ def test_a_run_is_read_with_its_evaluation_view(tmp_path, monkeypatch, capsys, v
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
     _photos(tmp_path / "photos", [(50 + 7 * i, 70 - 5 * i) for i in range(4)])
     extra = ["--cache-size", "40"] if view == "--cache-size" else []
-    assert main(["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "photos", "--data-dir",
-                 str(tmp_path / "photos"), "--image-size", "32", "--epochs", "1", "--batch-size", "4", "--augment",
-                 "imagenet", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet", *extra]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "convtype_cifar",
+                "--arg",
+                "widths=4,8",
+                "--dataset",
+                "photos",
+                "--data-dir",
+                str(tmp_path / "photos"),
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--augment",
+                "imagenet",
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+                *extra,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (config["eval_frame"] is not None) == (view == "--cache-size")
@@ -108,7 +159,8 @@ def test_bad_input_is_one_line(cat, tmp_path, capsys, photo):
     assert not (tmp_path / "page.html").exists()
     assert "no such image file" in fails(capsys, ["inspect", WEIGHTS, str(tmp_path / "none.png")])
     assert "no such run directory, checkpoint or weights file: runs/nothing" in fails(
-        capsys, ["inspect", "runs/nothing", str(cat)])
+        capsys, ["inspect", "runs/nothing", str(cat)]
+    )
     assert "neither a run directory" in fails(capsys, ["inspect", "densenet_cifer", str(cat)])
 
     gray = tmp_path / "gray.png"

@@ -15,7 +15,7 @@ import cnnlab
 from cnnlab.analysis.inspection import inspect
 from cnnlab.analysis.inspection.page import decode, page_data, read_page_data
 
-from ..browser import ARTIFACTS, browser, severe_console_messages  # noqa: F401 (a fixture)
+from ..browser import ARTIFACTS, severe_console_messages
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +65,10 @@ def test_page_sizes(densenet, tmp_path, photo):
     path = resnet.save_html(tmp_path / "resnet18.html")
     large = path.stat().st_size
     left_out = read_page_data(path.read_text())["left_out"]
-    print(f"page sizes: densenet_cifar 32x32 {small:,} bytes; resnet18 224x224 {large:,} bytes, "
-          f"cells not explained in the page: {', '.join(left_out)}")
+    print(
+        f"page sizes: densenet_cifar 32x32 {small:,} bytes; resnet18 224x224 {large:,} bytes, "
+        f"cells not explained in the page: {', '.join(left_out)}"
+    )
     assert small < 3_000_000 and large < 8_000_000
     assert left_out and "stem.conv" in left_out and len(left_out) < len(resnet.units) / 2
 
@@ -119,7 +121,8 @@ def _click_cell(driver, index: int, stage: dict, j: int, y: int, x: int) -> dict
         "check": driver.find_element(By.ID, "check").get_attribute("class"),
         "total": driver.find_element(By.ID, "total").text,
         "reads": len(driver.find_elements(By.CSS_SELECTOR, "#window td.read")),
-        "pads": len(driver.find_elements(By.CSS_SELECTOR, "#window td.pad"))}
+        "pads": len(driver.find_elements(By.CSS_SELECTOR, "#window td.pad")),
+    }
 
 
 def _check_cells(driver, inspection, data, picks) -> list[dict]:
@@ -188,8 +191,9 @@ def test_asymmetric_same_stride_2_in_chromium(browser, tmp_path, photo):  # noqa
     path = inspection.save_html(tmp_path / "r18.html")
     data = read_page_data(path.read_text())
     _open(browser, path)
-    index = next(i for i, s in enumerate(data["stages"])
-                 if s["explain"] and s["explain"]["conv"] == "stages.1.block0.conv1")
+    index = next(
+        i for i, s in enumerate(data["stages"]) if s["explain"] and s["explain"]["conv"] == "stages.1.block0.conv1"
+    )
     assert data["stages"][index]["explain"]["pads"] == [[0, 1], [0, 1]]
     corner, origin = _check_cells(browser, inspection, data, [(index, 0, 7, 7), (index, 2, 0, 0)])
     assert corner["pads"] == 5 and origin["pads"] == 0  # the bottom row and right column of the 3x3 window

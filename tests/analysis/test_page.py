@@ -14,7 +14,7 @@ from cnnlab.analysis.explain.pictures import cells
 from cnnlab.analysis.textfmt import fmt_number
 from cnnlab.cli import main
 
-from ..browser import ARTIFACTS, browser, severe_console_messages  # noqa: F401 (a fixture)
+from ..browser import ARTIFACTS, severe_console_messages
 
 
 def _rerun(example: dict) -> np.ndarray:
@@ -39,8 +39,13 @@ def test_page_numbers_are_the_layers(kind):
     rng = np.random.default_rng(10 + KINDS.index(kind))
     for strides in (1, 2, 3):
         for padding in ("valid", "same"):
-            options = dict(input_size=(int(rng.integers(3, 7)), int(rng.integers(3, 7))), strides=strides, padding=padding,
-                           in_channels=int(rng.integers(1, 4)), seed=int(rng.integers(1000)))
+            options = dict(
+                input_size=(int(rng.integers(3, 7)), int(rng.integers(3, 7))),
+                strides=strides,
+                padding=padding,
+                in_channels=int(rng.integers(1, 4)),
+                seed=int(rng.integers(1000)),
+            )
             if kind in ("depthwise", "separable"):
                 options["depth_multiplier"] = int(rng.integers(1, 3))
             if kind != "depthwise":
@@ -74,7 +79,8 @@ def test_page_is_self_contained_and_holds_the_four_examples(tmp_path):
     assert "http://" not in text and "https://" not in text and "src=" not in text  # nothing fetched
     data = read_page_data(text)
     assert [e["name"] for e in data["examples"]] == [
-        "conv2d: custom", *(f"{k}: the article 001 example" for k in KINDS)
+        "conv2d: custom",
+        *(f"{k}: the article 001 example" for k in KINDS),
     ]
     transpose = data["examples"][-1]
     flat = np.asarray(transpose["output"]).reshape(-1)
@@ -84,7 +90,7 @@ def test_page_is_self_contained_and_holds_the_four_examples(tmp_path):
 def test_page_refuses_an_example_too_large_to_write_out():
     run = run_example(make_config("conv2d", input_size=(70, 70), filters=1, in_channels=1))
     assert run.output.size > MAX_CELLS
-    with pytest.raises(ValueError, match="smaller --input-size"):
+    with pytest.raises(ValueError, match="smaller `input_size` or fewer `filters`"):
         page_data(run)
 
 
@@ -105,12 +111,21 @@ def _shown(driver) -> tuple[str, set[tuple[int, int, int]], str]:
         tuple(int(td.get_attribute(f"data-{k}")) for k in "cyx")
         for td in driver.find_elements(By.CSS_SELECTOR, "#inputs td.read")
     }
-    return driver.find_element(By.TAG_NAME, "body").get_attribute("data-cell"), read, driver.find_element(By.ID, "total").text
+    return (
+        driver.find_element(By.TAG_NAME, "body").get_attribute("data-cell"),
+        read,
+        driver.find_element(By.ID, "total").text,
+    )
 
 
 def _expected(cell: dict) -> set[tuple[int, int, int]]:
-    return {(s["channel"], t[2], t[3]) for step in cell["steps"] for s in step["sums"] if s["channel"] is not None
-            for t in s["terms"] + s["padding"]}
+    return {
+        (s["channel"], t[2], t[3])
+        for step in cell["steps"]
+        for s in step["sums"]
+        if s["channel"] is not None
+        for t in s["terms"] + s["padding"]
+    }
 
 
 def test_page_in_chromium(browser, tmp_path):
@@ -118,7 +133,9 @@ def test_page_in_chromium(browser, tmp_path):
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
-    path = save_html(run_example(make_config("conv2d", input_size=(4, 5), strides=2, padding="same")), tmp_path / "p.html")
+    path = save_html(
+        run_example(make_config("conv2d", input_size=(4, 5), strides=2, padding="same")), tmp_path / "p.html"
+    )
     data = read_page_data(path.read_text())["examples"]
     browser.get(path.as_uri())
     assert severe_console_messages(browser) == []
@@ -152,7 +169,7 @@ def test_page_in_chromium(browser, tmp_path):
     Select(browser.find_element(By.ID, "example")).select_by_visible_text("transpose: the article 001 example")
     t = data[-1]
     assert _shown(browser)[0] == "0,0,0" and _shown(browser)[1] == _expected(t["cells"][0])
-    for i in range(1, len(t["cells"])):
+    for _ in range(1, len(t["cells"])):
         browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
         assert browser.find_element(By.ID, "check").get_attribute("class") == "ok"
     cell, read, total = _shown(browser)

@@ -76,7 +76,7 @@ def test_matches_the_keras_model_of_article_001():
     s = summary(cnnlab.create_model("convtype_cifar", conv="separable"), (3, 32, 32))
     trainable = sum(int(w.numpy().size) for w in reference.trainable_weights)
     assert (s.total_params, s.trainable_params) == (reference.count_params(), trainable)
-    keras_params = [l.count_params() for l in reference.layers if l.count_params()]
+    keras_params = [layer.count_params() for layer in reference.layers if layer.count_params()]
     assert [r.params for r in s.rows if r.params] == keras_params
     assert s.depth == 10
 
@@ -109,7 +109,11 @@ def test_text_markdown_json():
     s = model_summary("convtype_cifar", conv="separable")
     text = str(s)
     assert "stages.0.layer0.conv (SeparableConv2D)" in text
-    assert "Total params: 230,538" in text and "Trainable params: 227,850" in text and "Non-trainable params: 2,688" in text
+    assert (
+        "Total params: 230,538" in text
+        and "Trainable params: 227,850" in text
+        and "Non-trainable params: 2,688" in text
+    )
     assert "| stages.0.layer0.conv | SeparableConv2D | (64, 32, 32) | 4,736 |" in s.to_markdown()
     data = json.loads(s.to_json())
     assert data["total_params"] == 230_538 and data["flops"] == 2 * data["macs"]

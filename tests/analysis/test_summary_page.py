@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from cnnlab.analysis.summary import model_summary
 from cnnlab.analysis.summary_page import read_page_data, save_html, stage_costs
 from cnnlab.cli import main
 
-from ..browser import ARTIFACTS, browser, severe_console_messages  # noqa: F401 (a fixture)
+from ..browser import ARTIFACTS, severe_console_messages
 
 
 def test_stages_split_the_cost_and_add_up():

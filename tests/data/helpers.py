@@ -35,8 +35,13 @@ def fake_official(root: Path, n_per_batch=4) -> tuple[Path, dict]:
     rng = np.random.default_rng(0)
     batches = {}
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batches[name] = {b"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8), b"labels": [int(v) for v in rng.integers(0, 10, n_per_batch)]}
-    meta = {b"label_names": [c.encode() for c in ("airplane automobile bird cat deer dog frog horse ship truck".split())]}
+        batches[name] = {
+            b"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
+            b"labels": [int(v) for v in rng.integers(0, 10, n_per_batch)],
+        }
+    meta = {
+        b"label_names": [c.encode() for c in ("airplane automobile bird cat deer dog frog horse ship truck".split())]
+    }
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     for name, content in {**batches, "batches.meta": meta}.items():

@@ -25,14 +25,18 @@ def test_keras_transform_matches_keras_image_data_generator():
             "flip_horizontal": bool(rng.random() < 0.5),
         }
         expected = reference.apply_transform(img, p)
-        got = keras_transform(
-            torch.from_numpy(img).permute(2, 0, 1)[None],
-            torch.tensor([np.deg2rad(p["theta"])], dtype=torch.float32),
-            torch.tensor([p["tx"]]),
-            torch.tensor([p["ty"]]),
-            torch.tensor([p["channel_shift_intensity"]]),
-            torch.tensor([p["flip_horizontal"]]),
-        )[0].permute(1, 2, 0).numpy()
+        got = (
+            keras_transform(
+                torch.from_numpy(img).permute(2, 0, 1)[None],
+                torch.tensor([np.deg2rad(p["theta"])], dtype=torch.float32),
+                torch.tensor([p["tx"]]),
+                torch.tensor([p["ty"]]),
+                torch.tensor([p["channel_shift_intensity"]]),
+                torch.tensor([p["flip_horizontal"]]),
+            )[0]
+            .permute(1, 2, 0)
+            .numpy()
+        )
         np.testing.assert_allclose(got, expected, atol=1e-2, err_msg=str(p))  # 0-255 scale
 
 
@@ -97,7 +101,9 @@ def test_none_rescales_only():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=r"policy must be one of \('keras', 'standard', 'imagenet', 'none'\), got 'autoaugment'"):
+    with pytest.raises(
+        ValueError, match=r"policy must be one of \('keras', 'standard', 'imagenet', 'none'\), got 'autoaugment'"
+    ):
         Augmentation("autoaugment")
     with pytest.raises(ValueError, match="non-negative"):
         Augmentation("keras", shift=-0.1)

@@ -31,7 +31,9 @@ def test_same_boxes_give_pils_pixels(size):
     ours = resized_crops(x, boxes, (128, 128)).round().clamp(0, 255).permute(0, 2, 3, 1).numpy()
     for i, (top, left, bh, bw) in enumerate(boxes.tolist()):
         # torchvision's PIL path: crop, then resize (bilinear, PIL's antialiasing)
-        reference = np.asarray(Image.fromarray(images[i]).crop((left, top, left + bw, top + bh)).resize((128, 128), Image.BILINEAR))
+        reference = np.asarray(
+            Image.fromarray(images[i]).crop((left, top, left + bw, top + bh)).resize((128, 128), Image.BILINEAR)
+        )
         difference = np.abs(ours[i] - reference.astype(np.float64))
         assert difference.max() <= 2 and difference.mean() < 0.5, (i, difference.max(), difference.mean())
 
@@ -84,11 +86,20 @@ def test_auto_picks_imagenet_for_photos(tmp_path, monkeypatch):
 
     from ..images import image_folder
 
-    assert auto_policy(224, 224) == "imagenet" and auto_policy(32, 32) == "standard" and auto_policy(128, 96) == "standard"
+    assert (
+        auto_policy(224, 224) == "imagenet" and auto_policy(32, 32) == "standard" and auto_policy(128, 96) == "standard"
+    )
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
     root = image_folder(tmp_path / "photos", per_class=4, size=128, splits=("train", "val"))
     train = TrainConfig(epochs=1, batch_size=4, augment="auto", device="cpu", precise_bn=0)
-    run = run_training("convtype_cifar", {"widths": (4, 8)}, data=DataConfig("folder", str(root)), train=train, out_dir=tmp_path / "run", quiet=True)
+    run = run_training(
+        "convtype_cifar",
+        {"widths": (4, 8)},
+        data=DataConfig("folder", str(root)),
+        train=train,
+        out_dir=tmp_path / "run",
+        quiet=True,
+    )
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history["config"]["augment"] == "imagenet" and history["info"]["eval_crop"] == 0.875
     assert math.isfinite(run.history.epochs[0].val_loss)

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnlab.data import DataError, DataProgress, load_dataset, load_splits, locate
-from cnnlab.data import cifar, memory, rowfile, sources
+from cnnlab.data import DataError, DataProgress, cifar, load_dataset, load_splits, locate, memory, rowfile, sources
 
 from .helpers import fake_official, image_folder
 
@@ -109,7 +108,9 @@ def test_a_full_disk_names_the_path_and_the_free_space(tmp_path, cache, monkeypa
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(rowfile.RowWriter, "write", full)
-    with pytest.raises(OSError, match=r"no space left on device writing the decoded cache .*decoded.* \(.* free\)") as error:
+    with pytest.raises(
+        OSError, match=r"no space left on device writing the decoded cache .*decoded.* \(.* free\)"
+    ) as error:
         load_dataset("pets", root)
     assert error.value.errno == errno.ENOSPC
     assert not [p for p in (cache / "decoded").iterdir()]  # no temporary folder left
@@ -130,7 +131,9 @@ def test_a_huge_image_size_is_refused_with_the_figures(tmp_path, cache, monkeypa
         raise AssertionError("decoding started")
 
     monkeypatch.setattr(sources, "decode_image_folder", must_not_decode)
-    with pytest.raises(DataError, match=r"image_size 100000x100000.* needs about [\d.]+ GiB of memory.* [\d.]+ (GiB|MiB) are available"):
+    with pytest.raises(
+        DataError, match=r"image_size 100000x100000.* needs about [\d.]+ GiB of memory.* [\d.]+ (GiB|MiB) are available"
+    ):
         load_dataset("pets", root, image_size=(100000, 100000))
     assert not (cache / "decoded").exists() or not list((cache / "decoded").iterdir())
 
@@ -170,5 +173,7 @@ def test_a_decode_shows_its_progress(tmp_path):
 
 def test_a_batch_that_cannot_fit_is_refused_with_the_figures():
     memory.check_batch((32, 32), 128)  # 3.1 MiB: fits
-    with pytest.raises(DataError, match=r"a batch of 8 images of 100000x100000 needs about 2.0 TiB of memory; .* are available"):
+    with pytest.raises(
+        DataError, match=r"a batch of 8 images of 100000x100000 needs about 2.0 TiB of memory; .* are available"
+    ):
         memory.check_batch((100000, 100000), 8)

@@ -45,10 +45,17 @@ def test_validation_without_some_training_classes_is_said(tmp_path):
         assert [n for n in told.notes if "test/ has no images of fox" in n], told.notes
 
 
-@pytest.mark.parametrize("name, classes, message", [
-    ("cifar100", CIFAR10, r"cifar100 has 100 classes, but .* holds 10 \(airplane, automobile, bird, .*\).*`dataset='cifar10'`"),
-    ("cifar10", [f"c{i:02d}" for i in range(100)], r"cifar10 has 10 classes, but .* holds 100"),
-])
+@pytest.mark.parametrize(
+    "name, classes, message",
+    [
+        (
+            "cifar100",
+            CIFAR10,
+            r"cifar100 has 100 classes, but .* holds 10 \(airplane, automobile, bird, .*\).*`dataset='cifar10'`",
+        ),
+        ("cifar10", [f"c{i:02d}" for i in range(100)], r"cifar10 has 10 classes, but .* holds 100"),
+    ],
+)
 def test_a_cifar_name_must_match_the_folder(tmp_path, name, classes, message):
     root = image_folder(tmp_path / "imgs", classes=classes, per_class=1)
     with pytest.raises(DataError, match=message):

@@ -19,7 +19,7 @@ from PIL import Image
 
 from cnnlab.data import DataConfig, DataError
 from cnnlab.data.augment import Augmentation, random_resized_boxes
-from cnnlab.data.frames import FrameFile, FramedRows, Frames, FrameWriter, center_views, short_side_size
+from cnnlab.data.frames import FramedRows, FrameFile, Frames, FrameWriter, center_views, short_side_size
 from cnnlab.data.sources import load_dataset
 
 SIZES = [(90, 150), (150, 90), (101, 203), (64, 64), (40, 70)]  # wide, tall, odd, square, smaller than the cache
@@ -106,14 +106,18 @@ def test_the_center_view_is_resize_then_center_crop(tmp_path):
     """For cache 64 and input 56 (= 0.875 x 64) the view is Resize(64) + CenterCrop(56): a plain
     crop; for input 48 the central 56 px resized to 48 (PIL's crop + resize, within 2 levels)."""
     pictures = [_photo(h, w, seed=i) for i, (h, w) in enumerate(SIZES)]
-    frames = [np.asarray(Image.fromarray(p).resize(short_side_size(*p.shape[:2], 64)[::-1], Image.BILINEAR)) for p in pictures]
+    frames = [
+        np.asarray(Image.fromarray(p).resize(short_side_size(*p.shape[:2], 64)[::-1], Image.BILINEAR)) for p in pictures
+    ]
     exact = center_views(frames, (56, 56)).numpy()
     smaller = center_views(frames, (48, 48)).numpy()
     for i, frame in enumerate(frames):
         h, w = frame.shape[:2]
         top, left = int(round((h - 56) / 2)), int(round((w - 56) / 2))  # torchvision's CenterCrop
         np.testing.assert_array_equal(exact[i], frame[top : top + 56, left : left + 56])
-        reference = np.asarray(Image.fromarray(frame).crop((left, top, left + 56, top + 56)).resize((48, 48), Image.BILINEAR))
+        reference = np.asarray(
+            Image.fromarray(frame).crop((left, top, left + 56, top + 56)).resize((48, 48), Image.BILINEAR)
+        )
         difference = np.abs(smaller[i].astype(int) - reference)
         assert difference.max() <= 2 and difference.mean() < 0.5, (i, difference.max())
     # a non-square input: the largest box of its aspect, times 0.875, from the middle
@@ -131,7 +135,9 @@ def test_training_crops_are_drawn_over_each_whole_image(tmp_path):
     out = Augmentation("imagenet", flip=False)(batch, torch.Generator().manual_seed(5))
     boxes = random_resized_boxes(3, [64, 160, 64], [160, 64, 64], torch.Generator().manual_seed(5))  # the same draws
     for i, (top, left, h, w) in enumerate(boxes.tolist()):
-        reference = np.asarray(Image.fromarray(pictures[i]).crop((left, top, left + w, top + h)).resize((48, 48), Image.BILINEAR))
+        reference = np.asarray(
+            Image.fromarray(pictures[i]).crop((left, top, left + w, top + h)).resize((48, 48), Image.BILINEAR)
+        )
         ours = (out[i] * 255).round().permute(1, 2, 0).numpy()
         assert np.abs(ours - reference).max() <= 2, i
     # over many draws the crops reach both ends of the wide picture (its whole framing, not a square middle)
@@ -184,19 +190,53 @@ def test_train_evaluate_and_predict_see_the_same_views(tmp_path):
     _folder(tmp_path / "photos", sizes=[(70 + 9 * i, 120 - 7 * i) for i in range(6)])
     env = {"CNNLAB_DATA": str(tmp_path / "cache"), "PYTHONHASHSEED": "0"}
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "cnnlab", "train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "photos",
-               "--data-dir", str(tmp_path / "photos"), "--cache-size", "40", "--image-size", "32", "--epochs", "2",
-               "--batch-size", "4", "--augment", "imagenet", "--device", "cpu", "--out", str(run), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "cnnlab",
+        "train",
+        "convtype_cifar",
+        "--arg",
+        "widths=4,8",
+        "--dataset",
+        "photos",
+        "--data-dir",
+        str(tmp_path / "photos"),
+        "--cache-size",
+        "40",
+        "--image-size",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--augment",
+        "imagenet",
+        "--device",
+        "cpu",
+        "--out",
+        str(run),
+        "--quiet",
+    ]
     subprocess.run(command, check=True, env=_env(env), capture_output=True, text=True)
     config = json.loads((run / "config.json").read_text())
-    assert config["streamed"] and config["eval_frame"] == {"short_side": 40, "crop": 0.875} and config["eval_crop"] is None
+    assert (
+        config["streamed"] and config["eval_frame"] == {"short_side": 40, "crop": 0.875} and config["eval_crop"] is None
+    )
     assert config["data"]["cache_size"] == 40 and config["image_size"] == [32, 32]
     last = json.loads((run / "history.json").read_text())["epochs"][-1]
-    out = subprocess.run([sys.executable, "-m", "cnnlab", "evaluate", str(run / "last.pt"), "--plot", str(tmp_path / "c.png")],
-                         check=True, env=_env(env), capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "evaluate", str(run / "last.pt"), "--plot", str(tmp_path / "c.png")],
+        check=True,
+        env=_env(env),
+        capture_output=True,
+        text=True,
+    )
     measured = json.loads((tmp_path / "c.json").read_text())
     assert measured["split"] == "validation" and measured["images"] == 12, out.stdout
-    assert measured["accuracy"] == pytest.approx(last["val_acc"]) and measured["loss"] == pytest.approx(last["val_loss"], rel=1e-4)
+    assert measured["accuracy"] == pytest.approx(last["val_acc"]) and measured["loss"] == pytest.approx(
+        last["val_loss"], rel=1e-4
+    )
 
     from cnnlab.train.prediction import predict_images
     from cnnlab.train.rundir import load_run

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnlab.data import DataError, load_dataset, load_splits, make_splits
-from cnnlab.data import cifar, sources
+from cnnlab.data import DataError, cifar, load_dataset, load_splits, make_splits, sources
 
 from .helpers import fake_official, image_folder, tar_of, write_png
 
@@ -57,7 +56,9 @@ def test_official_archive_and_extracted_folder(tmp_path, monkeypatch):
 
 def test_wrong_checksum_of_official_archive(tmp_path):
     archive, _ = fake_official(tmp_path / "src")  # not the published bytes
-    with pytest.raises(DataError, match=r"has MD5 .* but the published cifar10 archive has c58f3010.*delete it and download it again"):
+    with pytest.raises(
+        DataError, match=r"has MD5 .* but the published cifar10 archive has c58f3010.*delete it and download it again"
+    ):
         load_dataset("cifar10", archive)
 
 
@@ -186,7 +187,10 @@ def test_official_cifar100_layout(tmp_path):
     folder.mkdir()
     rng = np.random.default_rng(0)
     for name, n in (("train", 6), ("test", 3)):
-        content = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"fine_labels": [int(v) for v in rng.integers(0, 100, n)]}
+        content = {
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"fine_labels": [int(v) for v in rng.integers(0, 100, n)],
+        }
         (folder / name).write_bytes(pickle.dumps(content))
     (folder / "meta").write_bytes(pickle.dumps({b"fine_label_names": [f"c{i}".encode() for i in range(100)]}))
     splits = load_dataset("cifar100", folder)

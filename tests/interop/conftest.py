@@ -42,7 +42,7 @@ def _torchvision_extension() -> Path | None:
 
 def _has_nms() -> bool:
     try:
-        torch.ops.torchvision.nms
+        _ = torch.ops.torchvision.nms  # raises when the operator is not registered
     except (AttributeError, RuntimeError):
         return False
     return True

@@ -56,9 +56,13 @@ def test_keras_model_weights_give_keras_logits(keras_name, name, kwargs):
 
 @pytest.mark.parametrize(
     "keras_name, name, kwargs, size, suffix",
-    [("ResNet50", "resnet50", {"stride_on": "1x1"}, 64, ".weights.h5"), ("ResNet50", "resnet50", {"stride_on": "1x1"}, 64, ".h5"),
-     ("MobileNetV2", "mobilenet_v2", {}, 96, ".weights.h5"), ("MobileNetV2", "mobilenet_v2", {}, 96, ".h5"),
-     ("Xception", "xception", {}, 96, ".weights.h5")],
+    [
+        ("ResNet50", "resnet50", {"stride_on": "1x1"}, 64, ".weights.h5"),
+        ("ResNet50", "resnet50", {"stride_on": "1x1"}, 64, ".h5"),
+        ("MobileNetV2", "mobilenet_v2", {}, 96, ".weights.h5"),
+        ("MobileNetV2", "mobilenet_v2", {}, 96, ".h5"),
+        ("Xception", "xception", {}, 96, ".weights.h5"),
+    ],
 )
 def test_keras_files_give_keras_logits(tmp_path, keras_name, name, kwargs, size, suffix):
     """``model.save_weights`` (Keras 3 layout, layers named by class and numbered) and the legacy
@@ -118,7 +122,9 @@ def test_mismatch_lists_the_first_tensors_and_changes_nothing(keras_resnet50):
     message = str(error.value)
     assert "head.fc (weight (10, 2048), bias (10,)) <- predictions ((2048, 1000), (1000,))" in message
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    with pytest.raises(ValueError, match=r"stages.2.block6.conv1 \(weight \(256, 1024, 1, 1\), bias \(256,\)\) <- conv5_block1_1_conv"):
+    with pytest.raises(
+        ValueError, match=r"stages.2.block6.conv1 \(weight \(256, 1024, 1, 1\), bias \(256,\)\) <- conv5_block1_1_conv"
+    ):
         load_keras_weights(cnnlab.create_model("resnet101", stride_on="1x1"), keras_resnet50)
 
 
@@ -133,7 +139,9 @@ def test_no_top_source_loads_the_backbone_with_strict_false():
     x = np.random.default_rng(2).normal(size=(1, 96, 96, 3)).astype("float32")
     expected = np.asarray(reference(x, training=False).detach().cpu())
     with torch.no_grad():
-        got = model.eval().forward_head(model.forward_features(torch.from_numpy(x).permute(0, 3, 1, 2)), pre_logits=True)
+        got = model.eval().forward_head(
+            model.forward_features(torch.from_numpy(x).permute(0, 3, 1, 2)), pre_logits=True
+        )
     assert np.abs(got.numpy() - expected).max() <= 1e-4
 
 

@@ -29,7 +29,11 @@ def test_each_flavour_gets_its_framework():
     assert choose("resnet50", torchvision_kwargs("resnet50")).filename == "resnet50-0676ba61.pth"
     assert choose("vgg16").framework == "keras" and choose("densenet121").framework == "keras"
     assert choose("googlenet", {"batch_norm": True}).filename == "googlenet-1378be20.pth"
-    with pytest.raises(ValueError, match="are torchvision's; build it in torchvision's flavour \\(--arg conv_bias=False --arg padding=symmetric --arg bn_eps=1e-05\\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"are torchvision's; build it in torchvision's flavour "
+        r"\(`model_args=\{'conv_bias': False, 'padding': 'symmetric', 'bn_eps': 1e-05\}`\)",
+    ):
         choose("resnet18")
     with pytest.raises(ValueError, match="no published ImageNet weights for 'densenet_cifar'"):
         choose("densenet_cifar")
@@ -37,10 +41,15 @@ def test_each_flavour_gets_its_framework():
 
 @pytest.mark.parametrize("host", ["weights.invalid", "10.255.255.1"])  # no such name; an address nobody answers
 def test_no_network_fails_fast_and_says_what_to_do(cache, monkeypatch, host):
-    entry = dataclasses.replace(pretrained.KERAS["mobilenet_v3_small"], url=f"https://{host}/w/weights_mobilenet_v3_small.h5")
+    entry = dataclasses.replace(
+        pretrained.KERAS["mobilenet_v3_small"], url=f"https://{host}/w/weights_mobilenet_v3_small.h5"
+    )
     monkeypatch.setitem(pretrained.KERAS, "mobilenet_v3_small", entry)
     start = time.monotonic()
-    with pytest.raises(ValueError, match=f"cannot download the ImageNet weights https://{host}/.*put it at {cache}/weights_mobilenet_v3_small.h5"):
+    with pytest.raises(
+        ValueError,
+        match=f"cannot download the ImageNet weights https://{host}/.*put it at {cache}/weights_mobilenet_v3_small.h5",
+    ):
         load_pretrained(cnnlab.create_model("mobilenet_v3_small"), "mobilenet_v3_small", timeout=2)
     assert time.monotonic() - start < 10
     assert not (cache / entry.filename).exists()
@@ -52,8 +61,11 @@ def test_cached_file_is_checked_then_loaded(cache, monkeypatch):
     entry = pretrained.KERAS["mobilenet_v3_small"]
     path = cache / entry.filename
     reference.save(path)  # a legacy .h5 under the published name, in place of the download
-    monkeypatch.setitem(pretrained.KERAS, "mobilenet_v3_small",
-                        dataclasses.replace(entry, md5=hashlib.md5(path.read_bytes()).hexdigest()))
+    monkeypatch.setitem(
+        pretrained.KERAS,
+        "mobilenet_v3_small",
+        dataclasses.replace(entry, md5=hashlib.md5(path.read_bytes()).hexdigest()),
+    )
     model = cnnlab.create_model("mobilenet_v3_small")
     assert load_pretrained(model, "mobilenet_v3_small") == f"imagenet:keras:{entry.filename}"
     x, expected = keras_logits(reference)

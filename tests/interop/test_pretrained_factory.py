@@ -74,9 +74,28 @@ def photo(width: int = 300, height: int = 260, seed: int = 0) -> Image.Image:
 
 
 EXPECTED_PRETRAINED = {
-    "densenet121", "densenet169", "densenet201", "googlenet", "mobilenet", "mobilenet_v2", "mobilenet_v3_large",
-    "mobilenet_v3_small", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg11", "vgg11_bn", "vgg13",
-    "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "xception",
+    "densenet121",
+    "densenet169",
+    "densenet201",
+    "googlenet",
+    "mobilenet",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "xception",
 }
 
 
@@ -93,15 +112,21 @@ def test_list_models_pretrained_lists_exactly_the_models_with_published_weights(
 
 
 def test_unknown_tag_names_the_choices_before_anything_is_fetched(cache):
-    with pytest.raises(ValueError, match="pretrained='imagenet': resnet50 has published weights tagged 'keras', "
-                                         "'torchvision'; pass one of those tags, True"):
+    with pytest.raises(
+        ValueError,
+        match="pretrained='imagenet': resnet50 has published weights tagged 'keras', "
+        "'torchvision'; pass one of those tags, True",
+    ):
         cnnlab.create_model("resnet50", pretrained="imagenet")
     with pytest.raises(ValueError, match="pretrained='keras': resnet18 has published weights tagged 'torchvision'"):
         cnnlab.create_model("resnet18", pretrained="keras")
     with pytest.raises(ValueError, match="no published ImageNet weights for 'densenet_cifar'; models with them: dense"):
         cnnlab.create_model("densenet_cifar", pretrained=True)
-    with pytest.raises(ValueError, match="the torchvision weights of resnet18 are for conv_bias=False, "
-                                         "padding='symmetric', bn_eps=1e-05; padding='keras' was given"):
+    with pytest.raises(
+        ValueError,
+        match="the torchvision weights of resnet18 are for conv_bias=False, "
+        "padding='symmetric', bn_eps=1e-05; padding='keras' was given",
+    ):
         cnnlab.create_model("resnet18", pretrained=True, padding="keras")
     with pytest.raises(ValueError, match="in_channels=1: published weights take RGB images"):
         cnnlab.create_model("resnet18", in_channels=1, pretrained=True)
@@ -111,15 +136,22 @@ def test_unknown_tag_names_the_choices_before_anything_is_fetched(cache):
 
 
 @pytest.mark.parametrize("pretrained_as, old_args", [(True, None), ("torchvision", "torchvision")])
-def test_create_model_pretrained_gives_the_weights_of_the_old_path(cache, monkeypatch, tmp_path, pretrained_as,
-                                                                   old_args):
+def test_create_model_pretrained_gives_the_weights_of_the_old_path(
+    cache, monkeypatch, tmp_path, pretrained_as, old_args
+):
     """True and a tag load what ``load_pretrained`` into a model built by ``imagenet_flavour`` (or
     with torchvision's keywords) loads: googlenet has torchvision's file only, and mobilenet_v3_small
     both (its tag 'torchvision' builds torchvision's flavour)."""
     name = "googlenet" if pretrained_as is True else "mobilenet_v3_small"
     torch.manual_seed(0)
-    entry = publish(monkeypatch, tmp_path, name, getattr(tv_models, name)(weights=None, **(
-        {"aux_logits": False, "init_weights": True} if name == "googlenet" else {})))
+    entry = publish(
+        monkeypatch,
+        tmp_path,
+        name,
+        getattr(tv_models, name)(
+            weights=None, **({"aux_logits": False, "init_weights": True} if name == "googlenet" else {})
+        ),
+    )
     args = imagenet_flavour(name, {}) if old_args is None else torchvision_kwargs(name)
     old = cnnlab.models.create_model(name, **args)
     assert pretrained.load_pretrained(old, name, args) == f"imagenet:torchvision:{entry.filename}"
@@ -196,8 +228,9 @@ class FirstConvInput:
     without the zero padding a layer before it may add (``size``: the images' height and width)."""
 
     def __init__(self, model: torch.nn.Module, size: int) -> None:
-        conv = next(m for m in model.modules() if isinstance(getattr(m, "weight", None), torch.Tensor)
-                    and m.weight.dim() == 4)
+        conv = next(
+            m for m in model.modules() if isinstance(getattr(m, "weight", None), torch.Tensor) and m.weight.dim() == 4
+        )
         self.seen: list[torch.Tensor] = []
         self.size = size
         conv.register_forward_pre_hook(self.record)
@@ -218,8 +251,15 @@ def test_a_run_finetuned_from_published_weights_is_fed_as_they_expect(cache, mon
     folder = image_folder(tmp_path / "photos", per_class=4, size=32, splits=("train", "val"))
     out = tmp_path / "run"
     args = {"padding": "symmetric"}  # torchvision's flavour: its file
-    finetune("mobilenet_v3_small", "imagenet", out, data=DataConfig("folder", str(folder)), model_args=args, quiet=True,
-             train=TrainConfig(epochs=1, batch_size=8))
+    finetune(
+        "mobilenet_v3_small",
+        "imagenet",
+        out,
+        data=DataConfig("folder", str(folder)),
+        model_args=args,
+        quiet=True,
+        train=TrainConfig(epochs=1, batch_size=8),
+    )
     meta = tv_models.MobileNet_V3_Small_Weights.IMAGENET1K_V1.transforms()
     mean, std = np.array(meta.mean), np.array(meta.std)
     config = json.loads((out / "config.json").read_text())
@@ -262,6 +302,14 @@ def test_a_run_finetuned_from_published_weights_is_fed_as_they_expect(cache, mon
 
     # a resumed fine-tuning trains on normalised images again, without fetching the weights again
     (cache / entry.filename).unlink()
-    run = finetune("mobilenet_v3_small", "imagenet", out, data=DataConfig("folder", str(folder)), model_args=args,
-                   quiet=True, train=TrainConfig(epochs=2, batch_size=8), resume=True)
+    run = finetune(
+        "mobilenet_v3_small",
+        "imagenet",
+        out,
+        data=DataConfig("folder", str(folder)),
+        model_args=args,
+        quiet=True,
+        train=TrainConfig(epochs=2, batch_size=8),
+        resume=True,
+    )
     assert input_preprocessing(run.model) == entry.preprocessing and not (cache / entry.filename).exists()

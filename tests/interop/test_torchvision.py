@@ -58,7 +58,9 @@ def test_torchvision_weights_give_torchvision_logits(tv_name, tv_kwargs, name):
         load_torchvision_weights(model, reference.state_dict())
         diff = (model(x) - expected).abs().max().item()
     scale = expected.abs().max().item()
-    print(f"\n{tv_name}: max |cnnlab - torchvision| = {diff:.3g} (max |logit| {scale:.3g}; before loading {before:.3g})")
+    print(
+        f"\n{tv_name}: max |cnnlab - torchvision| = {diff:.3g} (max |logit| {scale:.3g}; before loading {before:.3g})"
+    )
     assert diff <= 1e-4
     assert diff <= 1e-3 * scale < before
 
@@ -84,16 +86,25 @@ def test_mismatch_lists_the_first_tensors_and_changes_nothing():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ValueError) as error:
         load_torchvision_weights(model, source)
-    assert "stages.1.block0.conv1 (weight (128, 64, 3, 3)) <- stages.0.block2.conv1 (weight (64, 64, 3, 3))" in str(error.value)
+    assert "stages.1.block0.conv1 (weight (128, 64, 3, 3)) <- stages.0.block2.conv1 (weight (64, 64, 3, 3))" in str(
+        error.value
+    )
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    with pytest.raises(ValueError, match=r"head.fc \(weight \(10, 512\), bias \(10,\)\) <- head.fc \(weight \(1000, 512\)"):
-        load_torchvision_weights(cnnlab.create_model("resnet18", num_classes=10, **torchvision_kwargs("resnet18")),
-                                 cnnlab.create_model("resnet18", **torchvision_kwargs("resnet18")).state_dict())
+    with pytest.raises(
+        ValueError, match=r"head.fc \(weight \(10, 512\), bias \(10,\)\) <- head.fc \(weight \(1000, 512\)"
+    ):
+        load_torchvision_weights(
+            cnnlab.create_model("resnet18", num_classes=10, **torchvision_kwargs("resnet18")),
+            cnnlab.create_model("resnet18", **torchvision_kwargs("resnet18")).state_dict(),
+        )
 
 
 def test_headless_state_dict_needs_strict_false():
-    source = {k: v for k, v in cnnlab.create_model("mobilenet_v2", **torchvision_kwargs("mobilenet_v2")).state_dict().items()
-              if not k.startswith("head.")}
+    source = {
+        k: v
+        for k, v in cnnlab.create_model("mobilenet_v2", **torchvision_kwargs("mobilenet_v2")).state_dict().items()
+        if not k.startswith("head.")
+    }
     model = cnnlab.create_model("mobilenet_v2", num_classes=4, **torchvision_kwargs("mobilenet_v2"))
     with pytest.raises(ValueError, match="strict=False"):
         load_torchvision_weights(model, source)

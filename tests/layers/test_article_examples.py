@@ -38,8 +38,18 @@ def test_transpose_example():
     layer = Conv2DTranspose(3, 2, kernel_size=3, use_bias=False)
     layer.set_keras_weights([np.arange(1, 55).reshape(3, 3, 2, 3)])
     out = run(layer, np.arange(1, 13).reshape(1, 2, 2, 3) * 0.1)
-    first = [[1.4, 8.2, 20.8, 21.2], [17.2, 72.2, 119.0, 94.6], [71.2, 212.6, 259.4, 181.0], [91.4, 231.4, 265.6, 165.2]]
-    second = [[3.2, 14.5, 27.1, 25.7], [26.2, 95.6, 142.4, 109.0], [80.2, 236.0, 282.8, 195.4], [98.6, 248.5, 282.7, 175.1]]
+    first = [
+        [1.4, 8.2, 20.8, 21.2],
+        [17.2, 72.2, 119.0, 94.6],
+        [71.2, 212.6, 259.4, 181.0],
+        [91.4, 231.4, 265.6, 165.2],
+    ]
+    second = [
+        [3.2, 14.5, 27.1, 25.7],
+        [26.2, 95.6, 142.4, 109.0],
+        [80.2, 236.0, 282.8, 195.4],
+        [98.6, 248.5, 282.7, 175.1],
+    ]
     assert out.shape == (4, 4, 2)
     np.testing.assert_allclose(out[:, :, 0], first, rtol=1e-6)
     np.testing.assert_allclose(out[:, :, 1], second, rtol=1e-6)

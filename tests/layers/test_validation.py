@@ -36,7 +36,9 @@ def test_padding_is_case_insensitive_like_keras():
     assert Conv2D(1, 1, 3, padding="SAME").padding == "same"
 
 
-@pytest.mark.parametrize("layer", [Conv2D(3, 4, 3), DepthwiseConv2D(3, 3), SeparableConv2D(3, 4, 3), Conv2DTranspose(3, 4, 3)])
+@pytest.mark.parametrize(
+    "layer", [Conv2D(3, 4, 3), DepthwiseConv2D(3, 3), SeparableConv2D(3, 4, 3), Conv2DTranspose(3, 4, 3)]
+)
 def test_wrong_channel_count_is_refused(layer):
     with pytest.raises(ValueError, match=r"expects 3 input channels .* got shape \(1, 4, 8, 8\)"):
         layer(torch.zeros(1, 4, 8, 8))
@@ -48,7 +50,9 @@ def test_no_silent_broadcasting_of_unbatched_input(layer):
         layer(torch.zeros(3, 8, 8))
 
 
-@pytest.mark.parametrize("layer", [Conv2D(2, 4, 5), DepthwiseConv2D(2, 3, dilation_rate=3), SeparableConv2D(2, 4, (1, 5))])
+@pytest.mark.parametrize(
+    "layer", [Conv2D(2, 4, 5), DepthwiseConv2D(2, 3, dilation_rate=3), SeparableConv2D(2, 4, (1, 5))]
+)
 def test_kernel_larger_than_valid_input(layer):
     with pytest.raises(ValueError, match=r"input of size 4x4 is smaller than the .*kernel .* padding='valid'"):
         layer(torch.zeros(1, 2, 4, 4))
@@ -67,7 +71,9 @@ def test_bad_keras_weights_change_nothing():
     with pytest.raises(ValueError, match=r"takes 3 Keras weight arrays .* got 2"):
         layer.set_keras_weights(before[:2])
     bad = [np.ones_like(before[0]), np.ones((1, 1, 3, 2)), before[2]]  # pointwise transposed
-    with pytest.raises(ValueError, match=r"Keras weight 1 \(pointwise_weight\) must have shape \(1, 1, 2, 3\), got \(1, 1, 3, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"Keras weight 1 \(pointwise_weight\) must have shape \(1, 1, 2, 3\), got \(1, 1, 3, 2\)"
+    ):
         layer.set_keras_weights(bad)
     for old, new in zip(before, layer.get_keras_weights()):
         np.testing.assert_array_equal(old, new)
@@ -75,7 +81,9 @@ def test_bad_keras_weights_change_nothing():
 
 def test_keras_layouts():
     assert [w.shape for w in Conv2D(2, 5, (3, 4)).get_keras_weights()] == [(3, 4, 2, 5), (5,)]
-    assert [w.shape for w in DepthwiseConv2D(4, 3, depth_multiplier=2, use_bias=False).get_keras_weights()] == [(3, 3, 4, 2)]
+    assert [w.shape for w in DepthwiseConv2D(4, 3, depth_multiplier=2, use_bias=False).get_keras_weights()] == [
+        (3, 3, 4, 2)
+    ]
     assert [w.shape for w in SeparableConv2D(4, 6, 3, depth_multiplier=2).get_keras_weights()] == [
         (3, 3, 4, 2),
         (1, 1, 8, 6),
@@ -84,7 +92,14 @@ def test_keras_layouts():
     assert [w.shape for w in Conv2DTranspose(3, 2, 3).get_keras_weights()] == [(3, 3, 2, 3), (2,)]
 
 
-@pytest.mark.parametrize("layer", [Conv2D(3, 4, 3, 2, "same"), SeparableConv2D(3, 4, 4, 1, "same"), Conv2DTranspose(3, 4, 3, 2, "same", output_padding=0)])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        Conv2D(3, 4, 3, 2, "same"),
+        SeparableConv2D(3, 4, 4, 1, "same"),
+        Conv2DTranspose(3, 4, 3, 2, "same", output_padding=0),
+    ],
+)
 def test_float64_channels_last_and_gradients(layer):
     """The layers are ordinary modules: other dtypes, memory formats and autograd just work."""
     x = torch.randn(2, 3, 9, 8, dtype=torch.float64, requires_grad=True)

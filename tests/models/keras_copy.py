@@ -31,7 +31,9 @@ def copy_keras_weights_in_order(reference, model: nn.Module, seed: int = 0) -> N
             layer.set_weights(weights)
             assert module.eps == pytest.approx(layer.epsilon) and module.momentum == pytest.approx(1 - layer.momentum)
             with torch.no_grad():
-                for tensor, value in zip((module.weight, module.bias, module.running_mean, module.running_var), weights):
+                for tensor, value in zip(
+                    (module.weight, module.bias, module.running_mean, module.running_var), weights
+                ):
                     tensor.copy_(torch.from_numpy(value))
         elif isinstance(module, nn.Linear):  # Keras Dense, or a 1x1 Conv2D on the pooled 1x1 map
             kernel = weights[0].reshape(-1, weights[0].shape[-1])

@@ -43,7 +43,9 @@ def test_all_27_modules_build_and_are_distinct():
 
 
 def test_bad_layer_type():
-    with pytest.raises(ValueError, match=r"layer 1 type must be one of \['conv', 'depthwise', 'separable'\], got 'pointwise'"):
+    with pytest.raises(
+        ValueError, match=r"layer 1 type must be one of \['conv', 'depthwise', 'separable'\], got 'pointwise'"
+    ):
         cnnlab.create_model("modulenet_cifar", layers=("conv", "pointwise", "conv"))
     with pytest.raises(ValueError, match="layers must be one of"):
         cnnlab.create_model("modulenet_cifar", layers=("conv", "conv"))

@@ -56,7 +56,9 @@ def test_depth(name, kwargs, size, depth):
     assert summary(cnnlab.create_model(name, **kwargs), input_size=(3, size, size)).depth == depth
 
 
-@pytest.mark.parametrize("name, keras_name", [("densenet121", "DenseNet121"), ("densenet169", "DenseNet169"), ("densenet201", "DenseNet201")])
+@pytest.mark.parametrize(
+    "name, keras_name", [("densenet121", "DenseNet121"), ("densenet169", "DenseNet169"), ("densenet201", "DenseNet201")]
+)
 def test_counts_match_keras(name, keras_name):
     import keras
 
@@ -135,9 +137,17 @@ def test_densenet_bc_reference_figure():
 
 def test_readable_names_and_structure():
     keys = cnnlab.create_model("densenet121").state_dict().keys()
-    for key in ("stem.conv.weight", "stem.bn.running_var", "stages.0.layer0.conv1.weight", "stages.0.layer5.conv2.weight",
-                "stages.1.transition.bn.weight", "stages.1.transition.conv.weight", "stages.3.layer15.bn2.weight",
-                "final.bn.weight", "head.fc.weight"):
+    for key in (
+        "stem.conv.weight",
+        "stem.bn.running_var",
+        "stages.0.layer0.conv1.weight",
+        "stages.0.layer5.conv2.weight",
+        "stages.1.transition.bn.weight",
+        "stages.1.transition.conv.weight",
+        "stages.3.layer15.bn2.weight",
+        "final.bn.weight",
+        "head.fc.weight",
+    ):
         assert key in keys, key
     simple = cnnlab.create_model("densenet_cifar")
     transition = simple.stages[1].transition

@@ -76,7 +76,7 @@ def test_matches_article_keras_model():
     peer, dense = article_googlenet((224, 224, 3), 1000, convs)
     model = cnnlab.create_model("googlenet").eval()
     assert peer.count_params() == keras_param_counts(model)[0]
-    concat_sizes = [tuple(l.output.shape[1:]) for l in peer.layers if type(l).__name__ == "Concatenate"]
+    concat_sizes = [tuple(layer.output.shape[1:]) for layer in peer.layers if type(layer).__name__ == "Concatenate"]
     ours = [m for m in model.modules() if isinstance(m, Conv2D)]
     assert len(ours) == len(convs) == 3 + 9 * 6
     for layer, conv in zip(convs, ours):
@@ -112,8 +112,14 @@ def torchvision_forward(model, x):
     def inception(m, x):
         b4 = F.max_pool2d(x, 3, 1, 1, ceil_mode=True)
         return torch.cat(
-            [basic(m.branch1, x), basic(m.branch2[1], basic(m.branch2[0], x)),
-             basic(m.branch3[1], basic(m.branch3[0], x)), basic(m.branch4[1], b4)], 1)
+            [
+                basic(m.branch1, x),
+                basic(m.branch2[1], basic(m.branch2[0], x)),
+                basic(m.branch3[1], basic(m.branch3[0], x)),
+                basic(m.branch4[1], b4),
+            ],
+            1,
+        )
 
     x = F.max_pool2d(basic(model.stem.conv1, x), 3, 2, ceil_mode=True)
     x = basic(model.stages[0].conv3, basic(model.stages[0].conv2, x))
@@ -153,8 +159,13 @@ def test_structure_and_features():
     model = cnnlab.create_model("googlenet")
     names = set(dict(model.named_modules()))
     assert {
-        "stem.conv1.conv", "stem.pool1", "stages.0.conv3.conv", "stages.1.pool2",
-        "stages.2.inception4e.branch3.1.conv", "stages.3.inception5b.branch4.0", "head.fc",
+        "stem.conv1.conv",
+        "stem.pool1",
+        "stages.0.conv3.conv",
+        "stages.1.pool2",
+        "stages.2.inception4e.branch3.1.conv",
+        "stages.3.inception5b.branch4.0",
+        "head.fc",
     } <= names
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     assert model.head.drop.p == 0.4

@@ -67,8 +67,11 @@ KERAS_CONFIGS = [
 def _conv_shapes(model: nn.Module, size: int) -> list[tuple[int, int, int]]:
     """(H, W, C) after every cnnlab conv, in module order (on the meta device: shapes only)."""
     shapes = []
-    hooks = [m.register_forward_hook(lambda m, i, o: shapes.append((o.shape[2], o.shape[3], o.shape[1])))
-             for m in model.modules() if isinstance(m, KerasConv2dBase)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: shapes.append((o.shape[2], o.shape[3], o.shape[1])))
+        for m in model.modules()
+        if isinstance(m, KerasConv2dBase)
+    ]
     with torch.no_grad():
         model(torch.empty(1, 3, size, size, device="meta"))
     for hook in hooks:
@@ -92,9 +95,7 @@ def test_counts_and_conv_shapes_match_keras(name, kwargs):
     expected = [tuple(layer.output.shape[1:]) for layer in convs[: len(ours)]]
     assert ours == expected
     head = {"mobilenet": ["conv_preds"], "mobilenet_v2": []}.get(name, ["conv_2", "logits"])
-    assert [layer.name for layer in convs[len(ours):]] == head
-
-
+    assert [layer.name for layer in convs[len(ours) :]] == head
 
 
 @pytest.mark.parametrize("name, kwargs", [c for i, c in enumerate(KERAS_CONFIGS) if i in (0, 1, 2, 5, 6, 7)])
@@ -115,8 +116,9 @@ def test_matches_keras_layer_for_layer(name, kwargs):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("name, depth", [("mobilenet", 28), ("mobilenet_v2", 53), ("mobilenet_v3_small", 54),
-                                         ("mobilenet_v3_large", 64)])
+@pytest.mark.parametrize(
+    "name, depth", [("mobilenet", 28), ("mobilenet_v2", 53), ("mobilenet_v3_small", 54), ("mobilenet_v3_large", 64)]
+)
 @pytest.mark.parametrize("stem, size", [("imagenet", 64), ("cifar", 32)])
 def test_depth(name, depth, stem, size):
     """v1: conv + 13 * (dw + pw) + fc = 28. v2: conv + 2 + 16 * 3 + final + fc = 53. v3 (the
@@ -133,15 +135,27 @@ def test_layout_and_feature_info():
     norms = [m for m in v1.modules() if isinstance(m, nn.BatchNorm2d)]
     assert all(m.eps == 1e-3 and m.momentum == pytest.approx(0.01) for m in norms)  # Keras momentum 0.99
     assert not any(m.use_bias for m in v1.modules() if isinstance(m, KerasConv2dBase))
-    assert all(m.use_bias for m in cnnlab.create_model("mobilenet", conv_bias=True).modules()
-               if isinstance(m, KerasConv2dBase))
+    assert all(
+        m.use_bias for m in cnnlab.create_model("mobilenet", conv_bias=True).modules() if isinstance(m, KerasConv2dBase)
+    )
     assert [(f.module, f.channels, f.reduction) for f in v1.feature_info] == [
-        ("stages.0", 64, 2), ("stages.1", 128, 4), ("stages.2", 256, 8), ("stages.3", 512, 16), ("stages.4", 1024, 32)]
+        ("stages.0", 64, 2),
+        ("stages.1", 128, 4),
+        ("stages.2", 256, 8),
+        ("stages.3", 512, 16),
+        ("stages.4", 1024, 32),
+    ]
 
     v2 = cnnlab.create_model("mobilenet_v2")
     keys = v2.state_dict().keys()
-    for key in ("stem.conv.weight", "stages.0.block0.dw.conv.weight", "stages.1.block0.expand.bn.running_var",
-                "stages.4.block3.project.conv.weight", "final.conv.weight", "head.fc.weight"):
+    for key in (
+        "stem.conv.weight",
+        "stages.0.block0.dw.conv.weight",
+        "stages.1.block0.expand.bn.running_var",
+        "stages.4.block3.project.conv.weight",
+        "final.conv.weight",
+        "head.fc.weight",
+    ):
         assert key in keys, key
     assert [len(s) for s in v2.stages] == [1, 2, 3, 7, 4]
     assert not hasattr(v2.stages[0].block0, "expand") and isinstance(v2.stages[1].block0.pad, CorrectPad)
@@ -151,7 +165,11 @@ def test_layout_and_feature_info():
 
     small = cnnlab.create_model("mobilenet_v3_small")
     assert [(f.module, f.channels, f.reduction) for f in small.feature_info] == [
-        ("stages.0", 16, 4), ("stages.1", 24, 8), ("stages.2", 48, 16), ("final", 576, 32)]
+        ("stages.0", 16, 4),
+        ("stages.1", 24, 8),
+        ("stages.2", 48, 16),
+        ("final", 576, 32),
+    ]
     assert isinstance(small.stages[0].block0.se, SqueezeExcite) and small.stages[0].block0.se.conv_reduce.filters == 8
     assert small.head.pre_logits.fc1.out_features == 1024 and isinstance(small.head.pre_logits.act1, nn.Hardswish)
     assert small.head.drop.p == 0.2 and small.num_features == 1024
@@ -163,9 +181,15 @@ def test_layout_and_feature_info():
     assert all(m.kernel_size == (3, 3) for m in minimal.modules() if isinstance(m, DepthwiseConv2D))
 
 
-@pytest.mark.parametrize("name, sizes", [("mobilenet", [32, 32, 16, 8, 4, 2]), ("mobilenet_v2", [32, 32, 16, 8, 4, 2]),
-                                         ("mobilenet_v3_small", [32, 16, 8, 4, 2]),
-                                         ("mobilenet_v3_large", [32, 32, 16, 8, 4, 2])])
+@pytest.mark.parametrize(
+    "name, sizes",
+    [
+        ("mobilenet", [32, 32, 16, 8, 4, 2]),
+        ("mobilenet_v2", [32, 32, 16, 8, 4, 2]),
+        ("mobilenet_v3_small", [32, 16, 8, 4, 2]),
+        ("mobilenet_v3_large", [32, 32, 16, 8, 4, 2]),
+    ],
+)
 def test_cifar_stem(name, sizes):
     """stem="cifar": 3x3/1 'same' stem conv, every stride-2 block kept: 32x32 ends at 2x2."""
     model = cnnlab.create_model(name, num_classes=10, stem="cifar").eval()

@@ -44,7 +44,9 @@ FIGURES = [
 ]
 
 
-@pytest.mark.parametrize("name, kwargs, total, trainable, depth", FIGURES, ids=lambda v: str(v) if isinstance(v, str) else None)
+@pytest.mark.parametrize(
+    "name, kwargs, total, trainable, depth", FIGURES, ids=lambda v: str(v) if isinstance(v, str) else None
+)
 def test_published_figure(name, kwargs, total, trainable, depth):
     s = model_summary(name, **kwargs)
     if total is not None:

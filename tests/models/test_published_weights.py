@@ -65,14 +65,20 @@ def test_every_published_file_carries_its_preprocessing():
     assert get_model_entry("vgg16").weights[1].preprocessing.channels == "BGR"  # Keras's caffe mode
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"input_size": (224,)}, "input_size must be \\(height, width\\) positive ints, got \\(224,\\)"),
-    ({"resize": 200}, "resize must be None or a shorter side of at least 224 \\(input_size \\(224, 224\\)\\), got 200"),
-    ({"mean": (0.5, 0.5)}, "mean and std must be 3 numbers"),
-    ({"std": (1, 0, 1)}, "std positive; got mean=.*, std=\\(1, 0, 1\\)"),
-    ({"channels": "GBR"}, "channels must be 'RGB' or 'BGR', got 'GBR'"),
-    ({"interpolation": "lanczos"}, "interpolation must be one of nearest, bilinear, bicubic, got 'lanczos'"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"input_size": (224,)}, "input_size must be \\(height, width\\) positive ints, got \\(224,\\)"),
+        (
+            {"resize": 200},
+            "resize must be None or a shorter side of at least 224 \\(input_size \\(224, 224\\)\\), got 200",
+        ),
+        ({"mean": (0.5, 0.5)}, "mean and std must be 3 numbers"),
+        ({"std": (1, 0, 1)}, "std positive; got mean=.*, std=\\(1, 0, 1\\)"),
+        ({"channels": "GBR"}, "channels must be 'RGB' or 'BGR', got 'GBR'"),
+        ({"interpolation": "lanczos"}, "interpolation must be one of nearest, bilinear, bicubic, got 'lanczos'"),
+    ],
+)
 def test_bad_preprocessing_is_refused_naming_the_value(fields, message):
     with pytest.raises(ValueError, match=message):
         Preprocessing(**fields)

@@ -59,7 +59,9 @@ def test_builder_gives_the_factory_its_keywords(monkeypatch):
     ]
     assert entry.description == "A toy variant of width 2." and entry.weights == ()
     assert cnnlab.create_model("_registry_test_variant", num_classes=4, bias=False).bias is None
-    with pytest.raises(ValueError, match="does not accept 'width'; accepted arguments: num_classes, in_channels, bias$"):
+    with pytest.raises(
+        ValueError, match="does not accept 'width'; accepted arguments: num_classes, in_channels, bias$"
+    ):
         cnnlab.create_model("_registry_test_variant", width=3)
     with pytest.raises(TypeError, match=r"takes its keywords from .*_build: define it as \(\*\*kwargs\)"):
 

@@ -39,7 +39,9 @@ def test_param_counts(name, kwargs, total, trainable):
     assert keras_param_counts(cnnlab.create_model(name, **kwargs)) == (total, trainable)
 
 
-@pytest.mark.parametrize("name, depth", [("resnet18", 18), ("resnet34", 34), ("resnet50", 50), ("resnet101", 101), ("resnet152", 152)])
+@pytest.mark.parametrize(
+    "name, depth", [("resnet18", 18), ("resnet34", 34), ("resnet50", 50), ("resnet101", 101), ("resnet152", 152)]
+)
 def test_depth_is_the_name(name, depth):
     with torch.device("meta"):
         model = cnnlab.create_model(name)
@@ -54,7 +56,9 @@ def _keras_resnet50(size: int):
 
 def _outputs(model: nn.Module, x: torch.Tensor, names) -> dict[str, torch.Tensor]:
     outputs = {}
-    hooks = [model.get_submodule(n).register_forward_hook(lambda m, i, o, k=n: outputs.__setitem__(k, o)) for n in names]
+    hooks = [
+        model.get_submodule(n).register_forward_hook(lambda m, i, o, k=n: outputs.__setitem__(k, o)) for n in names
+    ]
     with torch.no_grad():
         outputs["logits"] = model(x)
     for hook in hooks:
@@ -80,14 +84,17 @@ def test_counts_and_stage_shapes_match_keras_resnet50():
     shapes = {n: (t.shape[2], t.shape[3], t.shape[1]) for n, t in got.items() if n != "logits"}
     assert shapes == expected
     assert [(i.module, i.channels, i.reduction) for i in meta.feature_info] == [
-        ("stages.0", 256, 4), ("stages.1", 512, 8), ("stages.2", 1024, 16), ("stages.3", 2048, 32)
+        ("stages.0", 256, 4),
+        ("stages.1", 512, 8),
+        ("stages.2", 1024, 16),
+        ("stages.3", 2048, 32),
     ]
 
 
 def _module_for(keras_name: str) -> str:
     """keras.applications' ResNet layer name -> our module name."""
     if keras_name.startswith("conv1_"):
-        return "stem." + keras_name[len("conv1_"):]
+        return "stem." + keras_name[len("conv1_") :]
     stage, block, index, kind = keras_name.split("_")  # conv3_block2_1_conv
     prefix = f"stages.{int(stage[4:]) - 2}.block{int(block[5:]) - 1}"
     return f"{prefix}.downsample.{kind}" if index == "0" else f"{prefix}.{kind}{index}"
@@ -137,22 +144,47 @@ def test_keras_resnet50_weights_give_keras_outputs():
 def test_layout_names_and_strides():
     model = cnnlab.create_model("resnet50")
     names = dict(model.named_modules())
-    for name in ("stem.pad", "stem.conv", "stem.bn", "stem.pool_pad", "stem.pool", "stages.0.block0.downsample.conv",
-                 "stages.3.block2.conv3", "stages.2.block5.bn2"):
+    for name in (
+        "stem.pad",
+        "stem.conv",
+        "stem.bn",
+        "stem.pool_pad",
+        "stem.pool",
+        "stages.0.block0.downsample.conv",
+        "stages.3.block2.conv3",
+        "stages.2.block5.bn2",
+    ):
         assert name in names
     assert len(model.stages) == 4 and [len(s) for s in model.stages] == [3, 4, 6, 3]
     # the shortcut is a 1x1 conv + BN in each stage's first block only (stage 0 widens 64 -> 256)
-    assert [[b.downsample is not None for b in s] for s in model.stages] == [[True] + [False] * (n - 1) for n in (3, 4, 6, 3)]
+    assert [[b.downsample is not None for b in s] for s in model.stages] == [
+        [True] + [False] * (n - 1) for n in (3, 4, 6, 3)
+    ]
     # the stride sits on the 3x3 by default, on the first 1x1 with stride_on="1x1"; shortcut always strided
     block = model.stages[1].block0
     assert (block.conv1.strides, block.conv2.strides, block.downsample.conv.strides) == ((1, 1), (2, 2), (2, 2))
     block = cnnlab.create_model("resnet50", stride_on="1x1").stages[1].block0
     assert (block.conv1.strides, block.conv2.strides) == ((2, 2), (1, 1))
     assert all(m.use_bias for m in model.modules() if isinstance(m, Conv2D))
-    assert not any(m.use_bias for m in cnnlab.create_model("resnet18", conv_bias=False).modules() if isinstance(m, Conv2D))
-    assert all(m.eps == 1.001e-5 and m.momentum == pytest.approx(0.01) for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    assert not any(
+        m.use_bias for m in cnnlab.create_model("resnet18", conv_bias=False).modules() if isinstance(m, Conv2D)
+    )
+    assert all(
+        m.eps == 1.001e-5 and m.momentum == pytest.approx(0.01)
+        for m in model.modules()
+        if isinstance(m, nn.BatchNorm2d)
+    )
     basic = cnnlab.create_model("resnet18")
-    assert [b.downsample is not None for s in basic.stages for b in s] == [False, False, True, False, True, False, True, False]
+    assert [b.downsample is not None for s in basic.stages for b in s] == [
+        False,
+        False,
+        True,
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
 
 
 def test_cifar_stem_keeps_32x32():

@@ -15,6 +15,7 @@ def meta(name, **kwargs):
     with torch.device("meta"):
         return cnnlab.create_model(name, **kwargs)
 
+
 # name, total (Keras convention), trainable, depth (weight layers). Plain: keras.applications'
 # VGG16/VGG19 (and the same construction for 11/13); _bn: torchvision's trainable count, total
 # adds the BatchNorm running mean and variance.
@@ -58,9 +59,7 @@ def test_conv_trunk_matches_keras(name, keras_name):
     model = meta(name)
     assert keras_param_counts(model.stages)[0] == peer.count_params()
     keras_shapes = [
-        tuple(layer.output.shape[1:3])
-        for layer in peer.layers
-        if type(layer).__name__ in ("Conv2D", "MaxPooling2D")
+        tuple(layer.output.shape[1:3]) for layer in peer.layers if type(layer).__name__ in ("Conv2D", "MaxPooling2D")
     ]
     ours = []
     x = torch.empty(1, 3, 224, 224, device="meta")

@@ -108,10 +108,18 @@ def test_depth(stem, size, depth):
 def test_layout_and_feature_info():
     model = cnnlab.create_model("xception")
     keys = model.state_dict().keys()
-    for key in ("stem.conv1.weight", "stem.bn2.running_var", "stages.0.block0.sepconv1.depthwise_weight",
-                "stages.0.block0.shortcut.conv.weight", "stages.2.block0.shortcut.bn.weight",
-                "stages.2.block8.sepconv3.pointwise_weight", "stages.3.block0.sepconv2.pointwise_weight",
-                "final.sepconv2.pointwise_weight", "final.bn2.weight", "head.fc.weight"):
+    for key in (
+        "stem.conv1.weight",
+        "stem.bn2.running_var",
+        "stages.0.block0.sepconv1.depthwise_weight",
+        "stages.0.block0.shortcut.conv.weight",
+        "stages.2.block0.shortcut.bn.weight",
+        "stages.2.block8.sepconv3.pointwise_weight",
+        "stages.3.block0.sepconv2.pointwise_weight",
+        "final.sepconv2.pointwise_weight",
+        "final.bn2.weight",
+        "head.fc.weight",
+    ):
         assert key in keys, key
     assert [len(stage) for stage in model.stages] == [1, 1, 9, 1]
     assert not hasattr(model.stages[0].block0, "act1")  # the stem already ends in a ReLU
@@ -123,7 +131,11 @@ def test_layout_and_feature_info():
     assert all(not m.use_bias for m in model.modules() if isinstance(m, KerasConv2dBase))
     assert model.stem.conv1.strides == (2, 2) and model.stem.conv1.padding == "valid"
     assert [(f.module, f.channels, f.reduction) for f in model.feature_info] == [
-        ("stages.0", 128, 4), ("stages.1", 256, 8), ("stages.2", 728, 16), ("final", 2048, 32)]
+        ("stages.0", 128, 4),
+        ("stages.1", 256, 8),
+        ("stages.2", 728, 16),
+        ("final", 2048, 32),
+    ]
     assert model.num_features == 2048
 
 
@@ -136,8 +148,9 @@ def test_cifar_stem():
     assert got["logits"].shape == (1, 10)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"stem": "tiny"}, "stem must be 'imagenet'.*got 'tiny'"),
-                                           ({"num_classes": -1}, "num_classes")])
+@pytest.mark.parametrize(
+    "kwargs, match", [({"stem": "tiny"}, "stem must be 'imagenet'.*got 'tiny'"), ({"num_classes": -1}, "num_classes")]
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         cnnlab.create_model("xception", **kwargs)

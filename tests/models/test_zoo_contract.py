@@ -31,7 +31,9 @@ def test_default_input_logits_and_features(name):
     x = torch.randn(1, c, h, w)
     outputs = {}
     hooks = [
-        model.get_submodule(info.module).register_forward_hook(lambda m, i, o, key=info.module: outputs.__setitem__(key, o))
+        model.get_submodule(info.module).register_forward_hook(
+            lambda m, i, o, key=info.module: outputs.__setitem__(key, o)
+        )
         for info in model.feature_info
     ]
     with torch.no_grad():
@@ -71,5 +73,9 @@ def test_small_input_trains(name):
     assert logits.shape == (2, 10)
     assert torch.isfinite(logits).all()
     logits.logsumexp(dim=1).sum().backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+    missing = [
+        n
+        for n, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())
+    ]
     assert not missing, f"no (finite) gradient for {missing[:5]}"

@@ -24,7 +24,14 @@ from ..fake_cifar import fake_cifar10
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
 # SPEC.md, "Simplified CIFAR DenseNet" and "Conv-type comparison nets": (params, depth)
-SPEC_DENSENET = {1: (255_046, 25), 2: (255_046, 25), 3: (505_200, 25), 4: (599_536, 43), 5: (1_104_186, 63), 6: (3_316_848, 121)}
+SPEC_DENSENET = {
+    1: (255_046, 25),
+    2: (255_046, 25),
+    3: (505_200, 25),
+    4: (599_536, 43),
+    5: (1_104_186, 63),
+    6: (3_316_848, 121),
+}
 SPEC_CONVTYPES = {1: ("conv", 1_598_730), 2: ("depthwise", 58_506), 3: ("separable", 230_538)}
 
 
@@ -105,9 +112,13 @@ def test_rerun_skips_finished_cases(densenet_smoke, capsys):
 
 @pytest.mark.slow
 def test_other_settings_in_the_same_directory_are_refused(densenet_smoke):
-    with pytest.raises(ValueError, match=r"other settings: train options lr.*same options to resume it \(`epochs` may grow\)"):
+    with pytest.raises(
+        ValueError, match=r"other settings: train options lr.*same options to resume it \(`epochs` may grow\)"
+    ):
         reproduce("densenet", "smoke", densenet_smoke, lr=0.5, device="cpu")
-    with pytest.raises(ValueError, match=r"experiment 'densenet' has cases \[1, 2, 3, 4, 5, 6\]; unknown case\(s\) \[7\]"):
+    with pytest.raises(
+        ValueError, match=r"experiment 'densenet' has cases \[1, 2, 3, 4, 5, 6\]; unknown case\(s\) \[7\]"
+    ):
         reproduce("densenet", "smoke", densenet_smoke, cases=[7])
 
 
@@ -124,6 +135,7 @@ def test_convtypes_interrupted_and_resumed(tmp_path, monkeypatch, capsys):
 
     def fit_interrupted_in_case2(model, data, config, out_dir, **kw):
         if Path(out_dir).name == "case2":
+
             def stop(record):
                 if record.epoch == 1:
                     raise Interrupted
@@ -141,8 +153,26 @@ def test_convtypes_interrupted_and_resumed(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
 
     monkeypatch.setattr(pipeline, "fit", real_fit)
-    assert main(["reproduce", "convtypes", "--preset", "smoke", "--epochs", "2", "--limit-train", "200",
-                 "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "convtypes",
+                "--preset",
+                "smoke",
+                "--epochs",
+                "2",
+                "--limit-train",
+                "200",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     log = capsys.readouterr().out
     assert "case 1: convtype_cifar (conv=conv): finished earlier, skipped" in log
     assert "case 2: convtype_cifar (conv=depthwise): resuming" in log
@@ -179,7 +209,18 @@ def test_a_plan_written_before_the_newer_training_options_still_resumes(tmp_path
     import pytest
 
     from cnnlab.reproduce.runner import _check_plan, make_plan
-    newer = ("early_stop", "early_stop_metric", "min_delta", "clip_grad", "mixup", "cutmix", "accumulate", "ema", "tensorboard")
+
+    newer = (
+        "early_stop",
+        "early_stop_metric",
+        "min_delta",
+        "clip_grad",
+        "mixup",
+        "cutmix",
+        "accumulate",
+        "ema",
+        "tensorboard",
+    )
     old = make_plan("densenet", "fast").to_dict()
     old["train"] = {k: v for k, v in old["train"].items() if k not in newer}
     (tmp_path / "plan.json").write_text(json.dumps(old))
@@ -190,13 +231,32 @@ def test_a_plan_written_before_the_newer_training_options_still_resumes(tmp_path
 
 @pytest.mark.slow
 def test_a_reproduction_of_an_older_version_resumes(tmp_path, monkeypatch, capsys):
-    """"study" meant an Optuna study and an article's table; the table is an experiment now.
+    """ "study" meant an Optuna study and an article's table; the table is an experiment now.
     plan.json and results.json say "experiment"; a directory whose files say "study" (written
     before) still resumes, by --resume OUT and by the same command."""
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
     data, out = fake_cifar10(tmp_path / "cifar"), tmp_path / "rep"
-    command = ["reproduce", "convtypes", "--preset", "smoke", "--cases", "1", "--limit-train", "20", "--limit-val", "10",
-               "--batch-size", "10", "--data-dir", str(data), "--out", str(out), "--quiet", "--device", "cpu"]
+    command = [
+        "reproduce",
+        "convtypes",
+        "--preset",
+        "smoke",
+        "--cases",
+        "1",
+        "--limit-train",
+        "20",
+        "--limit-val",
+        "10",
+        "--batch-size",
+        "10",
+        "--data-dir",
+        str(data),
+        "--out",
+        str(out),
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
     assert main([*command, "--epochs", "1"]) == 0
     for name in ("plan.json", "results.json"):
         written = json.loads((out / name).read_text())

@@ -10,9 +10,29 @@ from cnnlab.cli import main
 @pytest.mark.slow
 def test_search_then_report(folder, data_cache, tmp_path, capsys):
     out = tmp_path / "study"
-    args = ["search", "modules", "--objective", "error+params", "--preset", "smoke", "--trials", "3", "--epochs", "1",
-            "--arg", "widths=4,8,8", "--dataset", "quadrants", "--data-dir", str(folder), "--device", "cpu",
-            "--out", str(out), "--quiet"]
+    args = [
+        "search",
+        "modules",
+        "--objective",
+        "error+params",
+        "--preset",
+        "smoke",
+        "--trials",
+        "3",
+        "--epochs",
+        "1",
+        "--arg",
+        "widths=4,8,8",
+        "--dataset",
+        "quadrants",
+        "--data-dir",
+        str(folder),
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "search modules (1 - max(val_acc) + params / 250000 * 0.05): 3 trials of 1 epoch(s), 160 training" in printed
@@ -44,7 +64,10 @@ def test_search_then_report(folder, data_cache, tmp_path, capsys):
         (["search", "modules", "somewhere"], "only `cnnlab search report` takes a study directory"),
         (["search", "report"], "needs the study directory or storage URL"),
         (["search", "report", "/nonexistent/study"], "is neither a study directory nor a storage URL"),
-        (["search", "modules", "--storage", "nowhere.db", "--preset", "smoke", "--dataset", "quadrants"], "storage must be an SQLAlchemy URL"),
+        (
+            ["search", "modules", "--storage", "nowhere.db", "--preset", "smoke", "--dataset", "quadrants"],
+            "storage must be an SQLAlchemy URL",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message, capsys, folder, data_cache, tmp_path):

@@ -14,8 +14,27 @@ import pytest
 from cnnlab.cli import main
 from cnnlab.search import run as run_module
 
-ARGS = ["search", "modules", "--objective", "error+params", "--preset", "smoke", "--trials", "2", "--epochs", "1",
-        "--arg", "widths=4,8,8", "--dataset", "quadrants", "--device", "cpu", "--workers", "2", "--quiet"]
+ARGS = [
+    "search",
+    "modules",
+    "--objective",
+    "error+params",
+    "--preset",
+    "smoke",
+    "--trials",
+    "2",
+    "--epochs",
+    "1",
+    "--arg",
+    "widths=4,8,8",
+    "--dataset",
+    "quadrants",
+    "--device",
+    "cpu",
+    "--workers",
+    "2",
+    "--quiet",
+]
 
 
 def one_survivor(finishes: bool):

@@ -25,12 +25,31 @@ from cnnlab.search.run import run_search
 from cnnlab.train import TrainConfig
 
 TRAIN = TrainConfig(epochs=1, batch_size=32, lr=3e-3, augment="none", device="cpu", seed=0)
-SMOKE = ["--preset", "smoke", "--epochs", "1", "--arg", "widths=4,8,8", "--dataset", "quadrants", "--device", "cpu", "--quiet"]
+SMOKE = [
+    "--preset",
+    "smoke",
+    "--epochs",
+    "1",
+    "--arg",
+    "widths=4,8,8",
+    "--dataset",
+    "quadrants",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 def settings(tmp_path, trials=3, train=TRAIN, model_args=None, out="study"):
-    return SearchSettings(space="modules", objective=Objective("error"), train=train, model_args=model_args or {"widths": (4, 8, 8)},
-                          trials=trials, out=str(tmp_path / out), heartbeat=2)
+    return SearchSettings(
+        space="modules",
+        objective=Objective("error"),
+        train=train,
+        model_args=model_args or {"widths": (4, 8, 8)},
+        trials=trials,
+        out=str(tmp_path / out),
+        heartbeat=2,
+    )
 
 
 def one_error_line(capsys) -> str:
@@ -68,7 +87,9 @@ def test_a_bad_fixed_argument_fails_before_the_study_exists(tmp_path, folder, da
     assert "must be one of ['conv', 'depthwise', 'separable'], got 'foo'" in err
     assert not (out / "study.db").exists() and calls == []
     with pytest.raises(ValueError, match=r"fixed model argument layers=\('conv', 'conv'\) does not build"):
-        run_search(settings(tmp_path, model_args={"widths": (4, 8, 8), "layers": ("conv", "conv")}), quiet=True, data=splits)
+        run_search(
+            settings(tmp_path, model_args={"widths": (4, 8, 8), "layers": ("conv", "conv")}), quiet=True, data=splits
+        )
     assert not (tmp_path / "study" / "study.db").exists() and calls == []
 
 
@@ -90,7 +111,11 @@ def test_trials_failing_for_the_same_reason_stop_the_study(tmp_path, splits, mon
     with pytest.raises(SearchStopped) as stopped:
         run_search(settings(tmp_path, trials=20), quiet=True, data=splits)
     message = str(stopped.value)
-    assert "\n" not in message and "3 trials in a row failed" in message and "RuntimeError: out of memory (fake)" in message
+    assert (
+        "\n" not in message
+        and "3 trials in a row failed" in message
+        and "RuntimeError: out of memory (fake)" in message
+    )
     assert len(calls) == 3
     study = optuna.load_study(study_name="modules-error", storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL] * 3
@@ -145,9 +170,13 @@ def test_other_training_options_in_a_used_study_directory_are_refused(tmp_path, 
 
 def test_a_directory_from_before_the_record_is_checked_against_its_studies(tmp_path, splits):
     run_search(settings(tmp_path, trials=1), quiet=True, data=splits)
-    (tmp_path / "study" / "trial-options.json").unlink(missing_ok=True)  # as a study directory made before it was written
+    (tmp_path / "study" / "trial-options.json").unlink(
+        missing_ok=True
+    )  # as a study directory made before it was written
     other = settings(tmp_path, trials=1, train=TRAIN.with_overrides(epochs=2))
-    with pytest.raises(ValueError, match=r"study 'modules-error', trained with other options \(train.epochs: 1 there, 2 here\)"):
+    with pytest.raises(
+        ValueError, match=r"study 'modules-error', trained with other options \(train.epochs: 1 there, 2 here\)"
+    ):
         run_search(other, study_name="other", quiet=True, data=splits)
 
 
@@ -183,7 +212,11 @@ def test_report_on_a_file_that_is_not_a_study_leaves_it_alone(kind, tmp_path, ca
         path.write_bytes(b"this is not a database\n" * 100)
     before = path.read_bytes()
     err = report_error(f"sqlite:///{path}", capsys)
-    expected = "is not an SQLite database" if kind == "garbage" else "is not an Optuna study database (it has no studies, trials"
+    expected = (
+        "is not an SQLite database"
+        if kind == "garbage"
+        else "is not an Optuna study database (it has no studies, trials"
+    )
     assert f"{path} {expected}" in err
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["some.db"]
     (tmp_path / "dir").mkdir()  # the same file as a study directory's study.db
@@ -209,8 +242,12 @@ def test_report_on_an_unknown_kind_of_url(capsys):
 
 
 def environment(data_cache: Path) -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "CNNLAB_DATA": str(data_cache),
-            "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "CNNLAB_DATA": str(data_cache),
+        "PYTHONPATH": str(Path(__file__).parents[2] / "src"),
+    }
 
 
 def running_trials(db: Path) -> int:
@@ -243,8 +280,22 @@ def stop_mid_trial(command: list[str], env: dict[str, str], db: Path, signum: in
 @pytest.mark.slow
 def test_interrupted_search_says_how_to_resume(signum, code, tmp_path, folder, data_cache):
     out = tmp_path / "s"
-    command = [sys.executable, "-m", "cnnlab", "search", "modules", *SMOKE, "--epochs", "30", "--trials", "2",
-               "--data-dir", str(folder), "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "cnnlab",
+        "search",
+        "modules",
+        *SMOKE,
+        "--epochs",
+        "30",
+        "--trials",
+        "2",
+        "--data-dir",
+        str(folder),
+        "--out",
+        str(out),
+    ]
     stopped = stop_mid_trial(command, environment(data_cache), out / "study.db", signum)
     assert stopped.returncode == code, stopped.stderr
     assert "Traceback" not in stopped.stderr and "KeyboardInterrupt" not in stopped.stderr
@@ -258,8 +309,16 @@ def test_interrupted_search_says_how_to_resume(signum, code, tmp_path, folder, d
 
 
 def test_a_pareto_report_shows_no_optuna_warning(tmp_path, splits, capsys):
-    s = SearchSettings(space="modules", objective=Objective("pareto"), train=TRAIN, model_args={"widths": (4, 8, 8)}, trials=3,
-                       pruner="none", out=str(tmp_path / "study"), heartbeat=2)
+    s = SearchSettings(
+        space="modules",
+        objective=Objective("pareto"),
+        train=TRAIN,
+        model_args={"widths": (4, 8, 8)},
+        trials=3,
+        pruner="none",
+        out=str(tmp_path / "study"),
+        heartbeat=2,
+    )
     run_search(s, quiet=True, data=splits)
     capsys.readouterr()
     with warnings.catch_warnings(record=True) as caught:
@@ -304,4 +363,6 @@ def test_ctrl_c_before_the_search_starts_says_how_to_continue():
 
     search = continue_hint(argparse.Namespace(command="search", space="modules"))
     assert "--resume" in search and "nothing was lost" in search
-    assert continue_hint(argparse.Namespace(command="search", space="report")) == "nothing was lost: a report only reads"
+    assert (
+        continue_hint(argparse.Namespace(command="search", space="report")) == "nothing was lost: a report only reads"
+    )

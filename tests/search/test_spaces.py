@@ -10,11 +10,11 @@ import pytest
 
 import cnnlab
 from cnnlab.analysis.summary import summary
-from cnnlab.search import SPACES, Objective, get_space, rebuild
-from cnnlab.search.study import PRUNERS
 from cnnlab.cli.search import OBJECTIVE_NAMES, PRUNER_NAMES, SPACE_NAMES
+from cnnlab.search import SPACES, Objective, get_space, rebuild
 from cnnlab.search.objectives import OBJECTIVES, CostAwareMedianPruner, measure_latency
 from cnnlab.search.spaces import architecture_key, model_args_from_json, model_args_to_json
+from cnnlab.search.study import PRUNERS
 
 
 def test_cli_names_match_the_library():
@@ -31,7 +31,12 @@ def test_modules_space_is_the_articles_27_and_rebuilds_exactly():
         seen.add(architecture_key(space.model, model_args))
     assert len(seen) == 27 == space.space_size()
     # article 001's objective-B winner, rebuilt from a trial's stored model arguments
-    model = rebuild({"model": "modulenet_cifar", "model_args": model_args_to_json({"layers": ("separable", "separable", "depthwise")})})
+    model = rebuild(
+        {
+            "model": "modulenet_cifar",
+            "model_args": model_args_to_json({"layers": ("separable", "separable", "depthwise")}),
+        }
+    )
     assert summary(model, (3, 32, 32)).total_params == 236_810
 
 
@@ -39,14 +44,23 @@ def test_modules_free_space_chooses_per_stage():
     space = get_space("modules-free")
     params = {f"s{s}_layer{i}": ("conv", "depthwise", "separable")[(s + i) % 3] for s in range(3) for i in range(3)}
     model_args = space.trial_model_args(optuna.trial.FixedTrial({**params, "kernel_size": 5, "width_multiplier": 0.5}))
-    assert model_args["layers"] == (("conv", "depthwise", "separable"), ("depthwise", "separable", "conv"), ("separable", "conv", "depthwise"))
+    assert model_args["layers"] == (
+        ("conv", "depthwise", "separable"),
+        ("depthwise", "separable", "conv"),
+        ("separable", "conv", "depthwise"),
+    )
     model = cnnlab.create_model(space.model, **model_args)
     assert model.stages[0].layer0.conv.weight.shape[-1] == 5  # kernel 5
     assert model.stages[2].adjust.out_channels == 128  # 256 x 0.5
-    assert space.label(model_args) == "conv, depthwise, separable | depthwise, separable, conv | separable, conv, depthwise (k5, x0.5)"
+    assert (
+        space.label(model_args)
+        == "conv, depthwise, separable | depthwise, separable, conv | separable, conv, depthwise (k5, x0.5)"
+    )
     # a given model argument is not searched
     given = {"kernel_size": 3, "width_multiplier": 1.0, "widths": (8, 16)}
-    model_args = space.trial_model_args(optuna.trial.FixedTrial({k: v for k, v in params.items() if k[1] in "01"}), given)
+    model_args = space.trial_model_args(
+        optuna.trial.FixedTrial({k: v for k, v in params.items() if k[1] in "01"}), given
+    )
     assert model_args["kernel_size"] == 3 and len(model_args["layers"]) == 2
     assert space.space_size(given) == 27**2
     assert space.space_size() == 27**3 * 2 * 3
@@ -54,12 +68,18 @@ def test_modules_free_space_chooses_per_stage():
 
 def test_densenet_space_and_json_round_trip():
     space = get_space("densenet")
-    model_args = space.trial_model_args(optuna.trial.FixedTrial({"growth_rate": 16, "blocks0": 1, "blocks1": 2, "blocks2": 4, "blocks3": 3}))
+    model_args = space.trial_model_args(
+        optuna.trial.FixedTrial({"growth_rate": 16, "blocks0": 1, "blocks1": 2, "blocks2": 4, "blocks3": 3})
+    )
     assert model_args == {"growth_rate": 16, "blocks": (1, 2, 4, 3)}
-    model = cnnlab.create_model(space.model, **model_args_from_json(json.loads(json.dumps(model_args_to_json(model_args)))))
+    model = cnnlab.create_model(
+        space.model, **model_args_from_json(json.loads(json.dumps(model_args_to_json(model_args))))
+    )
     assert summary(model, (3, 32, 32)).total_params == 255_046  # article 000's k=16 [1,2,4,3]
     assert space.space_size({"growth_rate": 12, "max_blocks": (1, 2)}) == 2
-    assert "max_blocks" not in space.trial_model_args(optuna.trial.FixedTrial({"blocks0": 1}), {"growth_rate": 12, "max_blocks": (1,)})
+    assert "max_blocks" not in space.trial_model_args(
+        optuna.trial.FixedTrial({"blocks0": 1}), {"growth_rate": 12, "max_blocks": (1,)}
+    )
 
 
 def test_unknown_space():

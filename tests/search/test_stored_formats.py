@@ -30,15 +30,32 @@ def old_settings(out: str) -> dict:
     return {
         "space": "modules",
         "objective": {"kind": "error", "weight": 0.05, "scale": None, "cost": "params", "latency_batch": 1},
-        "train": TRAIN.to_dict(), "fixed": {"widths": [4, 8, 8]}, "trials": 3, "pruner": "median",
-        "dataset": "cifar10", "data_dir": "/elsewhere/cifar10", "limit_train": 100, "limit_val": 50, "val_split": None,
-        "out": out, "heartbeat": 10, "grace": None, "max_retry": 3,
+        "train": TRAIN.to_dict(),
+        "fixed": {"widths": [4, 8, 8]},
+        "trials": 3,
+        "pruner": "median",
+        "dataset": "cifar10",
+        "data_dir": "/elsewhere/cifar10",
+        "limit_train": 100,
+        "limit_val": 50,
+        "val_split": None,
+        "out": out,
+        "heartbeat": 10,
+        "grace": None,
+        "max_retry": 3,
     }
 
 
 def new_settings(out: str, **changes) -> SearchSettings:
-    given = {"space": "modules", "objective": Objective("error"), "train": TRAIN, "model_args": ARGS, "trials": 3,
-             "data": DataConfig(limit_train=100, limit_val=50), "out": out}
+    given = {
+        "space": "modules",
+        "objective": Objective("error"),
+        "train": TRAIN,
+        "model_args": ARGS,
+        "trials": 3,
+        "data": DataConfig(limit_train=100, limit_val=50),
+        "out": out,
+    }
     return SearchSettings(**{**given, **changes})
 
 
@@ -80,15 +97,33 @@ def test_an_old_study_is_joined_resumed_and_reported(tmp_path):
     study = optuna.create_study(storage=storage, study_name="modules-error")
     study.set_user_attr(SETTINGS_ATTR, {**old_settings(str(out)), "data_dir": None})
     kwargs = {"widths": [4, 8, 8], "layers": ["conv", "depthwise", "separable"]}
-    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={
-        "arch": "a", "dedup": "owner", "label": "conv-depthwise-separable", "model": "modulenet_cifar",
-        "model_kwargs": kwargs, "params": 1234, "best_val_acc": 0.5, "val_acc": [0.5], "epochs_done": 1,
-    }))
+    study.add_trial(
+        optuna.trial.create_trial(
+            value=0.5,
+            user_attrs={
+                "arch": "a",
+                "dedup": "owner",
+                "label": "conv-depthwise-separable",
+                "model": "modulenet_cifar",
+                "model_kwargs": kwargs,
+                "params": 1234,
+                "best_val_acc": 0.5,
+                "val_acc": [0.5],
+                "epochs_done": 1,
+            },
+        )
+    )
     s = new_settings(str(out))
     open_study(s, storage, "modules-error", resume=True, explicit_storage=False, for_workers=False)  # same settings
     with pytest.raises(ValueError, match=r"other settings \(data.limit_val: study 50, here 60\)"):
-        open_study(new_settings(str(out), data=DataConfig(limit_train=100, limit_val=60)), storage, "modules-error",
-                   resume=True, explicit_storage=False, for_workers=False)
+        open_study(
+            new_settings(str(out), data=DataConfig(limit_train=100, limit_val=60)),
+            storage,
+            "modules-error",
+            resume=True,
+            explicit_storage=False,
+            for_workers=False,
+        )
     study = optuna.load_study(study_name="modules-error", storage=storage)
     assert rows(study)[0].model_args == kwargs
     assert rebuild(study.trials[0], num_classes=4) is not None  # create_model(**model_kwargs) of an old trial

@@ -18,8 +18,16 @@ TINY = {"widths": (4, 8, 8)}
 
 
 def settings(tmp_path, objective="error", space="modules", trials=3, model_args=TINY, **kwargs):
-    return SearchSettings(space=space, objective=Objective(objective, **kwargs.pop("objective_kwargs", {})), train=TRAIN,
-                          model_args=model_args, trials=trials, out=str(tmp_path / "study"), heartbeat=2, **kwargs)
+    return SearchSettings(
+        space=space,
+        objective=Objective(objective, **kwargs.pop("objective_kwargs", {})),
+        train=TRAIN,
+        model_args=model_args,
+        trials=trials,
+        out=str(tmp_path / "study"),
+        heartbeat=2,
+        **kwargs,
+    )
 
 
 def owners(study):
@@ -28,7 +36,12 @@ def owners(study):
 
 @pytest.mark.parametrize(
     "objective, objective_kwargs",
-    [("error", {}), ("error+params", {"weight": 0.1, "scale": 1000.0}), ("error+latency", {"scale": 1.0}), ("pareto", {"cost": "params"})],
+    [
+        ("error", {}),
+        ("error+params", {"weight": 0.1, "scale": 1000.0}),
+        ("error+latency", {"scale": 1.0}),
+        ("pareto", {"cost": "params"}),
+    ],
 )
 def test_smoke_study_with_each_objective(tmp_path, splits, objective, objective_kwargs):
     s = settings(tmp_path, objective, objective_kwargs=objective_kwargs)
@@ -135,7 +148,14 @@ def test_report_files(tmp_path, splits):
     study = run_search(s, quiet=True, data=splits).load()
     written = write_report(study, tmp_path / "report")
     names = {p.name for p in written}
-    assert names == {"trials.json", "trials.csv", "importances.json", "history.png", "accuracy_vs_params.png", "importances.png"}
+    assert names == {
+        "trials.json",
+        "trials.csv",
+        "importances.json",
+        "history.png",
+        "accuracy_vs_params.png",
+        "importances.png",
+    }
     for p in written:
         if p.suffix == ".png":
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -145,5 +165,9 @@ def test_report_files(tmp_path, splits):
     complete = [a for a in archs if a["state"] == "complete"]
     assert [a["values"][0] for a in complete] == sorted(a["values"][0] for a in complete)
     front = [a for a in complete if a["pareto"]]
-    assert front and all(not (b["params"] <= a["params"] and b["val_acc"] >= a["val_acc"] and b != a) or b["pareto"] for a in front for b in complete)
+    assert front and all(
+        not (b["params"] <= a["params"] and b["val_acc"] >= a["val_acc"] and b != a) or b["pareto"]
+        for a in front
+        for b in complete
+    )
     assert len((tmp_path / "report" / "trials.csv").read_text().splitlines()) == len(archs) + 1

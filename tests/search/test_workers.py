@@ -24,9 +24,31 @@ pytestmark = pytest.mark.filterwarnings("ignore:XDG_RUNTIME_DIR is not set")
 
 def search_command(folder: Path, out: Path, storage: str, study: str, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "cnnlab", "search", "modules", "--storage", storage, "--study", study,
-        "--dataset", "quadrants", "--data-dir", str(folder), "--device", "cpu", "--batch-size", "32",
-        "--augment", "none", "--lr", "0.003", "--out", str(out), "--quiet", *extra,
+        sys.executable,
+        "-m",
+        "cnnlab",
+        "search",
+        "modules",
+        "--storage",
+        storage,
+        "--study",
+        study,
+        "--dataset",
+        "quadrants",
+        "--data-dir",
+        str(folder),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "32",
+        "--augment",
+        "none",
+        "--lr",
+        "0.003",
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
     ]
 
 
@@ -41,8 +63,13 @@ def test_two_workers_share_a_postgresql_study(tmp_path, folder, data_cache):
     extra = ("--trials", "8", "--epochs", "2", "--arg", "widths=4,8,8")
     # two "machines": separate processes and output directories, the same --storage and --study
     workers = [
-        subprocess.Popen(search_command(folder, tmp_path / f"machine{i}", url, "shared", *extra), env=environment(),
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            search_command(folder, tmp_path / f"machine{i}", url, "shared", *extra),
+            env=environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for i in range(2)
     ]
     outputs = [w.communicate(timeout=240)[0] for w in workers]
@@ -73,8 +100,22 @@ def test_two_workers_share_a_postgresql_study(tmp_path, folder, data_cache):
 def test_killed_worker_trial_resumes_from_its_checkpoint(tmp_path, folder, data_cache):
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     out = tmp_path / "study"
-    command = search_command(folder, out, url, "killed", "--trials", "1", "--epochs", "4", "--arg", "widths=16,32,32",
-                             "--heartbeat", "1", "--grace", "2")
+    command = search_command(
+        folder,
+        out,
+        url,
+        "killed",
+        "--trials",
+        "1",
+        "--epochs",
+        "4",
+        "--arg",
+        "widths=16,32,32",
+        "--heartbeat",
+        "1",
+        "--grace",
+        "2",
+    )
     worker = subprocess.Popen(command, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     storage_seen = None
     deadline = time.monotonic() + 120
@@ -96,7 +137,9 @@ def test_killed_worker_trial_resumes_from_its_checkpoint(tmp_path, folder, data_
 
     resumed = subprocess.run(command + ["--resume"], env=environment(), capture_output=True, text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert f"retried interrupted trial(s) [{killed.number}]" in resumed.stdout or "resumed after epoch" in resumed.stdout
+    assert (
+        f"retried interrupted trial(s) [{killed.number}]" in resumed.stdout or "resumed after epoch" in resumed.stdout
+    )
     study = optuna.load_study(study_name="killed", storage=open_storage(url))
     assert study.trials[killed.number].state == TrialState.FAIL  # its heartbeat stopped: marked failed
     retry = [t for t in study.get_trials() if t.user_attrs.get("retry_of") == killed.number]

@@ -14,5 +14,7 @@ def folder(tmp_path, monkeypatch):
         for c, name in enumerate(("dark", "light")):
             (root / split / name).mkdir(parents=True)
             for i in range(n):
-                Image.new("RGB", (16, 16), (30 + 180 * c + i, 40 + 180 * c, 50 + 150 * c)).save(root / split / name / f"{i}.png")
+                Image.new("RGB", (16, 16), (30 + 180 * c + i, 40 + 180 * c, 50 + 150 * c)).save(
+                    root / split / name / f"{i}.png"
+                )
     return root

@@ -12,7 +12,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ddp_worker import data, model  # noqa: E402
-
 from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 
 from cnnlab.train import TrainConfig, fit  # noqa: E402
@@ -27,9 +26,19 @@ def main() -> None:
         return real(self)
 
     DistributedDataParallel.no_sync = counting
-    config = TrainConfig(epochs=2, batch_size=int(os.environ["DDP_BATCH"]), accumulate=int(os.environ["DDP_ACCUMULATE"]),
-                         optimizer="sgd", lr=0.05, schedule="cosine", augment="none", precise_bn=0,
-                         channels_last=False, device="cpu", eval_batch_size=32)
+    config = TrainConfig(
+        epochs=2,
+        batch_size=int(os.environ["DDP_BATCH"]),
+        accumulate=int(os.environ["DDP_ACCUMULATE"]),
+        optimizer="sgd",
+        lr=0.05,
+        schedule="cosine",
+        augment="none",
+        precise_bn=0,
+        channels_last=False,
+        device="cpu",
+        eval_batch_size=32,
+    )
     fit(model(), data(), config, sys.argv[1], quiet=True)
     if int(os.environ.get("RANK", "0")) == 0:
         Path(sys.argv[2]).write_text(json.dumps(entered))

@@ -31,7 +31,9 @@ def data() -> DataSplits:
 
 def model() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 2))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 2)
+    )
 
 
 def main() -> None:
@@ -44,16 +46,28 @@ def main() -> None:
 
         cnnlab.io.atomic_write = refuse  # every file cnnlab writes goes through it
         import cnnlab.train.rundir as rundir
+
         rundir.atomic_write = refuse
         import cnnlab.train.trainer as trainer
+
         trainer.atomic_write_text = refuse
         import cnnlab.train.history as history
+
         for name in ("atomic_write", "atomic_write_text"):
             if hasattr(history, name):
                 setattr(history, name, refuse)
-    config = TrainConfig(epochs=int(os.environ.get("DDP_EPOCHS", "2")), batch_size=int(os.environ["DDP_BATCH"]),
-                         optimizer="sgd", lr=0.05, schedule="constant", augment="none", precise_bn=0,
-                         channels_last=False, device="cpu", eval_batch_size=32)
+    config = TrainConfig(
+        epochs=int(os.environ.get("DDP_EPOCHS", "2")),
+        batch_size=int(os.environ["DDP_BATCH"]),
+        optimizer="sgd",
+        lr=0.05,
+        schedule="constant",
+        augment="none",
+        precise_bn=0,
+        channels_last=False,
+        device="cpu",
+        eval_batch_size=32,
+    )
     on_start = None
     kill = os.environ.get("DDP_KILL")
     if kill and os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0":
@@ -62,6 +76,7 @@ def main() -> None:
         def on_start(epoch: int) -> None:
             if rank == k_rank and epoch == k_epoch:
                 os.kill(os.getpid(), signal.SIGKILL)
+
     fit(model(), data(), config, sys.argv[1], quiet=True, on_epoch_start=on_start)
 
 

@@ -29,4 +29,6 @@ def tiny_model(seed=0):
     return cnnlab.create_model("convtype_cifar", num_classes=2, conv="separable", widths=(8, 16))
 
 
-CONFIG = TrainConfig(epochs=3, batch_size=32, augment="standard", schedule="onecycle", warmup_epochs=1, device="cpu", seed=3)
+CONFIG = TrainConfig(
+    epochs=3, batch_size=32, augment="standard", schedule="onecycle", warmup_epochs=1, device="cpu", seed=3
+)

@@ -73,8 +73,25 @@ def test_fit_from_python_leaves_the_allocator_alone_unless_asked():
 
 @glibc
 def test_the_training_command_tunes_it_unless_the_environment_says_no(tmp_path, folder):
-    args = ["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(folder),
-            "--epochs", "1", "--batch-size", "16", "--augment", "none", "--device", "cpu", "--quiet"]
+    args = [
+        "train",
+        "convtype_cifar",
+        "--arg",
+        "widths=4,8",
+        "--dataset",
+        "shapes",
+        "--data-dir",
+        str(folder),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--augment",
+        "none",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     tuned = in_fresh_python(COMMAND, *args, "--out", str(tmp_path / "tuned"))
     assert tuned == {"code": 0, "state": "tuned"}
     assert json.loads((tmp_path / "tuned" / "history.json").read_text())["info"]["host_malloc"] == "tuned"

@@ -12,9 +12,31 @@ from cnnlab.cli import main
 @pytest.mark.slow
 def test_train_evaluate_predict(folder, tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "convtype_cifar", "--arg", "conv=separable", "--arg", "widths=8,16", "--dataset", "shapes",
-            "--data-dir", str(folder), "--epochs", "3", "--batch-size", "16", "--lr", "0.01", "--augment", "none",
-            "--device", "cpu", "--out", str(out), "--quiet"]
+    args = [
+        "train",
+        "convtype_cifar",
+        "--arg",
+        "conv=separable",
+        "--arg",
+        "widths=8,16",
+        "--dataset",
+        "shapes",
+        "--data-dir",
+        str(folder),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.01",
+        "--augment",
+        "none",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "48 training images, validation = test" in printed and "best val acc" in printed
@@ -40,7 +62,18 @@ def test_train_evaluate_predict(folder, tmp_path, capsys):
 
 def test_train_reports_bad_data_before_training(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        main(["train", "convtype_cifar", "--dataset", "x", "--data-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "r")])
+        main(
+            [
+                "train",
+                "convtype_cifar",
+                "--dataset",
+                "x",
+                "--data-dir",
+                str(tmp_path / "missing"),
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
@@ -48,9 +81,34 @@ def test_train_reports_bad_data_before_training(tmp_path, capsys):
 def test_train_image_size_n_resizes_square(folder, tmp_path):
     """`--image-size N` means NxN (it used to reach the loader as a bare int and fail there)."""
     out = tmp_path / "run"
-    assert main(["train", "convtype_cifar", "--arg", "widths=8,16", "--dataset", "shapes", "--data-dir", str(folder),
-                 "--image-size", "8", "--epochs", "1", "--batch-size", "16", "--augment", "none", "--device", "cpu",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "convtype_cifar",
+                "--arg",
+                "widths=8,16",
+                "--dataset",
+                "shapes",
+                "--data-dir",
+                str(folder),
+                "--image-size",
+                "8",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--augment",
+                "none",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "history.json").read_text())["info"]["image_size"] == [8, 8]
     with pytest.raises(SystemExit):
         main(["train", "convtype_cifar", "--data-dir", str(folder), "--image-size", "0"])
@@ -62,9 +120,35 @@ def test_evaluate_defaults_to_the_runs_own_data_and_split(tmp_path, monkeypatch,
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
     root = image_folder(tmp_path / "pets", classes=("cat", "dog", "fox"), per_class=8)  # no test/: --val-split
     out = tmp_path / "run"
-    assert main(["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "pets", "--data-dir", str(root),
-                 "--val-split", "0.25", "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "convtype_cifar",
+                "--arg",
+                "widths=4,8",
+                "--dataset",
+                "pets",
+                "--data-dir",
+                str(root),
+                "--val-split",
+                "0.25",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["evaluate", str(out), "--device", "cpu"]) == 0  # no --dataset, --data-dir or --val-split: the run's own
+    assert (
+        main(["evaluate", str(out), "--device", "cpu"]) == 0
+    )  # no --dataset, --data-dir or --val-split: the run's own
     printed = capsys.readouterr().out
     assert printed.startswith("6 validation images") and "fox" in printed

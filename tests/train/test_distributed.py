@@ -27,8 +27,16 @@ def _run(out: Path, nproc: int, **env: str) -> subprocess.CompletedProcess:
     environment.pop("PYTEST_XDIST_WORKER", None)
     command = [sys.executable, str(WORKER), str(out)]
     if nproc > 1:
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-                   *(["--max-restarts=1"] if "DDP_KILL" in env else []), str(WORKER), str(out)]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={nproc}",
+            *(["--max-restarts=1"] if "DDP_KILL" in env else []),
+            str(WORKER),
+            str(out),
+        ]
     done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done
@@ -90,10 +98,27 @@ def test_two_nodes_by_rendezvous_train_as_two_local_ranks(runs, tmp_path):
         port = s.getsockname()[1]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "DDP_BATCH": "32", "DDP_EPOCHS": "3"}
     environment.pop("PYTEST_XDIST_WORKER", None)
-    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
-               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "two-nodes",
-               str(WORKER), str(tmp_path / "nodes")]
-    agents = [subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "2",
+        "--nproc-per-node",
+        "1",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{port}",
+        "--rdzv-id",
+        "two-nodes",
+        str(WORKER),
+        str(tmp_path / "nodes"),
+    ]
+    agents = [
+        subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outputs = [agent.communicate(timeout=300) for agent in agents]
     assert all(agent.returncode == 0 for agent in agents), "\n".join(out[1][-2000:] for out in outputs)
     history = json.loads((tmp_path / "nodes" / "history.json").read_text())
@@ -107,7 +132,9 @@ def test_a_run_directory_in_use_is_refused_and_a_stale_lock_taken_over(tmp_path)
     try:
         import socket
 
-        (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname(), "started": "now"}))
+        (tmp_path / LOCK_NAME).write_text(
+            json.dumps({"pid": sleeper.pid, "host": socket.gethostname(), "started": "now"})
+        )
         with pytest.raises(RunDirectoryBusy, match=f"in use by process {sleeper.pid}"):
             with RunLock(tmp_path):
                 pass
@@ -126,8 +153,25 @@ def test_cli_nproc_starts_torchrun(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     folder = image_folder(tmp_path / "shapes", per_class=16, splits=("train", "test"))
     out = tmp_path / "run"
-    argv = ["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(folder),
-            "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(out), "--quiet"]
+    argv = [
+        "train",
+        "convtype_cifar",
+        "--arg",
+        "widths=4,8",
+        "--dataset",
+        "shapes",
+        "--data-dir",
+        str(folder),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main([*argv, "--nproc", "2"]) == 0
     info = json.loads((out / "history.json").read_text())["info"]
     assert (info["world_size"], info["global_batch"]) == (2, 16)
@@ -141,15 +185,49 @@ def test_reproduce_accepts_the_same_launch(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     shared = Path(__file__).resolve().parents[3] / "shared" / "datasets"
     out = tmp_path / "repro"
-    assert main(["reproduce", "convtypes", "--preset", "smoke", "--cases", "2", "--epochs", "1", "--limit-train", "128",
-                 "--limit-val", "64", "--data-dir", str(shared), "--device", "cpu", "--out", str(out), "--quiet",
-                 "--nproc", "2"]) == 0
-    row, = json.loads((out / "results.json").read_text())["rows"]
+    assert (
+        main(
+            [
+                "reproduce",
+                "convtypes",
+                "--preset",
+                "smoke",
+                "--cases",
+                "2",
+                "--epochs",
+                "1",
+                "--limit-train",
+                "128",
+                "--limit-val",
+                "64",
+                "--data-dir",
+                str(shared),
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--quiet",
+                "--nproc",
+                "2",
+            ]
+        )
+        == 0
+    )
+    (row,) = json.loads((out / "results.json").read_text())["rows"]
     assert row["epochs"] == 1
     info = json.loads((out / "case2" / "history.json").read_text())["info"]
     assert info["world_size"] == 2
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["accuracy_vs_cost.png", "case2", "comparison.png", "curves_case2.png", "plan.json", "results.csv", "results.json", "results.md"]
+        [
+            "accuracy_vs_cost.png",
+            "case2",
+            "comparison.png",
+            "curves_case2.png",
+            "plan.json",
+            "results.csv",
+            "results.json",
+            "results.md",
+        ]
     )
 
 
@@ -170,9 +248,33 @@ def test_sync_bn_on_the_cpu_is_refused_in_one_line(tmp_path, capfd, monkeypatch)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     folder = image_folder(tmp_path / "shapes", per_class=8, splits=("train", "test"))
-    assert main(["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(folder),
-                 "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet",
-                 "--nproc", "2", "--sync-bn"]) != 0
+    assert (
+        main(
+            [
+                "train",
+                "convtype_cifar",
+                "--arg",
+                "widths=4,8",
+                "--dataset",
+                "shapes",
+                "--data-dir",
+                str(folder),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+                "--nproc",
+                "2",
+                "--sync-bn",
+            ]
+        )
+        != 0
+    )
     assert "--sync-bn needs CUDA" in capfd.readouterr().err
 
 
@@ -182,10 +284,21 @@ def test_lr_base_batch_scales_as_timm_does(tmp_path):
     from .ddp_worker import data, model
 
     assert TrainConfig(optimizer="sgd", lr=0.1, lr_base_batch=256).scaled_lr(512) == pytest.approx(0.2)  # linear
-    assert TrainConfig(optimizer="adam", lr=1e-3, lr_base_batch=256).scaled_lr(1024) == pytest.approx(2e-3)  # square root
+    assert TrainConfig(optimizer="adam", lr=1e-3, lr_base_batch=256).scaled_lr(1024) == pytest.approx(
+        2e-3
+    )  # square root
     assert TrainConfig(lr=0.1).scaled_lr(4096) == 0.1  # not asked: as given
-    config = TrainConfig(epochs=1, batch_size=16, optimizer="sgd", lr=0.4, lr_base_batch=64, schedule="constant",
-                         augment="none", precise_bn=0, device="cpu")
+    config = TrainConfig(
+        epochs=1,
+        batch_size=16,
+        optimizer="sgd",
+        lr=0.4,
+        lr_base_batch=64,
+        schedule="constant",
+        augment="none",
+        precise_bn=0,
+        device="cpu",
+    )
     history = fit(model(), data(), config, tmp_path / "run", quiet=True)
     assert history.info["lr_effective"] == pytest.approx(0.1)  # 16 of 64 (one process)
     assert history.epochs[0].lr == pytest.approx(0.1)

@@ -14,8 +14,30 @@ def test_a_class_without_images_is_said_not_scored(tmp_path, monkeypatch, capsys
     root = image_folder(tmp_path / "pets", classes=("cat", "dog", "fox"), per_class=4)
     image_folder(root, classes=("cat", "dog"), per_class=4, splits=("test",))  # no fox to test on
     out = tmp_path / "run"
-    assert main(["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "pets", "--data-dir", str(root),
-                 "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "convtype_cifar",
+                "--arg",
+                "widths=4,8",
+                "--dataset",
+                "pets",
+                "--data-dir",
+                str(root),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["evaluate", str(out), "--device", "cpu"]) == 0
     lines = capsys.readouterr().out.splitlines()

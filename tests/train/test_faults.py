@@ -70,7 +70,9 @@ class PoisonsABuffer(nn.Module):
 
 
 def test_non_finite_weights_are_never_saved(tmp_path):
-    with pytest.raises(TrainingDiverged, match=r"1 weight tensors \(stat\) became NaN or infinite in epoch 2.*last.pt \(epoch 1\)"):
+    with pytest.raises(
+        TrainingDiverged, match=r"1 weight tensors \(stat\) became NaN or infinite in epoch 2.*last.pt \(epoch 1\)"
+    ):
         fit(PoisonsABuffer(at=5), tiny_data(), CONFIG, tmp_path, quiet=True)  # 3 steps per epoch
     for name in ("last.pt", "best.pt"):
         state = load_checkpoint(tmp_path / name)
@@ -95,8 +97,15 @@ def test_cli_lr_inf_exits_without_a_checkpoint(tmp_path, capsys):
 
 def test_resume_with_other_data_is_refused_naming_it(tmp_path):
     fit(tiny_model(), tiny_data(n=96), CONFIG.with_overrides(epochs=1, warmup_epochs=0), tmp_path, quiet=True)
-    with pytest.raises(ValueError, match=r"other options: data_digest .*train_images \(96 -> 128\).*--overwrite"):
-        fit(tiny_model(), tiny_data(n=128), CONFIG.with_overrides(epochs=2, warmup_epochs=0), tmp_path, resume=True, quiet=True)
+    with pytest.raises(ValueError, match=r"other options: data_digest .*train_images \(96 -> 128\).*`overwrite=True`"):
+        fit(
+            tiny_model(),
+            tiny_data(n=128),
+            CONFIG.with_overrides(epochs=2, warmup_epochs=0),
+            tmp_path,
+            resume=True,
+            quiet=True,
+        )
     with pytest.raises(ValueError, match=r"other options: lr \(0.001 -> 0.1\)"):
         fit(tiny_model(), tiny_data(n=96), CONFIG.with_overrides(lr=0.1), tmp_path, resume=True, quiet=True)
 
@@ -104,7 +113,7 @@ def test_resume_with_other_data_is_refused_naming_it(tmp_path):
 def test_resume_extends_a_finished_run(tmp_path):
     data, config = tiny_data(), CONFIG.with_overrides(warmup_epochs=0)
     fit(tiny_model(), data, config.with_overrides(epochs=2), tmp_path, quiet=True)
-    with pytest.raises(ValueError, match="already trained 2 epochs"):
+    with pytest.raises(ValueError, match="with `epochs=1`: it has already trained 2 epochs"):
         fit(tiny_model(), data, config.with_overrides(epochs=1), tmp_path, resume=True, quiet=True)
     history = fit(tiny_model(), data, config.with_overrides(epochs=4), tmp_path, resume=True, quiet=True)
     assert [e.epoch for e in history.epochs] == [1, 2, 3, 4]
@@ -138,8 +147,25 @@ def test_overwrite_starts_afresh_and_temp_files_are_removed(tmp_path):
 def test_cli_resume_with_another_limit_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
     root = image_folder(tmp_path / "shapes", splits=("train", "test"))
-    args = ["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(root),
-            "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"]
+    args = [
+        "train",
+        "convtype_cifar",
+        "--arg",
+        "widths=4,8",
+        "--dataset",
+        "shapes",
+        "--data-dir",
+        str(root),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "run"),
+        "--quiet",
+    ]
     assert main(args + ["--limit-train", "12"]) == 0
     with pytest.raises(SystemExit) as stop:
         main(args + ["--limit-train", "16", "--resume"])

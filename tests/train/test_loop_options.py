@@ -24,13 +24,25 @@ from cnnlab.train.tblog import MissingPackage
 
 from .helpers import CONFIG, tiny_data, tiny_model
 
-PLAIN = TrainConfig(epochs=2, batch_size=32, optimizer="sgd", lr=0.1, schedule="cosine", augment="none", precise_bn=0,
-                    channels_last=False, device="cpu", seed=1)
+PLAIN = TrainConfig(
+    epochs=2,
+    batch_size=32,
+    optimizer="sgd",
+    lr=0.1,
+    schedule="cosine",
+    augment="none",
+    precise_bn=0,
+    channels_last=False,
+    device="cpu",
+    seed=1,
+)
 
 
 def no_batchnorm(seed=0) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 2))
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 2)
+    )
 
 
 def weights(model: nn.Module) -> list[torch.Tensor]:
@@ -45,7 +57,10 @@ def test_early_stopping_counts_patience_as_keras_does():
     assert (stop.stopped_epoch, stop.best, stop.best_epoch) == (4, 0.6, 2)
     loss = EarlyStopping(patience=1, metric="val_loss", min_delta=0.05)
     assert [loss.update(e, v) for e, v in enumerate([1.0, 0.9, 0.87], 1)] == [False, False, True]  # 0.03 < min_delta
-    assert "val_loss did not fall below its best (0.9 at epoch 2) by more than 0.05 for 1 epoch(s)" in loss.record()["reason"]
+    assert (
+        "val_loss did not fall below its best (0.9 at epoch 2) by more than 0.05 for 1 epoch(s)"
+        in loss.record()["reason"]
+    )
     assert not any(EarlyStopping(0).update(e, 0.0) for e in range(1, 10))  # patience 0: off
 
 
@@ -114,7 +129,9 @@ def test_mixup_targets_sum_to_one_with_label_smoothing_as_timm():
     logits = torch.randn(4, 3)
     mixing = Mixing(mixup=0.2, smoothing=0.1)
     # the soft-target loss is the lam-weighted loss of the two label sets, each smoothed
-    expected = 0.7 * F.cross_entropy(logits, y, label_smoothing=0.1) + 0.3 * F.cross_entropy(logits, y.flip(0), label_smoothing=0.1)
+    expected = 0.7 * F.cross_entropy(logits, y, label_smoothing=0.1) + 0.3 * F.cross_entropy(
+        logits, y.flip(0), label_smoothing=0.1
+    )
     torch.testing.assert_close(mixing.loss(logits, y, 0.7), expected)
     assert Mixing.dominant(y, 0.7).tolist() == y.tolist() and Mixing.dominant(y, 0.3).tolist() == y.flip(0).tolist()
 
@@ -137,7 +154,9 @@ def test_cutmix_pastes_a_box_and_lam_is_the_uncovered_share():
     rows, cols = pasted.nonzero(as_tuple=True)
     assert pasted[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()  # one rectangle
     top, bottom, left, right = cutmix_box(np.random.default_rng(0), 32, 32, lam=0.75)
-    assert (bottom - top, right - left) == (16, 16) or min(top, left) == 0 or max(bottom, right) == 32  # sqrt(1-lam) sides, clipped
+    assert (
+        (bottom - top, right - left) == (16, 16) or min(top, left) == 0 or max(bottom, right) == 32
+    )  # sqrt(1-lam) sides, clipped
 
 
 def test_with_both_mixup_and_cutmix_each_batch_uses_one_of_them():
@@ -150,8 +169,13 @@ def test_with_both_mixup_and_cutmix_each_batch_uses_one_of_them():
 
 
 def test_mixup_run_trains_and_says_how_train_acc_is_counted(tmp_path):
-    history = fit(tiny_model(), tiny_data(), CONFIG.with_overrides(epochs=1, warmup_epochs=0, mixup=0.2, cutmix=1.0,
-                                                                    label_smoothing=0.1), tmp_path, quiet=True)
+    history = fit(
+        tiny_model(),
+        tiny_data(),
+        CONFIG.with_overrides(epochs=1, warmup_epochs=0, mixup=0.2, cutmix=1.0, label_smoothing=0.1),
+        tmp_path,
+        quiet=True,
+    )
     saved = json.loads((tmp_path / "config.json").read_text())
     assert (saved["train"]["mixup"], saved["train"]["cutmix"]) == (0.2, 1.0)
     assert "larger share" in saved["train_acc"] and "train_acc: counted against the label" in history.table()
@@ -195,8 +219,12 @@ def test_ema_is_the_hand_computed_average_after_three_steps():
 def test_ema_run_evaluates_and_exports_the_average_and_resumes_it(tmp_path):
     config = CONFIG.with_overrides(epochs=3, ema=0.9)
     data = tiny_data()
-    rebuild = {"model": "convtype_cifar", "model_args": {"conv": "separable", "widths": [8, 16]},
-               "classes": ["top", "bottom"], "image_size": [16, 16]}  # what load_run rebuilds tiny_model() from
+    rebuild = {
+        "model": "convtype_cifar",
+        "model_args": {"conv": "separable", "widths": [8, 16]},
+        "classes": ["top", "bottom"],
+        "image_size": [16, 16],
+    }  # what load_run rebuilds tiny_model() from
     straight = fit(tiny_model(), data, config, tmp_path / "straight", quiet=True, info=rebuild)
     last = load_checkpoint(tmp_path / "straight" / "last.pt")
     assert last["ema"] == {"decay": 0.9, "updates": 9}  # 3 epochs x 3 optimizer steps
@@ -232,17 +260,34 @@ def test_ema_run_evaluates_and_exports_the_average_and_resumes_it(tmp_path):
 def test_tensorboard_event_files_hold_the_history(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    history = fit(tiny_model(), tiny_data(), CONFIG.with_overrides(epochs=2, warmup_epochs=0, tensorboard=True),
-                  tmp_path, quiet=True)
+    history = fit(
+        tiny_model(),
+        tiny_data(),
+        CONFIG.with_overrides(epochs=2, warmup_epochs=0, tensorboard=True),
+        tmp_path,
+        quiet=True,
+    )
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
-    expected = {"loss/train": "train_loss", "loss/val": "val_loss", "accuracy/train": "train_acc",
-                "accuracy/val": "val_acc", "lr": "lr"}
+    expected = {
+        "loss/train": "train_loss",
+        "loss/val": "val_loss",
+        "accuracy/train": "train_acc",
+        "accuracy/val": "val_acc",
+        "lr": "lr",
+    }
     assert set(expected) <= set(events.Tags()["scalars"])
     for tag, field in expected.items():
         logged = [(s.step, s.value) for s in events.Scalars(tag)]
         assert logged == [(e.epoch, pytest.approx(getattr(e, field), rel=1e-6)) for e in history.epochs], tag
-    fit(tiny_model(), tiny_data(), CONFIG.with_overrides(epochs=1, warmup_epochs=0), tmp_path, overwrite=True, quiet=True)
+    fit(
+        tiny_model(),
+        tiny_data(),
+        CONFIG.with_overrides(epochs=1, warmup_epochs=0),
+        tmp_path,
+        overwrite=True,
+        quiet=True,
+    )
     assert not (tmp_path / "tb").exists()  # --overwrite removes the old run's event files with its other files
 
 
@@ -254,20 +299,23 @@ def test_tensorboard_missing_is_one_clear_error_before_any_work(tmp_path, monkey
 
 
 # ---------------------------------------------------------------------------- validation
-@pytest.mark.parametrize("option, value, message", [
-    ("early_stop", -1, "early_stop must be a patience in epochs >= 0"),
-    ("early_stop", True, "early_stop must be a patience"),
-    ("early_stop_metric", "acc", "early_stop_metric must be one of"),
-    ("min_delta", 0.01, "min_delta must be 0 unless early_stop"),
-    ("clip_grad", -1.0, "clip_grad must be a gradient norm >= 0"),
-    ("clip_grad", float("nan"), "clip_grad must be a finite number"),
-    ("mixup", -0.2, "mixup must be a Beta alpha >= 0"),
-    ("cutmix", -1.0, "cutmix must be a Beta alpha >= 0"),
-    ("accumulate", 0, "accumulate must be a positive number of micro-batches"),
-    ("ema", 1.0, r"ema must be a decay in \(0, 1\)"),
-    ("ema", -0.5, r"ema must be a decay in \(0, 1\)"),
-    ("tensorboard", "yes", "tensorboard must be True or False"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("early_stop", -1, "early_stop must be a patience in epochs >= 0"),
+        ("early_stop", True, "early_stop must be a patience"),
+        ("early_stop_metric", "acc", "early_stop_metric must be one of"),
+        ("min_delta", 0.01, "min_delta must be 0 unless early_stop"),
+        ("clip_grad", -1.0, "clip_grad must be a gradient norm >= 0"),
+        ("clip_grad", float("nan"), "clip_grad must be a finite number"),
+        ("mixup", -0.2, "mixup must be a Beta alpha >= 0"),
+        ("cutmix", -1.0, "cutmix must be a Beta alpha >= 0"),
+        ("accumulate", 0, "accumulate must be a positive number of micro-batches"),
+        ("ema", 1.0, r"ema must be a decay in \(0, 1\)"),
+        ("ema", -0.5, r"ema must be a decay in \(0, 1\)"),
+        ("tensorboard", "yes", "tensorboard must be True or False"),
+    ],
+)
 def test_bad_values_are_refused_naming_the_option(option, value, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**{option: value})
@@ -283,11 +331,18 @@ def test_accumulation_under_ddp_skips_the_exchange_on_all_but_the_last_micro_bat
     worker = Path(__file__).with_name("ddp_accumulate_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("PYTEST_XDIST_WORKER", None)
-    runs = {"one": ([], "64", "1"), "two": (["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"], "16", "2")}
+    runs = {
+        "one": ([], "64", "1"),
+        "two": (["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"], "16", "2"),
+    }
     for name, (launcher, batch, accumulate) in runs.items():
-        done = subprocess.run([sys.executable, *launcher, str(worker), str(tmp_path / name), str(tmp_path / f"{name}.json")],
-                              env={**env, "DDP_BATCH": batch, "DDP_ACCUMULATE": accumulate}, capture_output=True,
-                              text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, *launcher, str(worker), str(tmp_path / name), str(tmp_path / f"{name}.json")],
+            env={**env, "DDP_BATCH": batch, "DDP_ACCUMULATE": accumulate},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     one, two = (load_checkpoint(tmp_path / name / "last.pt")["model"] for name in ("one", "two"))
     for name in one:  # 2 epochs x 3 steps of SGD (192 images, 64 per step), cosine schedule

@@ -22,7 +22,9 @@ class Own(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -34,7 +36,13 @@ def own_run(tmp_path, monkeypatch):
     root = image_folder(tmp_path / "shapes", splits=("train", "test"))
     data = DataConfig("shapes", data_dir=str(root))
     torch.manual_seed(0)
-    fit(Own(), data.load(), TrainConfig(epochs=2, batch_size=8, lr=1e-2, device="cpu", precise_bn=0), tmp_path / "run", quiet=True)
+    fit(
+        Own(),
+        data.load(),
+        TrainConfig(epochs=2, batch_size=8, lr=1e-2, device="cpu", precise_bn=0),
+        tmp_path / "run",
+        quiet=True,
+    )
     return tmp_path / "run", data, root
 
 

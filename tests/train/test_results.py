@@ -25,7 +25,9 @@ def colour_data(n=480, size=16, classes=4, seed=0):
     palette = rng.integers(40, 215, (classes, 3))
     images = np.clip(palette[labels][:, None, None, :] + rng.normal(0, 30, (n, size, size, 3)), 0, 255).astype(np.uint8)
     data = ImageDataset(images, labels.astype(np.int64), [f"c{i}" for i in range(classes)])
-    return make_splits(data, ImageDataset(images[:128].copy(), labels[:128].astype(np.int64), data.classes), source="synthetic")
+    return make_splits(
+        data, ImageDataset(images[:128].copy(), labels[:128].astype(np.int64), data.classes), source="synthetic"
+    )
 
 
 def accuracy(model, x, y, train_mode: bool) -> float:
@@ -38,7 +40,9 @@ def short_run(tmp_path, **overrides):
     torch.manual_seed(0)
     model = cnnlab.create_model("densenet_cifar", num_classes=4, growth_rate=8, blocks=(1, 1))
     data = colour_data()
-    config = TrainConfig(epochs=1, batch_size=32, lr=3e-3, augment="none", device="cpu", channels_last=False).with_overrides(**overrides)
+    config = TrainConfig(
+        epochs=1, batch_size=32, lr=3e-3, augment="none", device="cpu", channels_last=False
+    ).with_overrides(**overrides)
     fit(model, data, config, tmp_path, quiet=True)
     x = torch.from_numpy(data.train.images[:256]).permute(0, 3, 1, 2).float() / 255
     y = torch.from_numpy(data.train.labels[:256])
@@ -118,12 +122,21 @@ def test_history_records_tta_and_when_the_target_was_reached(tmp_path):
     history = fit(model, data, config, tmp_path, quiet=True, info={"target_val_acc": 0.0})
     assert all(e.val_acc_tta is not None for e in history.epochs)
     saved = json.loads((tmp_path / "history.json").read_text())
-    assert saved["summary"]["reached_target"] == {"epoch": 1, "seconds": round(history.epochs[0].seconds, 1),
-                                                  "val_acc": history.epochs[0].val_acc}
+    assert saved["summary"]["reached_target"] == {
+        "epoch": 1,
+        "seconds": round(history.epochs[0].seconds, 1),
+        "val_acc": history.epochs[0].val_acc,
+    }
     assert "val_acc_tta" in (tmp_path / "history.csv").read_text().splitlines()[0]
 
-    h = History({}, [EpochRecord(i, 0, 0, 0, acc, 0, 10.0, 0, tta) for i, (acc, tta) in
-                     enumerate([(0.5, 0.55), (0.7, 0.78), (0.8, 0.81)], 1)], info={"target_val_acc": 0.75})
+    h = History(
+        {},
+        [
+            EpochRecord(i, 0, 0, 0, acc, 0, 10.0, 0, tta)
+            for i, (acc, tta) in enumerate([(0.5, 0.55), (0.7, 0.78), (0.8, 0.81)], 1)
+        ],
+        info={"target_val_acc": 0.75},
+    )
     s = h.summary()
     assert s["reached_target"] == {"epoch": 3, "seconds": 30.0, "val_acc": 0.8}
     assert s["reached_target_tta"] == {"epoch": 2, "seconds": 20.0, "val_acc": 0.78}
@@ -146,9 +159,36 @@ def test_precision_auto(monkeypatch, tmp_path):
 def test_weights_file_round_trip_through_the_cli(folder, tmp_path, capsys):
     root = folder
     out = tmp_path / "run"
-    assert main(["train", "convtype_cifar", "--arg", "conv=separable", "--arg", "widths=8,16", "--dataset", "shapes",
-                 "--data-dir", str(root), "--epochs", "2", "--batch-size", "16", "--augment", "none", "--tta", "flip",
-                 "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "convtype_cifar",
+                "--arg",
+                "conv=separable",
+                "--arg",
+                "widths=8,16",
+                "--dataset",
+                "shapes",
+                "--data-dir",
+                str(root),
+                "--epochs",
+                "2",
+                "--batch-size",
+                "16",
+                "--augment",
+                "none",
+                "--tta",
+                "flip",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     weights = tmp_path / "w" / "shapes.pt"
     assert main(["export", str(out), "--weights", str(weights)]) == 0
     assert "sha256" in capsys.readouterr().out

@@ -35,9 +35,34 @@ def trained(tmp_path_factory):
     folder = image_folder(root / "shapes", per_class=8, size=8, splits=("train", "test"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CNNLAB_DATA", str(root / "cache"))
-        assert main(["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(folder),
-                     "--limit-val", "6", "--epochs", "2", "--batch-size", "8", "--augment", "none", "--device", "cpu",
-                     "--out", str(root / "run"), "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "convtype_cifar",
+                    "--arg",
+                    "widths=4,8",
+                    "--dataset",
+                    "shapes",
+                    "--data-dir",
+                    str(folder),
+                    "--limit-val",
+                    "6",
+                    "--epochs",
+                    "2",
+                    "--batch-size",
+                    "8",
+                    "--augment",
+                    "none",
+                    "--device",
+                    "cpu",
+                    "--out",
+                    str(root / "run"),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     return root
 
 
@@ -55,12 +80,15 @@ def files(directory) -> dict[str, bytes]:
 
 # 1. a directory holding another run's files ------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["best.pt", "config.json", "history.json", "history.csv", "curves.png", "confusion.json"])
+
+@pytest.mark.parametrize(
+    "name", ["best.pt", "config.json", "history.json", "history.csv", "curves.png", "confusion.json"]
+)
 def test_a_directory_with_run_files_but_no_last_pt_is_refused(tmp_path, name):
     out = tmp_path / "other"
     out.mkdir()
     (out / name).write_bytes(b"another model's")
-    with pytest.raises(FileExistsError, match=rf"{out} already holds files of a run \({name}\).*--overwrite"):
+    with pytest.raises(FileExistsError, match=rf"{out} already holds files of a run \({name}\).*`overwrite=True`"):
         fit(tiny_model(), tiny_data(), ONE_EPOCH, out, quiet=True)
     assert files(out) == {name: b"another model's"}  # nothing replaced, no lock left
 
@@ -68,13 +96,34 @@ def test_a_directory_with_run_files_but_no_last_pt_is_refused(tmp_path, name):
 def test_cli_train_into_a_directory_with_a_best_pt_is_refused(trained, run, capsys):
     (run / "last.pt").unlink()
     before = files(run)
-    line = fails(capsys, ["train", "convtype_cifar", "--arg", "widths=4,8", "--dataset", "shapes", "--data-dir", str(trained / "shapes"),
-                          "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(run), "--quiet"])
+    line = fails(
+        capsys,
+        [
+            "train",
+            "convtype_cifar",
+            "--arg",
+            "widths=4,8",
+            "--dataset",
+            "shapes",
+            "--data-dir",
+            str(trained / "shapes"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--device",
+            "cpu",
+            "--out",
+            str(run),
+            "--quiet",
+        ],
+    )
     assert "best.pt" in line and "config.json" in line and "--resume" in line and "--overwrite" in line
     assert files(run) == before
 
 
 # 3. --overwrite clears the old run -----------------------------------------------------------------
+
 
 def test_overwrite_removes_every_file_of_the_old_run_and_only_those(tmp_path):
     fit(tiny_model(), tiny_data(), ONE_EPOCH, tmp_path, quiet=True)
@@ -82,11 +131,20 @@ def test_overwrite_removes_every_file_of_the_old_run_and_only_those(tmp_path):
         (tmp_path / name).write_text("the old run's evaluation")
     (tmp_path / "notes.txt").write_text("mine")
     fit(tiny_model(), tiny_data(), ONE_EPOCH, tmp_path, overwrite=True, quiet=True)
-    assert sorted(files(tmp_path)) == ["best.pt", "config.json", "curves.png", "history.csv", "history.json", "last.pt", "notes.txt"]
+    assert sorted(files(tmp_path)) == [
+        "best.pt",
+        "config.json",
+        "curves.png",
+        "history.csv",
+        "history.json",
+        "last.pt",
+        "notes.txt",
+    ]
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 # 2. export never writes over an input -------------------------------------------------------------
+
 
 def test_export_refuses_to_write_over_an_input_or_a_run_file(run, tmp_path, capsys):
     before = files(run)
@@ -94,7 +152,9 @@ def test_export_refuses_to_write_over_an_input_or_a_run_file(run, tmp_path, caps
         for name in ("best.pt", "last.pt", "config.json", "history.json"):
             line = fails(capsys, ["export", str(run), target, str(run / name)])
             assert str(run / name) in line and "run file" in line
-    line = fails(capsys, ["export", str(run / "best.pt"), "--weights", str(tmp_path / "." / "run" / ".." / "run" / "best.pt")])
+    line = fails(
+        capsys, ["export", str(run / "best.pt"), "--weights", str(tmp_path / "." / "run" / ".." / "run" / "best.pt")]
+    )
     assert "best.pt" in line and "input" in line
     assert files(run) == before
     weights = tmp_path / "w.pt"
@@ -107,6 +167,7 @@ def test_export_refuses_to_write_over_an_input_or_a_run_file(run, tmp_path, caps
 
 
 # 4. export --which for ONNX, and the tolerance --------------------------------------------------
+
 
 def onnx_logits(path, x):
     import onnxruntime
@@ -141,6 +202,7 @@ def test_export_refuses_a_tolerance_that_is_not_a_finite_non_negative_number(run
 
 # 6. files that are not cnnlab checkpoints ------------------------------------------------------
 
+
 def test_files_that_are_not_cnnlab_checkpoints_are_named_for_what_they_are(tmp_path, capsys):
     model = tiny_model()
     state = model.state_dict()
@@ -156,8 +218,12 @@ def test_files_that_are_not_cnnlab_checkpoints_are_named_for_what_they_are(tmp_p
     for name, (content, what) in odd.items():
         torch.save(content, tmp_path / name)
         path = str(tmp_path / name)
-        for argv in (["evaluate", path], ["predict", path, str(image)], ["export", path, "--weights", str(tmp_path / "w.pt")],
-                     ["export", path, "--onnx", str(tmp_path / "m.onnx")]):
+        for argv in (
+            ["evaluate", path],
+            ["predict", path, str(image)],
+            ["export", path, "--weights", str(tmp_path / "w.pt")],
+            ["export", path, "--onnx", str(tmp_path / "m.onnx")],
+        ):
             line = fails(capsys, argv)
             assert f"{path} is {what}, not a cnnlab checkpoint or weights file" in line, line
             assert "run directory" in line and "cnnlab train" in line and "cnnlab export --weights" in line
@@ -173,6 +239,7 @@ def test_resuming_from_a_last_pt_that_is_not_a_checkpoint_says_so(tmp_path):
 
 
 # 5 and 7. evaluate ---------------------------------------------------------------------------------
+
 
 def test_evaluate_names_its_checkpoint_and_follows_the_runs_limit_val(run, capsys):
     assert main(["evaluate", str(run), "--device", "cpu"]) == 0
@@ -213,7 +280,9 @@ def test_evaluate_prints_its_figures_and_writes_what_it_can(run, monkeypatch, ca
     monkeypatch.setattr(evaluation, "confusion_png", denied)
     out, err = evaluate_fails(capsys, run)
     assert "accuracy" in out and "dark" in out and f"wrote {run / 'confusion.json'}" in out
-    assert len(err.strip().splitlines()) == 1 and f"{run / 'confusion.png'} (Permission denied)" in err and "--plot" in err
+    assert (
+        len(err.strip().splitlines()) == 1 and f"{run / 'confusion.png'} (Permission denied)" in err and "--plot" in err
+    )
     assert json.loads((run / "confusion.json").read_text())["images"] == 6
 
 
@@ -250,6 +319,7 @@ def test_evaluate_on_a_read_only_run_directory(trained, mount_tmpfs, monkeypatch
 
 
 # 8. a full disk, a directory as an output file ------------------------------------------------
+
 
 @pytest.fixture()
 def small_disk(make_small_disk):

@@ -72,11 +72,19 @@ def test_a_streamed_run_is_the_run_held_in_memory(tmp_path, monkeypatch, augment
     train = TrainConfig(epochs=2, batch_size=10, optimizer="sgd", lr=0.05, augment=augment, device="cpu", precise_bn=16)
     runs = {}
     for stream in (False, True):
-        run = run_training("convtype_cifar", {"widths": (4, 8)}, data=DataConfig("shapes", str(root), stream=stream),
-                           train=train, out_dir=tmp_path / f"run-{stream}", quiet=True)
+        run = run_training(
+            "convtype_cifar",
+            {"widths": (4, 8)},
+            data=DataConfig("shapes", str(root), stream=stream),
+            train=train,
+            out_dir=tmp_path / f"run-{stream}",
+            quiet=True,
+        )
         runs[stream] = run
         assert run.data.train.mapped is stream
-    memory, streamed = (torch.load(tmp_path / f"run-{s}" / "last.pt", weights_only=True)["model"] for s in (False, True))
+    memory, streamed = (
+        torch.load(tmp_path / f"run-{s}" / "last.pt", weights_only=True)["model"] for s in (False, True)
+    )
     for name in memory:
         torch.testing.assert_close(streamed[name], memory[name], rtol=0, atol=0)
     h = [json.loads((tmp_path / f"run-{s}" / "history.json").read_text()) for s in (False, True)]

@@ -20,11 +20,23 @@ def test_history_files_and_learning(tmp_path):
     history = fit(tiny_model(), tiny_data(n=192), CONFIG.with_overrides(epochs=6, lr=1e-2), tmp_path, quiet=True)
     saved = json.loads((tmp_path / "history.json").read_text())
     assert [e["epoch"] for e in saved["epochs"]] == [1, 2, 3, 4, 5, 6]
-    assert set(saved["epochs"][0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s", "val_acc_tta"}
+    assert set(saved["epochs"][0]) == {
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "seconds",
+        "images_per_s",
+        "val_acc_tta",
+    }
     assert saved["config"]["batch_size"] == 32 and saved["info"]["validation"] == "test"
     assert saved["info"]["host_malloc"] == allocator_state()  # what the allocator was (tuned only when asked)
     assert saved["summary"]["best_val_acc"] == max(e["val_acc"] for e in saved["epochs"])
-    assert (tmp_path / "history.csv").read_text().splitlines()[0] == "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_s,val_acc_tta"
+    assert (tmp_path / "history.csv").read_text().splitlines()[
+        0
+    ] == "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_s,val_acc_tta"
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "config.json").read_text())["train"]["seed"] == 3
     assert history.epochs[-1].train_acc > 0.8  # it learns the two halves
@@ -104,7 +116,9 @@ class ExplodesAt(nn.Module):
 
 
 def test_non_finite_loss_stops_with_epoch_and_step(tmp_path):
-    with pytest.raises(TrainingDiverged, match=r"became nan at epoch 2, step 2; stopped. The last good checkpoint is .*last.pt"):
+    with pytest.raises(
+        TrainingDiverged, match=r"became nan at epoch 2, step 2; stopped. The last good checkpoint is .*last.pt"
+    ):
         fit(ExplodesAt(at=5), tiny_data(), CONFIG, tmp_path, quiet=True)  # 3 steps per epoch
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
 

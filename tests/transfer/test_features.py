@@ -76,8 +76,16 @@ def test_final_is_a_feature_where_it_widens_the_last_stage():
 
 @pytest.mark.parametrize(
     "out_indices, message",
-    [((4,), r"out_indices must be distinct stage indices in 0..3 \(or -4..-1\) for ResNet, whose stages are 0: stages.0 \(64 ch, /4\)"),
-     ((1, 1), "repeats a stage"), ((), "got \\(\\)"), (("1",), "got \\('1',\\)"), (1.5, "got 1.5")],
+    [
+        (
+            (4,),
+            r"out_indices must be distinct stage indices in 0..3 \(or -4..-1\) for ResNet, whose stages are 0: stages.0 \(64 ch, /4\)",  # noqa: E501 (a table row / command line kept whole)
+        ),
+        ((1, 1), "repeats a stage"),
+        ((), "got \\(\\)"),
+        (("1",), "got \\('1',\\)"),
+        (1.5, "got 1.5"),
+    ],
 )
 def test_bad_out_indices_are_named(out_indices, message):
     with pytest.raises(ValueError, match=message):

@@ -23,6 +23,7 @@ def tune(model, weights, folder, out, config, limit_train=None, limit_val=None, 
     data = DataConfig("folder", str(folder), limit_train=limit_train, limit_val=limit_val)
     return finetune(model, weights, out, data=data, train=config, **kwargs)
 
+
 MODEL_ARGS = {"widths": (16, 32, 64)}
 
 
@@ -46,7 +47,13 @@ def pretrained(folders, tmp_path_factory):
         if isinstance(module, nn.BatchNorm2d):
             module.momentum = 0.1
     out = tmp_path_factory.mktemp("pretrain-run")
-    info = {"model": "convtype_cifar", "model_args": MODEL_ARGS, "classes": data.classes, "image_size": [32, 32], "dataset": "pretrain"}
+    info = {
+        "model": "convtype_cifar",
+        "model_args": MODEL_ARGS,
+        "classes": data.classes,
+        "image_size": [32, 32],
+        "dataset": "pretrain",
+    }
     fit(model, data, TrainConfig(epochs=2, batch_size=32, augment="standard"), out, quiet=True, info=info)
     return out
 
@@ -54,8 +61,25 @@ def pretrained(folders, tmp_path_factory):
 @pytest.fixture(scope="module")
 def finetuned(folders, pretrained, tmp_path_factory):
     out = tmp_path_factory.mktemp("finetune-run") / "ft"
-    argv = ["finetune", "convtype_cifar", "--arg", "widths=16,32,64", "--weights", str(pretrained), "--data-dir",
-            str(folders["target"]), "--epochs", "3", "--freeze-epochs", "1", "--batch-size", "32", "--out", str(out), "--quiet"]
+    argv = [
+        "finetune",
+        "convtype_cifar",
+        "--arg",
+        "widths=16,32,64",
+        "--weights",
+        str(pretrained),
+        "--data-dir",
+        str(folders["target"]),
+        "--epochs",
+        "3",
+        "--freeze-epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert cli(argv) == 0
     return out
 
@@ -74,8 +98,17 @@ def test_finetuning_rises_above_chance(finetuned):
 
 def test_head_only_epochs_leave_the_backbone_untouched(folders, pretrained, tmp_path):
     source = load_checkpoint(pretrained / "best.pt")["model"]
-    tune("convtype_cifar", pretrained, folders["target"], tmp_path / "one", TrainConfig(epochs=1, batch_size=32),
-                          freeze_epochs=1, model_args=MODEL_ARGS, limit_train=60, quiet=True)
+    tune(
+        "convtype_cifar",
+        pretrained,
+        folders["target"],
+        tmp_path / "one",
+        TrainConfig(epochs=1, batch_size=32),
+        freeze_epochs=1,
+        model_args=MODEL_ARGS,
+        limit_train=60,
+        quiet=True,
+    )
     state = load_checkpoint(tmp_path / "one" / "last.pt")["model"]
     backbone = [k for k in source if not k.startswith("head.")]
     assert backbone and all(torch.equal(state[k], source[k]) for k in backbone)  # BN statistics too
@@ -92,16 +125,31 @@ def test_resume_crosses_the_phase_switch_like_an_uninterrupted_run(folders, pret
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        tune("convtype_cifar", pretrained, folders["target"], tmp_path / "resumed", config, on_epoch_end=stop_after_first, **kwargs)
+        tune(
+            "convtype_cifar",
+            pretrained,
+            folders["target"],
+            tmp_path / "resumed",
+            config,
+            on_epoch_end=stop_after_first,
+            **kwargs,
+        )
     tune("convtype_cifar", pretrained, folders["target"], tmp_path / "resumed", config, resume=True, **kwargs)
     straight = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
     resumed = load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
     first = load_checkpoint(pretrained / "best.pt")["model"]
     assert not torch.equal(resumed["stages.0.adjust.conv.weight"], first["stages.0.adjust.conv.weight"])  # phase 2 ran
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
-    with pytest.raises(ValueError, match="started with --freeze-epochs 1, not 0"):
-        tune("convtype_cifar", pretrained, folders["target"], tmp_path / "resumed", config, resume=True,
-                 **{**kwargs, "freeze_epochs": 0})
+    with pytest.raises(ValueError, match="started with `freeze_epochs=1`, not 0"):
+        tune(
+            "convtype_cifar",
+            pretrained,
+            folders["target"],
+            tmp_path / "resumed",
+            config,
+            resume=True,
+            **{**kwargs, "freeze_epochs": 0},
+        )
 
 
 def test_bad_weights_and_freeze_epochs_are_named(folders, tmp_path, capsys):
@@ -149,7 +197,9 @@ def test_finetune_from_keras_and_torchvision_files(folders, tmp_path):
     reference.save_weights(tmp_path / "v3.weights.h5")
     config = TrainConfig(epochs=1, batch_size=32)
     common = {"freeze_epochs": 1, "limit_train": 30, "limit_val": 30, "quiet": True}
-    history = tune("mobilenet_v3_small", tmp_path / "v3.weights.h5", folders["target"], tmp_path / "k", config, **common).history
+    history = tune(
+        "mobilenet_v3_small", tmp_path / "v3.weights.h5", folders["target"], tmp_path / "k", config, **common
+    ).history
     assert history.info["weights"] == f"keras:{tmp_path / 'v3.weights.h5'}"
     state = load_checkpoint(tmp_path / "k" / "last.pt")["model"]
     kernel = reference.get_layer("conv").get_weights()[0]  # the stem conv, (3, 3, 3, 16)

@@ -34,10 +34,17 @@ def test_freeze_until_a_stage_and_bn_in_train_mode_when_asked():
     freeze(model, until="stage1", bn_eval=False)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     train_step(model, torch.randn(4, 3, 32, 32))
-    changed = {k.split(".")[0] + ("." + k.split(".")[1] if k.startswith("stages") else "")
-               for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    changed = {
+        k.split(".")[0] + ("." + k.split(".")[1] if k.startswith("stages") else "")
+        for k, v in model.state_dict().items()
+        if not torch.equal(v, before[k])
+    }
     # stem and stages 0-1: no weight moved, but their BN statistics did (bn_eval=False)
-    assert not any(before[k].equal(v) is False for k, v in model.named_parameters() if k.startswith(("stem", "stages.0", "stages.1")))
+    assert not any(
+        before[k].equal(v) is False
+        for k, v in model.named_parameters()
+        if k.startswith(("stem", "stages.0", "stages.1"))
+    )
     assert changed == {"stem", "stages.0", "stages.1", "stages.2", "stages.3", "head"}
     assert model.stem.bn.training
 
@@ -55,7 +62,9 @@ def test_unfreeze_restores_training_everywhere():
 
 
 def test_bad_until_lists_the_choices():
-    with pytest.raises(ValueError, match="until must be one of stem, stage0, stage1, stage2, stage3, backbone for ResNet, got 'stage9'"):
+    with pytest.raises(
+        ValueError, match="until must be one of stem, stage0, stage1, stage2, stage3, backbone for ResNet, got 'stage9'"
+    ):
         freeze(cnnlab.create_model("resnet18"), until="stage9")
     with pytest.raises(ValueError, match="needs a zoo model"):
         freeze(torch.nn.Linear(2, 2))

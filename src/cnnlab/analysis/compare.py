@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..figures import log_axis, save_figure, subplots
 from ..io import atomic_write_text
@@ -38,12 +39,21 @@ class Comparison:
     def table(self) -> str:
         header = ["model", "input", "params", "trainable", "MACs", "depth"]
         body = [
-            [r["model"], r["input"], f"{r['total_params']:,}", f"{r['trainable_params']:,}", human(r["macs"]), str(r["depth"])]
+            [
+                r["model"],
+                r["input"],
+                f"{r['total_params']:,}",
+                f"{r['trainable_params']:,}",
+                human(r["macs"]),
+                str(r["depth"]),
+            ]
             for r in self.records()
         ]
         widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(header)]
         lines = ["  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
-        lines += ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in body]
+        lines += [
+            "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in body
+        ]
         return "\n".join(lines)
 
     def to_csv(self) -> str:
@@ -57,7 +67,7 @@ class Comparison:
         """Write ``png`` (MACs against parameters, labelled) and the same data as .csv and .json."""
         png = Path(png)
         if png.suffix.lower() != ".png":
-            raise ValueError(f"--plot must name a .png file, got {str(png)!r}")
+            raise ValueError(f"`png` must name a .png file, got {str(png)!r}")
         records = self.records()
         fig, ax = subplots(figsize=(7, 5), dpi=120)
         xs = [r["total_params"] for r in records]

@@ -21,20 +21,20 @@ only shapes, which makes the ledger of a 138M-parameter VGG instant.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from ..layers.base import KerasConv2dBase
 from ..notebook import bold, bullets, table
 from .textfmt import fmt_number
+from .tracing import Tracer
 
 WEIGHT_LAYERS = (KerasConv2dBase, nn.Linear, nn.modules.conv._ConvNd)
-_MAC_OPS = {"conv2d", "conv_transpose2d", "linear"}
 
 
 @dataclass
@@ -79,10 +79,15 @@ class ModelSummary:
 
     def _repr_html_(self) -> str:  # Jupyter: the ledger as a table
         header = ("layer", "type", "output shape", "params", "MACs", "connected to")
-        rows = [(r.name, r.type, r.output_shape, f"{r.params:,}", human(r.macs) if r.macs else "0", ", ".join(r.inputs))
-                for r in self.rows]
-        return (f"{bold(self.model)} &mdash; input {'x'.join(map(str, self.input_size))}"
-                + table(header, rows, numeric=(3, 4)) + bullets(self.totals_lines()))
+        rows = [
+            (r.name, r.type, r.output_shape, f"{r.params:,}", human(r.macs) if r.macs else "0", ", ".join(r.inputs))
+            for r in self.rows
+        ]
+        return (
+            f"{bold(self.model)} &mdash; input {'x'.join(map(str, self.input_size))}"
+            + table(header, rows, numeric=(3, 4))
+            + bullets(self.totals_lines())
+        )
 
     def totals_lines(self) -> list[str]:
         return [
@@ -90,14 +95,21 @@ class ModelSummary:
             f"Trainable params: {self.trainable_params:,}",
             f"Non-trainable params: {self.non_trainable_params:,} (BatchNorm moving mean/variance, frozen weights)",
             f"PyTorch convention: {self.torch_params:,} parameters + {self.buffers:,} buffer values",
-            f"MACs: {human(self.macs)} (FLOPs {human(self.flops)}) for one {'x'.join(map(str, self.input_size))} input; "
+            f"MACs: {human(self.macs)} (FLOPs {human(self.flops)}) "
+            f"for one {'x'.join(map(str, self.input_size))} input; "
             f"depth {self.depth} weight layers; activations {_bytes(self.activation_bytes)} (batch 1, float32)",
         ]
 
     def __str__(self) -> str:
         header = ("Layer (type)", "Output shape", "Param #", "MACs", "Connected to")
         body = [
-            (f"{r.name} ({r.type})", str(r.output_shape), f"{r.params:,}", human(r.macs) if r.macs else "0", ", ".join(r.inputs))
+            (
+                f"{r.name} ({r.type})",
+                str(r.output_shape),
+                f"{r.params:,}",
+                human(r.macs) if r.macs else "0",
+                ", ".join(r.inputs),
+            )
             for r in self.rows
         ]
         widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h) for i, h in enumerate(header)]
@@ -105,7 +117,9 @@ class ModelSummary:
         rule = "=" * (sum(widths[:-1]) + 3 * len(widths[:-1]) + 24)
 
         def line(cells: Sequence[str]) -> str:
-            return " | ".join(c.ljust(w) if i != 2 and i != 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+            return " | ".join(
+                c.ljust(w) if i != 2 and i != 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            ).rstrip()
 
         out = [f'Model: "{self.model}"', rule, line(header), rule]
         out += [line(row) for row in body]
@@ -120,7 +134,8 @@ class ModelSummary:
             "|---|---|---|---:|---:|---|",
         ]
         lines += [
-            f"| {r.name} | {r.type} | {r.output_shape} | {r.params:,} | {r.macs:,} | {', '.join(r.inputs)} |" for r in self.rows
+            f"| {r.name} | {r.type} | {r.output_shape} | {r.params:,} | {r.macs:,} | {', '.join(r.inputs)} |"
+            for r in self.rows
         ]
         lines += ["", *(f"- {t}" for t in self.totals_lines())]
         return "\n".join(lines)
@@ -158,60 +173,6 @@ def keras_param_split(module: nn.Module, recurse: bool = True) -> tuple[int, int
     return trainable, frozen + stats
 
 
-class _Tracer(TorchFunctionMode):
-    """Propagates (producers, depth) tags through every torch function and counts MACs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: dict[int, tuple[frozenset[str], int]] = {}
-        self.alive: list[torch.Tensor] = []  # keeps ids unique while tracing
-        self.stack: list[str] = []
-        self.macs: dict[str, int] = {}
-        self.total_macs = 0
-
-    def tag(self, tensor: torch.Tensor, producers: frozenset[str], depth: int) -> None:
-        self.tags[id(tensor)] = (producers, depth)
-        self.alive.append(tensor)
-
-    def merged(self, values) -> tuple[frozenset[str], int]:
-        producers: set[str] = set()
-        depth = 0
-        for v in values:
-            if isinstance(v, torch.Tensor) and id(v) in self.tags:
-                p, d = self.tags[id(v)]
-                producers |= p
-                depth = max(depth, d)
-        return frozenset(producers), depth
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        inputs, _ = tree_flatten((args, kwargs))
-        name = getattr(func, "__name__", "")
-        if name in _MAC_OPS:
-            macs = _op_macs(name, inputs, out)
-            self.total_macs += macs
-            if self.stack:
-                self.macs[self.stack[-1]] = self.macs.get(self.stack[-1], 0) + macs
-        outputs, _ = tree_flatten(out)
-        tensors = [o for o in outputs if isinstance(o, torch.Tensor)]
-        if tensors:
-            producers, depth = self.merged(inputs)
-            if producers:
-                for t in tensors:
-                    self.tag(t, producers, depth)
-        return out
-
-
-def _op_macs(name: str, inputs: list, out: torch.Tensor) -> int:
-    x, weight = inputs[0], inputs[1]
-    if name == "conv2d":  # every output element: (C / groups) * kh * kw products
-        return out.numel() * weight.shape[1] * weight.shape[2] * weight.shape[3]
-    if name == "conv_transpose2d":  # every input element scatters (M / groups) * kh * kw products
-        return x.numel() * weight.shape[1] * weight.shape[2] * weight.shape[3]
-    return out.numel() * weight.shape[1]  # linear
-
-
 def _is_row(module: nn.Module) -> bool:
     if isinstance(module, nn.Identity):
         return False
@@ -219,8 +180,9 @@ def _is_row(module: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def summary(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), name: str | None = None,
-            depth: int | None = None) -> ModelSummary:
+def summary(
+    model: nn.Module, input_size: Sequence[int] = (3, 224, 224), name: str | None = None, depth: int | None = None
+) -> ModelSummary:
     """Trace ``model`` on one input of ``input_size`` = (C, H, W) and return its ledger; a
     batch of one, (1, C, H, W) as torchinfo takes it, is accepted too. ``depth=N`` collapses the
     rows to modules at most N levels deep (``stages.0`` for 2), as torchinfo's ``depth``: their
@@ -235,7 +197,7 @@ def summary(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), name: s
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     names = {module: n for n, module in model.named_modules()}
-    tracer = _Tracer()
+    tracer = Tracer()
     rows: dict[str, LayerRow] = {}
     handles = []
 
@@ -255,7 +217,9 @@ def summary(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), name: s
         row = rows.get(key)
         if row is None:  # first call; a module called twice keeps one row
             trainable, non_trainable = keras_param_split(module)
-            row = rows[key] = LayerRow(key, type(module).__name__, shape, trainable + non_trainable, trainable, 0, [], depth)
+            row = rows[key] = LayerRow(
+                key, type(module).__name__, shape, trainable + non_trainable, trainable, 0, [], depth
+            )
         row.output_shape, row.depth = shape, max(row.depth, depth)
         row.inputs += [p for p in sorted(producers) if p not in row.inputs]
         row.output_numel += sum(o[0].numel() for o in outs)
@@ -289,7 +253,12 @@ def _collapse(s: ModelSummary, model: nn.Module, depth: int) -> ModelSummary:
         if m is None:
             kind = type(model.get_submodule(key)).__name__ if key != r.name else r.type
             m = merged[key] = LayerRow(key, kind, r.output_shape, 0, 0, 0, [], r.depth)
-        m.params, m.trainable, m.macs, m.output_numel = m.params + r.params, m.trainable + r.trainable, m.macs + r.macs, m.output_numel + r.output_numel
+        m.params, m.trainable, m.macs, m.output_numel = (
+            m.params + r.params,
+            m.trainable + r.trainable,
+            m.macs + r.macs,
+            m.output_numel + r.output_numel,
+        )
         m.output_shape, m.depth = shapes.get(key, r.output_shape), max(m.depth, r.depth)
         for source in (group.get(i, i) for i in r.inputs):
             if source != key and source not in m.inputs:
@@ -315,8 +284,13 @@ def _output_shapes(model: nn.Module, input_size: tuple, names: set[str]) -> dict
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros((1, *input_size), device=param.device if param is not None else "cpu",
-                              dtype=param.dtype if param is not None else torch.float32))
+            model(
+                torch.zeros(
+                    (1, *input_size),
+                    device=param.device if param is not None else "cpu",
+                    dtype=param.dtype if param is not None else torch.float32,
+                )
+            )
     finally:
         for h in handles:
             h.remove()
@@ -324,7 +298,9 @@ def _output_shapes(model: nn.Module, input_size: tuple, names: set[str]) -> dict
     return shapes
 
 
-def _ledger(model: nn.Module, name: str | None, input_size: tuple, rows: dict[str, LayerRow], tracer: _Tracer, out) -> ModelSummary:
+def _ledger(
+    model: nn.Module, name: str | None, input_size: tuple, rows: dict[str, LayerRow], tracer: Tracer, out
+) -> ModelSummary:
     """The summary of a traced forward pass: its rows with their MACs, and the totals."""
     for key, macs in tracer.macs.items():
         if key in rows:
@@ -348,7 +324,9 @@ def _ledger(model: nn.Module, name: str | None, input_size: tuple, rows: dict[st
     )
 
 
-def model_summary(name: str, input_size: Sequence[int] | None = None, depth: int | None = None, **kwargs: Any) -> ModelSummary:
+def model_summary(
+    name: str, input_size: Sequence[int] | None = None, depth: int | None = None, **kwargs: Any
+) -> ModelSummary:
     """Summary of a registered model built on the ``meta`` device (shapes only: fast, no memory)."""
     from ..models import create_model, get_model_entry
 
@@ -372,4 +350,3 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
     if len(values) != 3 or min(values) < 1:
         raise ValueError(f"input size must look like 3x32x32 (C x H x W, positive), got {text!r}")
     return values  # type: ignore[return-value]
-

@@ -66,8 +66,16 @@ def page_data(s: ModelSummary) -> dict[str, Any]:
         "total_params": s.total_params,
         "macs": s.macs,
         "rows": [
-            {"name": r.name, "type": r.type, "output_shape": list(r.output_shape), "params": r.params,
-             "trainable": r.trainable, "macs": r.macs, "depth": r.depth, "inputs": r.inputs}
+            {
+                "name": r.name,
+                "type": r.type,
+                "output_shape": list(r.output_shape),
+                "params": r.params,
+                "trainable": r.trainable,
+                "macs": r.macs,
+                "depth": r.depth,
+                "inputs": r.inputs,
+            }
             for r in s.rows
         ],
         "stages": [vars(st) for st in stage_costs(s)],

@@ -25,8 +25,8 @@ import sys
 import time
 import traceback
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..version import __version__
 from . import evaluate, explain, export, finetune, inspect, models, options, predict, reproduce, search, train
@@ -50,7 +50,9 @@ QUIET_WARNINGS = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnlab", description="A laboratory for CNN architectures.")
     parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of a failure (the exit status stays 2)")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of a failure (the exit status stays 2)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(sub)
@@ -108,14 +110,18 @@ def continue_hint(args: argparse.Namespace) -> str:
         return "no epoch had finished, so there is nothing to resume: rerun the same command to start again"
     if args.command == "reproduce":
         if run_dir is not None and Path(run_dir, "plan.json").is_file():
-            return (f"continue with: cnnlab reproduce --resume {run_dir} (or the same command): finished cases are "
-                    "kept, the interrupted one resumes from its last finished epoch")
+            return (
+                f"continue with: cnnlab reproduce --resume {run_dir} (or the same command): finished cases are "
+                "kept, the interrupted one resumes from its last finished epoch"
+            )
         return "nothing was started yet: rerun the same command"
     if args.command == "search":
         if getattr(args, "space", None) == "report":
             return "nothing was lost: a report only reads"
-        return ("nothing was lost: rerun the same command with --resume to continue the study "
-                "(without --resume if it had not been created yet)")
+        return (
+            "nothing was lost: rerun the same command with --resume to continue the study "
+            "(without --resume if it had not been created yet)"
+        )
     return "nothing was lost"
 
 

@@ -8,8 +8,11 @@ from . import options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", aliases=["list"], help="list the zoo: family, parameters, MACs and depth at each model's "
-                       "default input (cnnlab list: the same)")
+    p = sub.add_parser(
+        "models",
+        aliases=["list"],
+        help="list the zoo: family, parameters, MACs and depth at each model's default input (cnnlab list: the same)",
+    )
     p.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
     p.set_defaults(run=run_models)
 
@@ -17,21 +20,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", help="a registered model (cnnlab models lists them)")
     p.add_argument("--input", type=options.input_size, default=None, metavar="CxHxW", help="default: the model's own")
     options.add_model_args(p, "model argument, e.g. blocks=1,2,4,3")
-    p.add_argument("--depth", type=int, default=None, metavar="N",
-                   help="one row per module at most N levels deep, its parts summed (default: every layer)")
+    p.add_argument(
+        "--depth",
+        type=int,
+        default=None,
+        metavar="N",
+        help="one row per module at most N levels deep, its parts summed (default: every layer)",
+    )
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     fmt.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--html", default=None, metavar="FILE.html",
-                   help="also write an offline page: the ledger as a sortable table, the cost per stage as bars")
+    p.add_argument(
+        "--html",
+        default=None,
+        metavar="FILE.html",
+        help="also write an offline page: the ledger as a sortable table, the cost per stage as bars",
+    )
     p.set_defaults(run=run_summary)
 
     p = sub.add_parser("compare", help="models side by side; --plot saves MACs vs parameters as PNG (+ CSV, JSON)")
-    p.add_argument("specs", nargs="+", metavar="MODEL[:NAME=VALUE...]",
-                   help="models; arguments for one model after its name (densenet_cifar:growth_rate=32)")
+    p.add_argument(
+        "specs",
+        nargs="+",
+        metavar="MODEL[:NAME=VALUE...]",
+        help="models; arguments for one model after its name (densenet_cifar:growth_rate=32)",
+    )
     options.add_model_args(p, "model argument for every model, as in the other commands (num_classes=10)")
-    p.add_argument("--input", type=options.input_size, default=None, metavar="CxHxW", help="one input size for all (default: each model's own)")
-    p.add_argument("--plot", default=None, metavar="OUT.png", help="MACs against parameters as PNG, with OUT.csv and OUT.json")
+    p.add_argument(
+        "--input",
+        type=options.input_size,
+        default=None,
+        metavar="CxHxW",
+        help="one input size for all (default: each model's own)",
+    )
+    p.add_argument(
+        "--plot", default=None, metavar="OUT.png", help="MACs against parameters as PNG, with OUT.csv and OUT.json"
+    )
     p.set_defaults(run=run_compare)
 
 

@@ -86,42 +86,75 @@ def images(flag: str):
 
 def add_limits(p: argparse.ArgumentParser) -> None:
     """``--limit-train`` / ``--limit-val``, the same for every command that trains."""
-    p.add_argument("--limit-train", type=images("--limit-train"), default=None, metavar="N", help="class-balanced subset of N training images")
-    p.add_argument("--limit-val", type=images("--limit-val"), default=None, metavar="N", help="class-balanced subset of N validation images")
+    p.add_argument(
+        "--limit-train",
+        type=images("--limit-train"),
+        default=None,
+        metavar="N",
+        help="class-balanced subset of N training images",
+    )
+    p.add_argument(
+        "--limit-val",
+        type=images("--limit-val"),
+        default=None,
+        metavar="N",
+        help="class-balanced subset of N validation images",
+    )
 
 
 def add_data(p: argparse.ArgumentParser, *, dataset: bool = True, val_split: bool = True, size: bool = False) -> None:
     """Where the data comes from (``DataConfig``'s fields)."""
     if dataset:
-        p.add_argument("--dataset", default=None, help="cifar10 (default), cifar100, or a name for --data-dir's image folder")
-    p.add_argument("--data-dir", default=None, help="local copy: official archive, its folder, an image-folder tree or tar")
+        p.add_argument(
+            "--dataset", default=None, help="cifar10 (default), cifar100, or a name for --data-dir's image folder"
+        )
+    p.add_argument(
+        "--data-dir", default=None, help="local copy: official archive, its folder, an image-folder tree or tar"
+    )
     add_limits(p)
     if val_split:
-        p.add_argument("--val-split", type=float, default=None, help="validate on this fraction of train (default: the test set)")
+        p.add_argument(
+            "--val-split", type=float, default=None, help="validate on this fraction of train (default: the test set)"
+        )
     if size:
         add_image_options(p)
 
 
 def add_image_options(p: argparse.ArgumentParser) -> None:
     """How image-folder images are decoded and kept: ``--image-size``, ``--cache-size``, ``--stream``."""
-    p.add_argument("--image-size", type=image_size, default=None, metavar="N|H,W", help="resize image-folder images (e.g. 224)")
-    p.add_argument("--cache-size", default=None, metavar="PX",
-                   type=at_least("--cache-size", 8, "the cached images' shorter side in pixels (8 or more, e.g. 256)"),
-                   help="image folders: cache every image with its shorter side at PX pixels, its framing kept, so "
-                        "that --augment imagenet (finetune's default from 128 px) crops from the whole photo and "
-                        "evaluation sees its central 87.5%%; --image-size is then the model's input (default "
-                        "0.875 x PX: 224 for 256)")
-    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
-                   help="read the decoded images from the on-disk cache batch by batch instead of holding them in "
-                        "memory (default: when they would fill more than a quarter of the memory)")
+    p.add_argument(
+        "--image-size", type=image_size, default=None, metavar="N|H,W", help="resize image-folder images (e.g. 224)"
+    )
+    p.add_argument(
+        "--cache-size",
+        default=None,
+        metavar="PX",
+        type=at_least("--cache-size", 8, "the cached images' shorter side in pixels (8 or more, e.g. 256)"),
+        help="image folders: cache every image with its shorter side at PX pixels, its framing kept, so "
+        "that --augment imagenet (finetune's default from 128 px) crops from the whole photo and "
+        "evaluation sees its central 87.5%%; --image-size is then the model's input (default "
+        "0.875 x PX: 224 for 256)",
+    )
+    p.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read the decoded images from the on-disk cache batch by batch instead of holding them in "
+        "memory (default: when they would fill more than a quarter of the memory)",
+    )
 
 
 def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The DataConfig fields given on the command line (None for those not given)."""
     return {
-        "dataset": getattr(args, "dataset", None), "data_dir": args.data_dir, "val_split": getattr(args, "val_split", None),
-        "image_size": getattr(args, "image_size", None), "limit_train": args.limit_train, "limit_val": args.limit_val,
-        "stream": getattr(args, "stream", None), "cache_size": getattr(args, "cache_size", None),
+        "dataset": getattr(args, "dataset", None),
+        "data_dir": args.data_dir,
+        "val_split": getattr(args, "val_split", None),
+        "image_size": getattr(args, "image_size", None),
+        "limit_train": args.limit_train,
+        "limit_val": args.limit_val,
+        "stream": getattr(args, "stream", None),
+        "cache_size": getattr(args, "cache_size", None),
     }
 
 
@@ -135,16 +168,26 @@ TRAIN_OPTIONS = {
     "batch_size": (int, "images per optimizer step"),
     "optimizer": (OPTIMIZERS, "adam (Keras's defaults), adamw, or sgd with Nesterov momentum 0.9"),
     "lr": (float, "peak learning rate"),
-    "lr_base_batch": (int, "timm's scaling: --lr is for this global batch; the run scales it to batch-size x processes "
-                           "(linear for sgd, square root for adam/adamw)"),
+    "lr_base_batch": (
+        int,
+        "timm's scaling: --lr is for this global batch; the run scales it to batch-size x processes "
+        "(linear for sgd, square root for adam/adamw)",
+    ),
     "weight_decay": (float, "L2 penalty (adam, sgd) or decoupled decay (adamw)"),
     "schedule": (SCHEDULES, "learning-rate schedule: constant, cosine to 0, or onecycle (linear warm-up, cosine down)"),
     "warmup_epochs": (float, "linear warm-up length in epochs (cosine, onecycle); shorter than --epochs"),
     "label_smoothing": (float, "cross-entropy label smoothing in [0, 1)"),
-    "augment": ((*POLICIES, "auto"), "standard: pad 4, crop, flip; keras: article 000's ImageDataGenerator; "
-                "imagenet: random-resized crop + flip, evaluation on the central 87.5%%; auto: imagenet from 128 px, else standard; none"),
+    "augment": (
+        (*POLICIES, "auto"),
+        "standard: pad 4, crop, flip; keras: article 000's ImageDataGenerator; "
+        "imagenet: random-resized crop + flip, evaluation on the central 87.5%%; "
+        "auto: imagenet from 128 px, else standard; none",
+    ),
     "cutout": (int, "standard augmentation: side of a cut-out square, 0 = off"),
-    "bn_momentum": (float, "BatchNorm momentum, Keras convention (PyTorch's 0.1 is Keras's 0.9; the article preset: Keras's 0.99)"),
+    "bn_momentum": (
+        float,
+        "BatchNorm momentum, Keras convention (PyTorch's 0.1 is Keras's 0.9; the article preset: Keras's 0.99)",
+    ),
     "precision": (PRECISIONS, "auto: bf16 where the device computes it natively"),
     "tta": (TTAS, "also measure flip test-time augmentation each epoch"),
     "seed": (int, "weights, shuffling and augmentation all follow it"),
@@ -173,27 +216,64 @@ def _non_negative(flag: str, what: str):
 # The training loop's options every training command has (train, reproduce, finetune), as Keras,
 # timm and Lightning users expect them: option: (type or choices, metavar, help).
 LOOP_OPTIONS = {
-    "early_stop": (at_least("--early-stop", 0, "a patience in epochs >= 0 (0 = off)"), "PATIENCE", "stop after PATIENCE epochs without improvement of --early-stop-metric (Keras's "
-                                    "EarlyStopping; the history says when and why); 0 = off"),
-    "early_stop_metric": (EARLY_STOP_METRICS, None, "what --early-stop watches: val_acc (higher is better) or val_loss"),
-    "min_delta": (real("--min-delta", lambda v: v >= 0, "a change >= 0"), "DELTA", "--early-stop: a change of at most DELTA is no improvement"),
-    "clip_grad": (_non_negative("--clip-grad", "a gradient norm"), "NORM", "clip the gradients' global L2 norm to NORM before each optimizer step (fp16: "
-                                 "unscaled first); 0 = off"),
-    "mixup": (_non_negative("--mixup", "a Beta alpha"), "ALPHA", "timm's mixup: blend each batch with its reverse by a Beta(ALPHA, ALPHA) share, with "
-                              "mixed (and smoothed) targets; training accuracy counts the dominant label; 0 = off"),
-    "cutmix": (_non_negative("--cutmix", "a Beta alpha"), "ALPHA", "timm's CutMix: paste a Beta(ALPHA, ALPHA)-sized box from the reverse batch; with "
-                               "--mixup, one or the other per batch (p 0.5); 0 = off"),
-    "accumulate": (at_least("--accumulate", 1, "a positive number of micro-batches per step"), "N", "gradient accumulation: N micro-batches of --batch-size per optimizer step (loss / N; "
-                             "the schedule counts optimizer steps)"),
-    "ema": (real("--ema", lambda v: v == 0 or 0 < v < 1, "a decay in (0, 1), e.g. 0.999, or 0 (off)"), "DECAY", "keep an exponential moving average of the weights (e.g. 0.999, warmed up as "
-                            "min(DECAY, (1+t)/(10+t))); it is evaluated each epoch and is the model best.pt, last.pt "
-                            "and evaluate use; the history keeps the raw weights' val_acc_raw; 0 = off"),
-    "tensorboard": (bool, None, "also write TensorBoard event files (loss, accuracy, learning rate per epoch) "
-                                "into RUN/tb/; needs the tensorboard package (pip install 'cnnlab[tensorboard]')"),
+    "early_stop": (
+        at_least("--early-stop", 0, "a patience in epochs >= 0 (0 = off)"),
+        "PATIENCE",
+        "stop after PATIENCE epochs without improvement of --early-stop-metric (Keras's "
+        "EarlyStopping; the history says when and why); 0 = off",
+    ),
+    "early_stop_metric": (
+        EARLY_STOP_METRICS,
+        None,
+        "what --early-stop watches: val_acc (higher is better) or val_loss",
+    ),
+    "min_delta": (
+        real("--min-delta", lambda v: v >= 0, "a change >= 0"),
+        "DELTA",
+        "--early-stop: a change of at most DELTA is no improvement",
+    ),
+    "clip_grad": (
+        _non_negative("--clip-grad", "a gradient norm"),
+        "NORM",
+        "clip the gradients' global L2 norm to NORM before each optimizer step (fp16: unscaled first); 0 = off",
+    ),
+    "mixup": (
+        _non_negative("--mixup", "a Beta alpha"),
+        "ALPHA",
+        "timm's mixup: blend each batch with its reverse by a Beta(ALPHA, ALPHA) share, with "
+        "mixed (and smoothed) targets; training accuracy counts the dominant label; 0 = off",
+    ),
+    "cutmix": (
+        _non_negative("--cutmix", "a Beta alpha"),
+        "ALPHA",
+        "timm's CutMix: paste a Beta(ALPHA, ALPHA)-sized box from the reverse batch; with "
+        "--mixup, one or the other per batch (p 0.5); 0 = off",
+    ),
+    "accumulate": (
+        at_least("--accumulate", 1, "a positive number of micro-batches per step"),
+        "N",
+        "gradient accumulation: N micro-batches of --batch-size per optimizer step (loss / N; "
+        "the schedule counts optimizer steps)",
+    ),
+    "ema": (
+        real("--ema", lambda v: v == 0 or 0 < v < 1, "a decay in (0, 1), e.g. 0.999, or 0 (off)"),
+        "DECAY",
+        "keep an exponential moving average of the weights (e.g. 0.999, warmed up as "
+        "min(DECAY, (1+t)/(10+t))); it is evaluated each epoch and is the model best.pt, last.pt "
+        "and evaluate use; the history keeps the raw weights' val_acc_raw; 0 = off",
+    ),
+    "tensorboard": (
+        bool,
+        None,
+        "also write TensorBoard event files (loss, accuracy, learning rate per epoch) "
+        "into RUN/tb/; needs the tensorboard package (pip install 'cnnlab[tensorboard]')",
+    ),
 }
 
 
-def add_train(p: argparse.ArgumentParser, names: tuple[str, ...] = tuple(TRAIN_OPTIONS), defaults: TrainConfig | None = None) -> None:
+def add_train(
+    p: argparse.ArgumentParser, names: tuple[str, ...] = tuple(TRAIN_OPTIONS), defaults: TrainConfig | None = None
+) -> None:
     """``TrainConfig`` fields as ``--option`` (defaults None: the preset or TrainConfig decides;
     the help says TrainConfig's default), and the training loop's options (``LOOP_OPTIONS``)."""
     preset = "" if defaults is not None else ", or the preset's"  # ``defaults``: the command's own (finetune's preset)
@@ -206,7 +286,9 @@ def add_train(p: argparse.ArgumentParser, names: tuple[str, ...] = tuple(TRAIN_O
             p.add_argument(flag, choices=list(kind), default=None, help=help)
         else:
             p.add_argument(flag, type=kind, default=None, help=help)
-    group = p.add_argument_group("training loop (early stopping, clipping, mixup/CutMix, accumulation, EMA, TensorBoard)")
+    group = p.add_argument_group(
+        "training loop (early stopping, clipping, mixup/CutMix, accumulation, EMA, TensorBoard)"
+    )
     for name, (kind, metavar, help) in LOOP_OPTIONS.items():
         flag = "--" + name.replace("_", "-")
         help = f"{help} (default {getattr(defaults, name)})"
@@ -225,9 +307,15 @@ def train_overrides(args: argparse.Namespace, *extra: str) -> dict[str, Any]:
 
 def add_run_output(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--out", default=None, help=f"run directory (default {default})")
-    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="DIR",
-                   help="continue the run in DIR (or --out): its model, data and options come from DIR/config.json, "
-                        "options given beside it must match them; a larger --epochs extends a finished run")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="DIR",
+        help="continue the run in DIR (or --out): its model, data and options come from DIR/config.json, "
+        "options given beside it must match them; a larger --epochs extends a finished run",
+    )
     p.add_argument("--overwrite", action="store_true", help="start afresh in --out, removing the run already there")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
@@ -239,11 +327,20 @@ def given(**kwargs: Any) -> dict[str, Any]:
 
 def add_launch(p: argparse.ArgumentParser) -> None:
     """``--nproc N`` (start the command in N processes under torchrun) and ``--sync-bn``."""
-    p.add_argument("--nproc", type=positive_int_arg, default=None, metavar="N",
-                   help="train in N processes on this machine with DistributedDataParallel: the same as "
-                        "`torchrun --standalone --nproc-per-node N -m cnnlab ...` (--batch-size is per process)")
-    p.add_argument("--sync-bn", action="store_true", default=None,
-                   help="with several CUDA processes: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    p.add_argument(
+        "--nproc",
+        type=positive_int_arg,
+        default=None,
+        metavar="N",
+        help="train in N processes on this machine with DistributedDataParallel: the same as "
+        "`torchrun --standalone --nproc-per-node N -m cnnlab ...` (--batch-size is per process)",
+    )
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        default=None,
+        help="with several CUDA processes: BatchNorm statistics over the global batch (SyncBatchNorm)",
+    )
 
 
 def positive_int_arg(text: str) -> int:
@@ -260,7 +357,7 @@ def launch(args: argparse.Namespace, argv: list[str]) -> int:
     """``--nproc N``: run the same command line, less ``--nproc``, under torchrun in N processes."""
     import subprocess
 
-    from ..train.distributed import torchrun_command, world_from_env
+    from ..train.distributed import world_from_env
 
     if world_from_env().distributed:
         raise ValueError("--nproc starts torchrun itself; under torchrun leave it out")
@@ -273,6 +370,15 @@ def launch(args: argparse.Namespace, argv: list[str]) -> int:
         elif not item.startswith("--nproc="):
             rest.append(item)
     return subprocess.call(torchrun_command(args.nproc, rest))
+
+
+def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
+    """``python -m torch.distributed.run --standalone --nproc-per-node N -m cnnlab ARGV``: what
+    ``cnnlab train --nproc N`` starts (torchrun's own module, so the same Python and venv)."""
+    import sys
+
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    return [*torchrun, "-m", "cnnlab", *argv]
 
 
 def main_process() -> bool:

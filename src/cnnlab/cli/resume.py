@@ -44,8 +44,10 @@ def read_record(run_dir: Path, command: str) -> dict[str, Any]:
         raise FileNotFoundError(f"nothing to resume: {run_dir} is not a directory")
     path = run_dir / "config.json"
     if not path.is_file():
-        raise FileNotFoundError(f"nothing to resume in {run_dir}: no config.json (a run directory holds config.json, "
-                                "last.pt, best.pt and the history)")
+        raise FileNotFoundError(
+            f"nothing to resume in {run_dir}: no config.json (a run directory holds config.json, "
+            "last.pt, best.pt and the history)"
+        )
     try:
         record = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as error:
@@ -55,26 +57,35 @@ def read_record(run_dir: Path, command: str) -> dict[str, Any]:
     if not (run_dir / "last.pt").is_file():
         raise FileNotFoundError(
             f"nothing to resume in {run_dir}: no epoch of it finished (no last.pt); start it again with its "
-            f"original command (cnnlab {command} ... --out {run_dir} --overwrite)")
+            f"original command (cnnlab {command} ... --out {run_dir} --overwrite)"
+        )
     return record
 
 
 def check_given(run_dir: Path, given: dict[str, tuple[Any, Any]]) -> None:
     """Refuse options given beside ``--resume`` that differ from the run's: ``given`` maps a flag
     to (the value given, the run's value); None as the value given means not given."""
-    differ = [f"{flag} (the run: {_show(was)}, given: {_show(now)})"
-              for flag, (now, was) in given.items() if now is not None and _plain(now) != _plain(was)]
+    differ = [
+        f"{flag} (the run: {_show(was)}, given: {_show(now)})"
+        for flag, (now, was) in given.items()
+        if now is not None and _plain(now) != _plain(was)
+    ]
     if differ:
         raise ValueError(
             f"cannot resume {run_dir} with other options than it was started with: {'; '.join(differ)}. "
-            f"Leave them out (cnnlab reads them from {run_dir / 'config.json'}), or pass --overwrite to start afresh there")
+            f"Leave them out (cnnlab reads them from {run_dir / 'config.json'}), "
+            "or pass --overwrite to start afresh there"
+        )
 
 
 def train_given(args: argparse.Namespace, record: dict[str, Any], *extra: str) -> dict[str, tuple[Any, Any]]:
     """The training options given on the command line against the run's."""
     train = record["train"]
-    return {_flag(name): (value, train.get(name)) for name, value in options.train_overrides(args, *extra).items()
-            if name not in FREE}
+    return {
+        _flag(name): (value, train.get(name))
+        for name, value in options.train_overrides(args, *extra).items()
+        if name not in FREE
+    }
 
 
 def data_given(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

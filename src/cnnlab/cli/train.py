@@ -1,8 +1,8 @@
 """``cnnlab train``: train a model on CIFAR-10/100 or an image folder.
 
-    cnnlab train densenet_cifar --preset fast --epochs 8 --out runs/dn8
-    cnnlab train --resume runs/dn8                  # continue it: model, data and options from its config.json
-    cnnlab train --resume runs/dn8 --epochs 16      # extend the finished run
+cnnlab train densenet_cifar --preset fast --epochs 8 --out runs/dn8
+cnnlab train --resume runs/dn8                  # continue it: model, data and options from its config.json
+cnnlab train --resume runs/dn8 --epochs 16      # extend the finished run
 """
 
 from __future__ import annotations
@@ -14,14 +14,23 @@ from . import options, resume
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on CIFAR-10/100 or an image folder; history, curves, checkpoints")
-    p.add_argument("model", nargs="?", default=None, help="a registered model (cnnlab models lists them); "
-                   "with --resume DIR: the run's own")
+    p.add_argument(
+        "model",
+        nargs="?",
+        default=None,
+        help="a registered model (cnnlab models lists them); with --resume DIR: the run's own",
+    )
     options.add_model_args(p)
     options.add_data(p, size=True)
-    options.add_preset(p, "start from a preset's training options and subset sizes (options given here override it; "
-                       "a shorter --epochs shortens the preset's warm-up in proportion)")
+    options.add_preset(
+        p,
+        "start from a preset's training options and subset sizes (options given here override it; "
+        "a shorter --epochs shortens the preset's warm-up in proportion)",
+    )
     options.add_train(p)
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="NHWC memory format (default on)")
+    p.add_argument(
+        "--channels-last", action=argparse.BooleanOptionalAction, default=None, help="NHWC memory format (default on)"
+    )
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model (default off)")
     options.add_device(p)
     options.add_launch(p)
@@ -43,8 +52,16 @@ def run(args: argparse.Namespace) -> int:
         model, model_args, out = args.model, parse_model_args(args.arg), args.out or default_run_dir(args.model)
     args.run_dir = out  # what Ctrl-C's message names
     result = run_training(
-        model, model_args, data=data, train=train, out_dir=out, resume=bool(args.resume), overwrite=args.overwrite,
-        quiet=args.quiet, info=info, init=lambda net, splits: warn_batch(args.command, train, splits),
+        model,
+        model_args,
+        data=data,
+        train=train,
+        out_dir=out,
+        resume=bool(args.resume),
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+        info=info,
+        init=lambda net, splits: warn_batch(args.command, train, splits),
     )
     history, splits = result.history, result.data
     if not options.main_process():
@@ -84,8 +101,11 @@ def _resumed(args: argparse.Namespace):
     if out is None:
         raise ValueError("--resume needs the run directory: --resume DIR")
     record = resume.read_record(out, "train")
-    given = {**resume.model_given(args, record), **resume.train_given(args, record, "channels_last", "compile", "sync_bn"),
-             **resume.data_given(args, record)}
+    given = {
+        **resume.model_given(args, record),
+        **resume.train_given(args, record, "channels_last", "compile", "sync_bn"),
+        **resume.data_given(args, record),
+    }
     if args.preset is not None:
         given["--preset"] = (args.preset, record.get("preset", args.preset))  # runs that do not record it: unchecked
     resume.check_given(out, given)
@@ -103,5 +123,8 @@ def warn_batch(command: str, train, splits) -> None:
     batch, n = train.batch_size * world.size, len(splits.train)
     if n < batch and world.main:
         per = f" ({train.batch_size} per process x {world.size})" if world.size > 1 else ""
-        print(f"cnnlab {command}: warning: --batch-size {batch}{per} is larger than the {n} training images: "
-              f"each epoch is one step of {n} images", flush=True)
+        print(
+            f"cnnlab {command}: warning: --batch-size {batch}{per} is larger than the {n} training images: "
+            f"each epoch is one step of {n} images",
+            flush=True,
+        )

@@ -15,5 +15,16 @@ from .progress import DataProgress, TerminalProgress
 from .sources import cache_dir, load_dataset, locate
 from .splits import load_splits
 
-__all__ = ["DataConfig", "DataError", "DataProgress", "DataSplits", "ImageDataset", "TerminalProgress", "cache_dir",
-           "load_dataset", "load_splits", "locate", "make_splits"]
+__all__ = [
+    "DataConfig",
+    "DataError",
+    "DataProgress",
+    "DataSplits",
+    "ImageDataset",
+    "TerminalProgress",
+    "cache_dir",
+    "load_dataset",
+    "load_splits",
+    "locate",
+    "make_splits",
+]

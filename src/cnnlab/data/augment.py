@@ -93,7 +93,11 @@ class Augmentation:
         tx = self._uniform(n, -self.shift, self.shift, generator, x.device) * h  # Keras: height range x h
         ty = self._uniform(n, -self.shift, self.shift, generator, x.device) * w
         intensity = self._uniform(n, -self.channel_shift, self.channel_shift, generator, x.device)
-        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device) if self.flip else torch.zeros(n, dtype=torch.bool, device=x.device)
+        flip = (
+            (torch.rand(n, generator=generator) < 0.5).to(x.device)
+            if self.flip
+            else torch.zeros(n, dtype=torch.bool, device=x.device)
+        )
         return keras_transform(x, theta, tx, ty, intensity if self.channel_shift else None, flip)
 
     def _standard(self, x: torch.Tensor, generator) -> torch.Tensor:
@@ -155,8 +159,14 @@ def keras_transform(
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
-def random_resized_boxes(n: int, height, width, generator: torch.Generator,
-                         scale: tuple[float, float] = RRC_SCALE, ratio: tuple[float, float] = RRC_RATIO) -> torch.Tensor:
+def random_resized_boxes(
+    n: int,
+    height,
+    width,
+    generator: torch.Generator,
+    scale: tuple[float, float] = RRC_SCALE,
+    ratio: tuple[float, float] = RRC_RATIO,
+) -> torch.Tensor:
     """(n, 4) crop boxes (top, left, h, w), drawn per image as torchvision's
     ``RandomResizedCrop.get_params``: up to 10 tries of an area uniform in ``scale`` x the image's
     and an aspect ratio log-uniform in ``ratio``; the first that fits is kept, else the center crop
@@ -182,8 +192,11 @@ def random_resized_boxes(n: int, height, width, generator: torch.Generator,
                 break
         if box is None:  # torchvision's fallback: the whole image at the nearest allowed ratio
             in_ratio = width / height
-            w, h = (width, int(round(width / min(ratio)))) if in_ratio < min(ratio) else (
-                (int(round(height * max(ratio))), height) if in_ratio > max(ratio) else (width, height))
+            w, h = (
+                (width, int(round(width / min(ratio))))
+                if in_ratio < min(ratio)
+                else ((int(round(height * max(ratio))), height) if in_ratio > max(ratio) else (width, height))
+            )
             box = ((height - h) // 2, (width - w) // 2, h, w)
         boxes.append(box)
     return torch.tensor(boxes, dtype=torch.int64)
@@ -193,8 +206,14 @@ def resized_crops(x: torch.Tensor, boxes: torch.Tensor, size) -> torch.Tensor:
     """Each image's box (top, left, h, w) resized to ``size`` (bilinear, antialiased when
     shrinking: torchvision's ``resized_crop`` on tensors); float NCHW in, float NCHW out."""
     out = [
-        F.interpolate(x[i : i + 1, :, t : t + h, l : l + w], size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
-        for i, (t, l, h, w) in enumerate(boxes.tolist())
+        F.interpolate(
+            x[i : i + 1, :, top : top + h, left : left + w],
+            size=tuple(size),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )
+        for i, (top, left, h, w) in enumerate(boxes.tolist())
     ]
     return torch.cat(out) if out else x
 
@@ -204,7 +223,9 @@ def center_crop_view(x: torch.Tensor, fraction: float = EVAL_CROP) -> torch.Tens
     h, w = x.shape[-2:]
     ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
     top, left = (h - ch) // 2, (w - cw) // 2
-    return F.interpolate(x[:, :, top : top + ch, left : left + cw], size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+    return F.interpolate(
+        x[:, :, top : top + ch, left : left + cw], size=(h, w), mode="bilinear", align_corners=False, antialias=True
+    )
 
 
 def eval_view(policy: str):

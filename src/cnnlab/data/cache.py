@@ -20,8 +20,9 @@ import re
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from ..io import current_umask
 from . import memory
 from .dataset import ImageDataset, MappedRows
 from .errors import DataError
-from .frames import FrameFile, FramedRows
+from .frames import FramedRows, FrameFile
 from .rowfile import RowFile
 
 CACHE_VERSION = 2  # 2: meta.json carries what was decoded and the checksum of every file
@@ -100,7 +101,13 @@ def save(directory: Path, write: Callable[[Path], tuple[list[str], list[str]]], 
     os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the cache is as shareable as the user's umask says
     try:
         splits, classes = write(tmp)
-        meta = {**meta, "version": CACHE_VERSION, "splits": sorted(splits), "classes": classes, "files": file_digests(tmp)}
+        meta = {
+            **meta,
+            "version": CACHE_VERSION,
+            "splits": sorted(splits),
+            "classes": classes,
+            "files": file_digests(tmp),
+        }
         meta["checksum"] = content_checksum(meta)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         os.replace(tmp, directory)
@@ -135,7 +142,9 @@ def changed(directory: Path, meta: dict[str, Any]) -> str | None:
     return None
 
 
-def load(directory: Path, view_size: tuple[int, int] | None = None) -> tuple[dict[str, ImageDataset] | None, str | None]:
+def load(
+    directory: Path, view_size: tuple[int, int] | None = None
+) -> tuple[dict[str, ImageDataset] | None, str | None]:
     """(the cached splits, None), their images left on disk (:class:`MappedRows`, read when used;
     :class:`~.frames.FramedRows` seen at ``view_size`` for a cache of images in their own framing);
     (None, what is wrong) for a cache that is absent, of an older version, damaged or changed."""

@@ -10,8 +10,8 @@ import pickle
 import tarfile
 import urllib.request
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -21,8 +21,16 @@ from .errors import DataError
 
 ARCHIVES = {
     # name: (url, file name, md5 published on https://www.cs.toronto.edu/~kriz/cifar.html)
-    "cifar10": ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),
-    "cifar100": ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85"),
+    "cifar10": (
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "cifar-10-python.tar.gz",
+        "c58f30108f718f92721af3b95e74349a",
+    ),
+    "cifar100": (
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        "cifar-100-python.tar.gz",
+        "eb9058c3a382ffc7106e4002c42a8d85",
+    ),
 }
 LAYOUT = {
     # train batches, test batch, label key, meta file, class-name key
@@ -117,7 +125,9 @@ def _read_members(name: str, source: Path) -> dict[str, bytes]:
     return found
 
 
-def load_cifar_archive(name: str, source: str | Path, advance: Callable[[int], None] | None = None) -> dict[str, ImageDataset]:
+def load_cifar_archive(
+    name: str, source: str | Path, advance: Callable[[int], None] | None = None
+) -> dict[str, ImageDataset]:
     """``{"train": ..., "test": ...}`` from the official archive or its extracted folder;
     ``advance(n)`` is told of every batch of ``n`` images read (a progress bar)."""
     source = Path(source)

@@ -1,7 +1,7 @@
 """What data a run trains and validates on: one frozen dataclass beside ``TrainConfig``.
 
-    data = DataConfig("cifar10", data_dir="path/to/cifar10", limit_train=5000)
-    splits = data.load(seed=0)
+data = DataConfig("cifar10", data_dir="path/to/cifar10", limit_train=5000)
+splits = data.load(seed=0)
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ class DataConfig(Options):
     # local copy: official archive, its folder, an image-folder tree or tar (None: $CNNLAB_DATA, the cache,
     # the folders of $CNNLAB_DATA_PATH, a download)
     data_dir: str | None = None
-    val_split: float | None = None  # None: validate on the test set (article 000) or the folder's val/; else a stratified fraction of train
+    val_split: float | None = (
+        None  # None: validate on the test set (article 000) or the folder's val/; else a stratified fraction of train
+    )
     image_size: tuple[int, int] | None = None  # (H, W) image folders are resized to (None: the dataset's own size)
     limit_train: int | None = None  # class-balanced subset of the training images (None: all)
     limit_val: int | None = None  # class-balanced subset of the validation images (None: all)
@@ -60,22 +62,36 @@ class DataConfig(Options):
     def _check_cache_size(self) -> None:
         size = self.cache_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 8:
-            raise ValueError(f"cache_size must be the cached images' shorter side in pixels (8 or more, e.g. 256), got {size!r}")
+            raise ValueError(
+                f"cache_size must be the cached images' shorter side in pixels (8 or more, e.g. 256), got {size!r}"
+            )
         if self.stream is False:
-            raise ValueError("images cached in their own framing (cache_size) are read from disk batch by batch; "
-                             "drop `stream=False`")
+            raise ValueError(
+                "images cached in their own framing (cache_size) are read from disk batch by batch; drop `stream=False`"
+            )
         if self.image_size is None:
             object.__setattr__(self, "image_size", (default_input_size(size),) * 2)
         elif min(self.image_size) > size:
-            raise ValueError(f"image_size {self.image_size} is larger than the cached images' shorter side {size}: "
-                             f"pass a cache size of at least {min(self.image_size)} (e.g. {-(-max(self.image_size) * 8 // 7)})")
+            raise ValueError(
+                f"image_size {self.image_size} is larger than the cached images' shorter side {size}: "
+                f"pass a cache size of at least {min(self.image_size)} (e.g. {-(-max(self.image_size) * 8 // 7)})"
+            )
 
     def load(self, seed: int = 0, download: bool = True, progress: DataProgress | None = None) -> DataSplits:
         """The train / validation (/ test) splits this config describes (``seed``: subsets and split;
         ``progress``: told of a decode's progress and of notices, default a bar on a terminal)."""
         return load_splits(
-            self.dataset, self.data_dir, self.val_split, self.image_size, self.limit_train, seed,
-            download=download, limit_val=self.limit_val, stream=self.stream, cache_size=self.cache_size, progress=progress,
+            self.dataset,
+            self.data_dir,
+            self.val_split,
+            self.image_size,
+            self.limit_train,
+            seed,
+            download=download,
+            limit_val=self.limit_val,
+            stream=self.stream,
+            cache_size=self.cache_size,
+            progress=progress,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -34,7 +34,7 @@ class MappedRows(LazyRows):
         out[:n][order] = scratch[:n]
         return out[:n]
 
-    def _on(self, rows: np.ndarray) -> "MappedRows":
+    def _on(self, rows: np.ndarray) -> MappedRows:
         return MappedRows(self.file, rows)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
@@ -58,7 +58,9 @@ class ImageDataset:
         if self.labels.shape != (len(self.images),):
             raise DataError(f"{len(self.images)} images but labels of shape {self.labels.shape}")
         if len(self.labels) and not 0 <= int(self.labels.min()) <= int(self.labels.max()) < len(self.classes):
-            raise DataError(f"labels must lie in 0..{len(self.classes) - 1}, got {self.labels.min()}..{self.labels.max()}")
+            raise DataError(
+                f"labels must lie in 0..{len(self.classes) - 1}, got {self.labels.min()}..{self.labels.max()}"
+            )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -81,11 +83,11 @@ class ImageDataset:
         """The images keep their own framing (``DataConfig.cache_size``): training crops from them."""
         return isinstance(self.images, FramedRows)
 
-    def subset(self, index: np.ndarray) -> "ImageDataset":
+    def subset(self, index: np.ndarray) -> ImageDataset:
         images = self.images.select(index) if self.mapped else self.images[index]
         return ImageDataset(images, self.labels[index], self.classes)
 
-    def limit(self, n: int | None, seed: int = 0) -> "ImageDataset":
+    def limit(self, n: int | None, seed: int = 0) -> ImageDataset:
         """A class-balanced random subset of ``n`` images (all of them when ``n`` is None)."""
         if n is None or n >= len(self):
             return self

@@ -14,9 +14,9 @@ import tarfile
 import tempfile
 import zlib
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -50,12 +50,18 @@ def _names_from_dir(root: Path) -> list[str]:
 
 
 def _tar_error(path: Path, error: BaseException) -> DataError:
-    return DataError(f"{path} is not a readable tar archive ({type(error).__name__}: {error}); it may be truncated "
-                     f"or corrupt -- copy or download it again")
+    return DataError(
+        f"{path} is not a readable tar archive ({type(error).__name__}: {error}); it may be truncated "
+        f"or corrupt -- copy or download it again"
+    )
 
 
 _TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError)
-_COMPRESSED = ((b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f)), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
+_COMPRESSED = (
+    (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f)),
+    (b"BZh", bz2.BZ2File),
+    (b"\xfd7zXZ\x00", lzma.LZMAFile),
+)
 
 
 def _tar_members(path: Path) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
@@ -125,10 +131,14 @@ def scan_image_folder(source: str | Path, limit_per_class: int | None = None) ->
     """Check an image folder's layout (directory or tar) and list its images, reading no image."""
     path = Path(source)
     if not path.exists():
-        raise DataError(f"{path} does not exist; give a directory with train/<class>/ and test/<class>/ folders or a tar of one")
+        raise DataError(
+            f"{path} does not exist; give a directory with train/<class>/ and test/<class>/ folders or a tar of one"
+        )
     names = _names_from_tar(path) if is_tar(path) else _names_from_dir(path)
     if not names:
-        raise DataError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); expected train/<class>/*.jpg ...")
+        raise DataError(
+            f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); expected train/<class>/*.jpg ..."
+        )
     prefix, has_splits = _layout(names)
     if prefix < 0:
         examples = ", ".join(str(name) for name in names[:3])
@@ -148,7 +158,9 @@ def scan_image_folder(source: str | Path, limit_per_class: int | None = None) ->
             f"train/<class>/<image> and test/<class>/<image>"
         )
     if len(classes) < 2:
-        raise DataError(f"{path} has {len(classes)} class folder(s) ({classes}); a classification dataset needs at least 2")
+        raise DataError(
+            f"{path} has {len(classes)} class folder(s) ({classes}); a classification dataset needs at least 2"
+        )
     if has_splits and "train" not in grouped:
         raise DataError(f"{path} has a test/ folder but no train/ folder")
     if has_splits:
@@ -173,8 +185,10 @@ def _check_split_classes(path: Path, grouped: dict[str, dict[str, list]]) -> Non
         untested = sorted(trained - set().union(*(set(c) for s, c in grouped.items() if s != "train")))
         only = [f"only in {split}/: {', '.join(classes)}" for split, classes in sorted(extra.items()) if classes]
         only += [f"only in train/: {', '.join(untested)}"] if untested else []
-        raise DataError(f"{path}: the splits hold different classes ({'; '.join(only)}); a model for all of them would "
-                        "be validated on classes it never trained on -- give every split the same class folders")
+        raise DataError(
+            f"{path}: the splits hold different classes ({'; '.join(only)}); a model for all of them would "
+            "be validated on classes it never trained on -- give every split the same class folders"
+        )
 
 
 def missing_classes(classes: list[str], labels: np.ndarray) -> list[str]:
@@ -183,8 +197,13 @@ def missing_classes(classes: list[str], labels: np.ndarray) -> list[str]:
     return [c for c, n in zip(classes, counts) if n == 0]
 
 
-def decode_image_folder(scan: FolderScan, out_dir: str | Path, image_size: tuple[int, int] | None = None,
-                        cache_size: int | None = None, advance: Callable[[int], None] | None = None) -> None:
+def decode_image_folder(
+    scan: FolderScan,
+    out_dir: str | Path,
+    image_size: tuple[int, int] | None = None,
+    cache_size: int | None = None,
+    advance: Callable[[int], None] | None = None,
+) -> None:
     """Decode every image of ``scan`` into ``out_dir/<split>_images.npy`` and ``_labels.npy``, one
     image in memory at a time (rows written where they belong: :class:`~.rowfile.RowWriter`).
     ``image_size=(H, W)`` resizes; without it all images must share one size. ``cache_size``
@@ -201,8 +220,11 @@ def decode_image_folder(scan: FolderScan, out_dir: str | Path, image_size: tuple
             array = _decode_image(scan.path, name, data, image_size, cache_size)
             if split not in writers:
                 first[split] = (name, array.shape)
-                writers[split] = (FrameWriter(out, split, len(scan.splits[split])) if cache_size is not None
-                                  else RowWriter(out / f"{split}_images.npy", (len(scan.splits[split]), *array.shape)))
+                writers[split] = (
+                    FrameWriter(out, split, len(scan.splits[split]))
+                    if cache_size is not None
+                    else RowWriter(out / f"{split}_images.npy", (len(scan.splits[split]), *array.shape))
+                )
             elif cache_size is None and array.shape != first[split][1]:
                 shape = first[split][1]
                 raise DataError(
@@ -229,7 +251,9 @@ def load_image_folder(
     with tempfile.TemporaryDirectory() as tmp:
         decode_image_folder(scan, tmp, image_size)
         return {
-            split: ImageDataset(np.load(Path(tmp) / f"{split}_images.npy"), np.load(Path(tmp) / f"{split}_labels.npy"), scan.classes)
+            split: ImageDataset(
+                np.load(Path(tmp) / f"{split}_images.npy"), np.load(Path(tmp) / f"{split}_labels.npy"), scan.classes
+            )
             for split in scan.splits
         }
 
@@ -244,8 +268,10 @@ def _decode_image(path: Path, name: str, data: bytes, image_size, cache_size: in
                 img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
     except UnidentifiedImageError:
-        raise DataError(f"cannot read image {name} in {path} (not an image format Pillow knows, or a damaged file); "
-                        "remove or replace that file") from None
+        raise DataError(
+            f"cannot read image {name} in {path} (not an image format Pillow knows, or a damaged file); "
+            "remove or replace that file"
+        ) from None
     except Image.DecompressionBombError as error:
         raise DataError(f"refused image {name} in {path}: {error}") from None
     except (OSError, ValueError) as error:

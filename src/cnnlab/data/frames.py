@@ -89,14 +89,19 @@ class Frames:
         """Each image's box (top, left, h, w) resized to ``size``: float (n, 3, H, W) on the
         pixels' device, 0-255 (bilinear, antialiased when shrinking, as torchvision's ``resized_crop``)."""
         out = torch.empty((len(self), 3, *self.size), dtype=torch.float32, device=self.pixels.device)
-        for i, (t, l, h, w) in enumerate(np.asarray(boxes).tolist()):
-            crop = self.image(i)[:, t : t + h, l : l + w].float()[None]
-            out[i] = crop[0] if (h, w) == tuple(self.size) else F.interpolate(
-                crop, size=self.size, mode="bilinear", align_corners=False, antialias=True)[0]
+        for i, (top, left, h, w) in enumerate(np.asarray(boxes).tolist()):
+            crop = self.image(i)[:, top : top + h, left : left + w].float()[None]
+            out[i] = (
+                crop[0]
+                if (h, w) == tuple(self.size)
+                else F.interpolate(crop, size=self.size, mode="bilinear", align_corners=False, antialias=True)[0]
+            )
         return out
 
     def center_boxes(self, crop: float = EVAL_CROP) -> np.ndarray:
-        return np.array([center_box(h, w, self.size, crop) for h, w in zip(self.heights, self.widths)], dtype=np.int64).reshape(-1, 4)
+        return np.array(
+            [center_box(h, w, self.size, crop) for h, w in zip(self.heights, self.widths)], dtype=np.int64
+        ).reshape(-1, 4)
 
     def center(self, crop: float = EVAL_CROP) -> torch.Tensor:
         """Every image's center view at ``size``: float (n, 3, H, W), 0-255."""
@@ -109,7 +114,9 @@ def center_views(images: list[np.ndarray], size: tuple[int, int], crop: float = 
     for image in images:
         table.append((offset, image.shape[0], image.shape[1]))
         offset += image.size
-    pixels = torch.from_numpy(np.concatenate([np.ascontiguousarray(i).reshape(-1) for i in images]) if images else np.zeros(0, np.uint8))
+    pixels = torch.from_numpy(
+        np.concatenate([np.ascontiguousarray(i).reshape(-1) for i in images]) if images else np.zeros(0, np.uint8)
+    )
     return _uint8(Frames(pixels, np.array(table, dtype=np.int64).reshape(-1, 3), tuple(size)).center(crop))
 
 
@@ -154,7 +161,9 @@ class FrameFile(FileReader):
         super().__init__(Path(directory) / f"{split}_pixels.bin")
         self.table = np.load(Path(directory) / f"{split}_frames.npy")
         if self.table.dtype != np.int64 or self.table.ndim != 2 or self.table.shape[1] != 3:
-            raise ValueError(f"{split}_frames.npy: expected an (N, 3) int64 table, got {self.table.dtype} {self.table.shape}")
+            raise ValueError(
+                f"{split}_frames.npy: expected an (N, 3) int64 table, got {self.table.dtype} {self.table.shape}"
+            )
         ends = self.table[:, 0] + self.table[:, 1] * self.table[:, 2] * 3
         size = self.path.stat().st_size
         if len(ends) and (int(ends.max()) > size or int(self.table.min()) < 0):
@@ -176,7 +185,9 @@ class FrameFile(FileReader):
             buffer = np.empty(max(total, int(1.25 * len(buffer))) if buffer is not None else total, dtype=np.uint8)
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(rows) else np.zeros(0, np.int64)
         view = memoryview(buffer)
-        self.read_spans([(view[a : a + n], offset) for a, n, offset in zip(starts.tolist(), sizes.tolist(), found[:, 0].tolist())])
+        self.read_spans(
+            [(view[a : a + n], offset) for a, n, offset in zip(starts.tolist(), sizes.tolist(), found[:, 0].tolist())]
+        )
         table = np.stack([starts, found[:, 1], found[:, 2]], axis=1) if len(rows) else np.zeros((0, 3), np.int64)
         return buffer[:total], table, buffer
 
@@ -187,7 +198,9 @@ class FramedRows(LazyRows):
     ``(N, H, W, 3)`` of center views at the input ``size`` (evaluation's view); :meth:`frames`
     gives the trainer the images in their own framing."""
 
-    def __init__(self, file: FrameFile, size: tuple[int, int], rows: np.ndarray | None = None, crop: float = EVAL_CROP) -> None:
+    def __init__(
+        self, file: FrameFile, size: tuple[int, int], rows: np.ndarray | None = None, crop: float = EVAL_CROP
+    ) -> None:
         self.file, self.size, self.crop = file, tuple(size), crop
         self.rows = np.arange(len(file)) if rows is None else np.asarray(rows, dtype=np.int64)
         self._local = threading.local()  # each thread's reusable read buffer
@@ -211,7 +224,7 @@ class FramedRows(LazyRows):
         out[:n] = views.numpy()
         return out[:n]
 
-    def _on(self, rows: np.ndarray) -> "FramedRows":
+    def _on(self, rows: np.ndarray) -> FramedRows:
         return FramedRows(self.file, self.size, rows, self.crop)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:

@@ -46,8 +46,10 @@ def check_memory(needed: int, what: str, hint: str = "") -> None:
     needs them (e.g. "decoding one image at image_size 100000x100000"); ``hint``: what to change."""
     available = available_memory()
     if available is not None and needed > available:
-        raise DataError(f"{what} needs about {size(needed)} of memory; {size(available)} are available"
-                        + (f" -- {hint}" if hint else ""))
+        raise DataError(
+            f"{what} needs about {size(needed)} of memory; {size(available)} are available"
+            + (f" -- {hint}" if hint else "")
+        )
 
 
 def free_disk(path: Path) -> int:
@@ -62,14 +64,20 @@ def check_disk(path: Path, needed: int, what: str) -> None:
     """Refuse (``OSError`` ENOSPC) when ``what`` needs more than the free space at ``path``."""
     free = free_disk(path)
     if needed > free:
-        raise OSError(errno.ENOSPC, f"{what} needs about {size(needed)} on {path}, {size(free)} are free; "
-                      "free some space, or set CNNLAB_DATA to a folder on a larger disk")
+        raise OSError(
+            errno.ENOSPC,
+            f"{what} needs about {size(needed)} on {path}, {size(free)} are free; "
+            "free some space, or set CNNLAB_DATA to a folder on a larger disk",
+        )
 
 
 def disk_full(path: Path, what: str) -> OSError:
     """A full disk's bare ``[Errno 28]`` as an ``OSError`` naming ``path`` and the free space left."""
-    return OSError(errno.ENOSPC, f"no space left on device writing {what} {path} ({size(free_disk(path))} free); "
-                   "free some space, or set CNNLAB_DATA to a folder on a larger disk")
+    return OSError(
+        errno.ENOSPC,
+        f"no space left on device writing {what} {path} ({size(free_disk(path))} free); "
+        "free some space, or set CNNLAB_DATA to a folder on a larger disk",
+    )
 
 
 def batch_bytes(image_size: tuple[int, int], batch_size: int) -> int:
@@ -81,5 +89,8 @@ def batch_bytes(image_size: tuple[int, int], batch_size: int) -> int:
 
 def check_batch(image_size: tuple[int, int], batch_size: int) -> None:
     """Refuse a batch whose input tensors alone exceed the available memory (for the trainer, before step 1)."""
-    check_memory(batch_bytes(image_size, batch_size), f"a batch of {batch_size} images of {image_size[0]}x{image_size[1]}",
-                 "pass a smaller batch_size or image_size")
+    check_memory(
+        batch_bytes(image_size, batch_size),
+        f"a batch of {batch_size} images of {image_size[0]}x{image_size[1]}",
+        "pass a smaller batch_size or image_size",
+    )

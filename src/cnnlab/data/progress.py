@@ -38,8 +38,9 @@ class TerminalProgress(DataProgress):
         console = Console(stderr=True)
         if not console.is_terminal:
             return
-        self.bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                            console=console, transient=True)
+        self.bar = Progress(
+            TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True
+        )
         self.task = self.bar.add_task("decode", total=total)
         self.bar.start()
 

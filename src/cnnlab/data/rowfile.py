@@ -24,8 +24,9 @@ class RowWriter:
         self.path, self.shape, self.dtype = Path(path), tuple(shape), np.dtype(dtype)
         self.row_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
         with open(self.path, "wb") as f:
-            np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(self.dtype),
-                                                     "fortran_order": False, "shape": self.shape})
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
+            )
             self.offset = f.tell()
             f.truncate(self.offset + self.shape[0] * self.row_bytes)  # sparse until written
         self.fd = os.open(self.path, os.O_WRONLY)
@@ -42,7 +43,7 @@ class RowWriter:
             os.close(self.fd)
             self.fd = -1
 
-    def __enter__(self) -> "RowWriter":
+    def __enter__(self) -> RowWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -102,7 +103,9 @@ class RowFile(FileReader):
         self.row_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
         size = self.path.stat().st_size
         if size < self.offset + self.shape[0] * self.row_bytes:
-            raise ValueError(f"{self.path} is truncated: {size:,} bytes for {self.shape[0]:,} rows of {self.row_bytes:,}")
+            raise ValueError(
+                f"{self.path} is truncated: {size:,} bytes for {self.shape[0]:,} rows of {self.row_bytes:,}"
+            )
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -118,7 +121,10 @@ class RowFile(FileReader):
         flat = out.reshape(len(rows), -1).view(np.uint8)  # a view: out must be contiguous
         starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1) if len(rows) else np.zeros(0, np.int64)
         ends = np.append(starts[1:], len(rows))
-        spans = [(memoryview(flat[a:b].reshape(-1)), self.offset + int(rows[a]) * self.row_bytes) for a, b in zip(starts, ends)]
+        spans = [
+            (memoryview(flat[a:b].reshape(-1)), self.offset + int(rows[a]) * self.row_bytes)
+            for a, b in zip(starts, ends)
+        ]
         self.read_spans(spans)
         return out
 
@@ -142,7 +148,7 @@ class LazyRows:
     def read_into(self, index: np.ndarray, out: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
-    def _on(self, rows: np.ndarray) -> "LazyRows":
+    def _on(self, rows: np.ndarray) -> LazyRows:
         raise NotImplementedError
 
     def __getitem__(self, index) -> np.ndarray:
@@ -154,7 +160,7 @@ class LazyRows:
             return self[positions[None]][0]
         return self.read_into(positions, np.empty((len(positions), *self.row_shape), dtype=self.dtype))
 
-    def select(self, index) -> "LazyRows":
+    def select(self, index) -> LazyRows:
         """The rows at ``index`` (ints or a boolean mask) as another lazy view."""
         index = np.flatnonzero(index) if np.asarray(index).dtype == bool else index
         return self._on(self.rows[index])

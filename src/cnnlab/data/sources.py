@@ -121,7 +121,9 @@ def _cache_key(kind: str, path: Path, settings: dict[str, Any]) -> str:
 
 def _settings(image_size, limit_per_class, cache_size) -> dict[str, Any]:
     """How a source is decoded (what its cache folder is for), as ``meta.json`` stores it."""
-    decode = {"short_side": cache_size} if cache_size is not None else image_size  # framed: one cache for any input size
+    decode = (
+        {"short_side": cache_size} if cache_size is not None else image_size
+    )  # framed: one cache for any input size
     return json.loads(json.dumps({"decode": decode, "limit_per_class": limit_per_class}))
 
 
@@ -131,9 +133,11 @@ def _check_named(name: str, classes: list[str], path: Path | str) -> None:
     if expected is not None and len(classes) != expected:
         shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
         other = next((n for n, k in cifar.CLASS_COUNT.items() if k == len(classes)), None)
-        raise DataError(f"{name} has {expected} classes, but {path} holds {len(classes)} ({shown}): "
-                        + (f"pass `dataset={other!r}` if it is {other}, else " if other else "pass ")
-                        + "a name of its own (e.g. `dataset='my-photos'`)")
+        raise DataError(
+            f"{name} has {expected} classes, but {path} holds {len(classes)} ({shown}): "
+            + (f"pass `dataset={other!r}` if it is {other}, else " if other else "pass ")
+            + "a name of its own (e.g. `dataset='my-photos'`)"
+        )
 
 
 def _check_source(name: str, kind: str, path: Path, image_size, limit_per_class, cache_size) -> None:
@@ -179,7 +183,9 @@ def _folder_writer(name: str, path: Path, image_size, limit_per_class, cache_siz
 
 def _official_writer(name: str, path: Path, root: Path, progress: DataProgress):
     size = cifar.IMAGES * 3072
-    memory.check_memory(4 * size, f"reading the official {name} archive")  # the archive's bytes, its batches, the arrays
+    memory.check_memory(
+        4 * size, f"reading the official {name} archive"
+    )  # the archive's bytes, its batches, the arrays
     memory.check_disk(root, size, f"the decoded cache of {name}")
 
     def write(tmp: Path) -> tuple[list[str], list[str]]:
@@ -211,8 +217,11 @@ def _earlier(root: Path, name: str, image_size, limit_per_class, cache_size) -> 
         return found[0] if found else None
     for directory in cache.find(root, name, _settings(None, limit_per_class, None)):
         meta = cache.read_meta(directory) or {}
-        shapes = {tuple(np.load(directory / f"{s}_images.npy", mmap_mode="r").shape[1:3]) for s in meta.get("splits", [])
-                  if (directory / f"{s}_images.npy").is_file()}
+        shapes = {
+            tuple(np.load(directory / f"{s}_images.npy", mmap_mode="r").shape[1:3])
+            for s in meta.get("splits", [])
+            if (directory / f"{s}_images.npy").is_file()
+        }
         if shapes == {tuple(image_size)}:
             return directory
     return None
@@ -222,13 +231,18 @@ def _loaded(name: str, directory: Path, view) -> dict[str, ImageDataset]:
     """The splits of a cache folder, checked against its checksums, or a :class:`DataError` saying why not."""
     splits, problem = cache.load(directory, view)
     if splits is None:
-        raise DataError(f"the decoded copy of {name} in {directory} cannot be used: {problem or 'it is gone'}; "
-                        f"pass `data_dir` with the {name} source to decode it again")
+        raise DataError(
+            f"the decoded copy of {name} in {directory} cannot be used: {problem or 'it is gone'}; "
+            f"pass `data_dir` with the {name} source to decode it again"
+        )
     return splits
 
 
-def _decoded(name: str, directory: Path, splits: dict[str, ImageDataset], source: Path | None, progress: DataProgress) -> Decoded:
-    """The splits of a cache folder, said to be what ``name`` says (and which classes a split lacks); their origin recorded."""
+def _decoded(
+    name: str, directory: Path, splits: dict[str, ImageDataset], source: Path | None, progress: DataProgress
+) -> Decoded:
+    """The splits of a cache folder, said to be what ``name`` says (and which classes a split lacks);
+    their origin recorded."""
     meta = cache.read_meta(directory) or {}
     if meta.get("name") not in (None, name):
         raise DataError(f"{directory} holds the decoded {meta['name']}, not {name}: pass `dataset={meta['name']!r}`")
@@ -237,11 +251,17 @@ def _decoded(name: str, directory: Path, splits: dict[str, ImageDataset], source
     for split, data in splits.items():
         missing = missing_classes(classes, data.labels) if split not in ("train", "all") else []
         if missing:
-            progress.note(f"{name}: {split}/ has no images of {', '.join(missing)}: those classes are trained "
-                          "but never validated (evaluate lists them as 'no images')")
+            progress.note(
+                f"{name}: {split}/ has no images of {', '.join(missing)}: those classes are trained "
+                "but never validated (evaluate lists them as 'no images')"
+            )
     found = Decoded(splits)
-    found.origin = {"name": name, "checksum": meta.get("checksum"), "location": os.path.abspath(source) if source else None,
-                    "cache": os.path.abspath(directory)}
+    found.origin = {
+        "name": name,
+        "checksum": meta.get("checksum"),
+        "location": os.path.abspath(source) if source else None,
+        "cache": os.path.abspath(directory),
+    }
     return found
 
 
@@ -291,6 +311,22 @@ def load_dataset(
                 raise DataError(f"no {name} found in {looked}, and downloading is off; pass `data_dir`")
             found = ("official", cifar.download(name, cache_dir()))
     kind, path = found
+    return _decode_into_cache(name, kind, path, image_size, limit_per_class, cache_size, view, progress)
+
+
+def _decode_into_cache(
+    name: str,
+    kind: str,
+    path: Path,
+    image_size: tuple[int, int] | None,
+    limit_per_class: int | None,
+    cache_size: int | None,
+    view: tuple[int, int] | None,
+    progress: DataProgress,
+) -> Decoded:
+    """The decoded copy of source ``path`` (``kind``: official or folder) for these settings, from the
+    cache when it is there and whole, else decoded into it (a damaged or changed copy is replaced)."""
+    root = cache_dir() / "decoded"
     _check_source(name, kind, path, image_size, limit_per_class, cache_size)
     settings = _settings(None if kind == "official" else image_size, limit_per_class, cache_size)
     cached = inside(root, f"{name}-{_cache_key(kind, path, settings)}")
@@ -298,8 +334,11 @@ def load_dataset(
     if splits is None:
         if problem is not None:
             progress.note(f"the decoded cache {cached} is not used as is: {problem}; decoding it again from {path}")
-        write = (_official_writer(name, path, root, progress) if kind == "official"
-                 else _folder_writer(name, path, image_size, limit_per_class, cache_size, root, progress))
+        write = (
+            _official_writer(name, path, root, progress)
+            if kind == "official"
+            else _folder_writer(name, path, image_size, limit_per_class, cache_size, root, progress)
+        )
         cache.discard(cached)  # a damaged or changed cache is repaired, not re-decoded every time
         cache.save(cached, write, {"name": name, "kind": kind, "source": os.path.abspath(path), **settings})
         splits = _loaded(name, cached, view)

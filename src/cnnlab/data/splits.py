@@ -26,7 +26,8 @@ def load_splits(
     progress: DataProgress | None = None,
 ) -> DataSplits:
     """Train / validation (/ test) for a run: validation is the test set (``val_split=None``,
-    what article 000 did; an image folder's ``val/`` when it has one) or a stratified ``val_split`` fraction of train; ``limit_train``
+    what article 000 did; an image folder's ``val/`` when it has one) or a stratified ``val_split``
+    fraction of train; ``limit_train``
     keeps a class-balanced subset of the training images, ``limit_val`` of the validation images.
     ``stream``: leave the images in the decoded cache, read batch by batch while training
     (None: when they would take more than a quarter of this machine's memory); else in memory.

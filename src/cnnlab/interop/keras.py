@@ -83,13 +83,16 @@ class KerasSource:
 
 # --------------------------------------------------------------------------- reading sources
 
+
 def read_keras_source(source: Any) -> KerasSource:
     """The weight layers of a Keras model object or a Keras ``.h5`` / ``.weights.h5`` file."""
     if isinstance(source, (str, Path)):
         return _read_file(Path(source))
     if hasattr(source, "layers") and hasattr(source, "get_weights"):
         return KerasSource(list(_model_layers(source)), f"Keras model {getattr(source, 'name', '?')!r}", True)
-    raise ValueError(f"source must be a Keras model or the path of a .h5 / .weights.h5 file, got {type(source).__name__}")
+    raise ValueError(
+        f"source must be a Keras model or the path of a .h5 / .weights.h5 file, got {type(source).__name__}"
+    )
 
 
 def _model_layers(model: Any):
@@ -102,8 +105,10 @@ def _model_layers(model: Any):
             continue
         kind = KERAS_CLASSES.get(type(layer).__name__)
         if kind is None:
-            raise ValueError(f"Keras layer {layer.name!r} ({type(layer).__name__}) has weights cnnlab cannot load "
-                             f"(supported: {', '.join(KERAS_CLASSES)})")
+            raise ValueError(
+                f"Keras layer {layer.name!r} ({type(layer).__name__}) has weights cnnlab cannot load "
+                f"(supported: {', '.join(KERAS_CLASSES)})"
+            )
         config = layer.get_config()
         yield SourceLayer(layer.name, kind, [np.asarray(w) for w in weights], config)
 
@@ -123,11 +128,15 @@ def _read_file(path: Path) -> KerasSource:
     try:
         f = h5py.File(path, "r")
     except OSError as error:
-        raise ValueError(f"{path} is not an HDF5 file Keras wrote ({error}); expected a .h5 or .weights.h5 file") from None
+        raise ValueError(
+            f"{path} is not an HDF5 file Keras wrote ({error}); expected a .h5 or .weights.h5 file"
+        ) from None
     with f:
         root = f.get("model_weights", f)
         if "layer_names" in root.attrs:
-            return KerasSource(_legacy_layers(root, _legacy_configs(f)), f"legacy Keras file {path}", "model_config" in f.attrs)
+            return KerasSource(
+                _legacy_layers(root, _legacy_configs(f)), f"legacy Keras file {path}", "model_config" in f.attrs
+            )
         if "layers" in f:
             return KerasSource(_keras3_layers(f["layers"], path), f"Keras 3 weights file {path}", False)
     raise ValueError(f"{path} holds no Keras weights (neither 'layer_names' nor a 'layers' group)")
@@ -194,7 +203,9 @@ def _keras3_layers(group, path: Path) -> list[SourceLayer]:
         match = re.fullmatch(r"(?P<cls>[a-z0-9_]+?)(?:_(?P<n>\d+))?", key)
         kind = SNAKE_NAMES.get(match["cls"]) if match else None
         if kind is None:
-            raise ValueError(f"{path}: layer {key!r} has weights cnnlab cannot load (supported: {', '.join(SNAKE_NAMES)})")
+            raise ValueError(
+                f"{path}: layer {key!r} has weights cnnlab cannot load (supported: {', '.join(SNAKE_NAMES)})"
+            )
         arrays = [np.asarray(variables[str(i)]) for i in range(len(variables))]
         found.append((kind, int(match["n"] or 0), SourceLayer(key, kind, arrays)))
     found.sort(key=lambda item: (item[0], item[1]))
@@ -202,6 +213,7 @@ def _keras3_layers(group, path: Path) -> list[SourceLayer]:
 
 
 # --------------------------------------------------------------------------- matching
+
 
 def _kind(module: nn.Module) -> str | None:
     if isinstance(module, SeparableConv2D):
@@ -240,7 +252,9 @@ class _Misfit(ValueError):
     """A Keras layer's arrays do not fit the module they were matched with (the message says how)."""
 
 
-def _convert(module: nn.Module, layer: SourceLayer, flatten: tuple[int, int] | None) -> list[tuple[torch.Tensor, np.ndarray]]:
+def _convert(
+    module: nn.Module, layer: SourceLayer, flatten: tuple[int, int] | None
+) -> list[tuple[torch.Tensor, np.ndarray]]:
     """(torch tensor, value in its layout) pairs; ``_Misfit`` saying why when the layer does not fit."""
     arrays = layer.arrays
     if isinstance(module, KerasConv2dBase):
@@ -257,7 +271,11 @@ def _convert(module: nn.Module, layer: SourceLayer, flatten: tuple[int, int] | N
     # nn.Linear from Dense (in, out) or a 1x1 Conv2D on the pooled map (1, 1, in, out)
     out_f, in_f = module.weight.shape
     expected = [(in_f, out_f)] + ([(out_f,)] if module.bias is not None else [])
-    kernel = arrays[0].reshape(-1, arrays[0].shape[-1]) if arrays and arrays[0].ndim == 4 and arrays[0].shape[:2] == (1, 1) else arrays[0]
+    kernel = (
+        arrays[0].reshape(-1, arrays[0].shape[-1])
+        if arrays and arrays[0].ndim == 4 and arrays[0].shape[:2] == (1, 1)
+        else arrays[0]
+    )
     if [tuple(kernel.shape)] + [tuple(a.shape) for a in arrays[1:]] != expected:
         raise _Misfit(f"expects Keras shapes {', '.join(map(str, expected))}")
     if flatten is not None:  # Keras flattens (H, W, C); we flatten (C, H, W)
@@ -337,18 +355,38 @@ def load_keras_weights(model: nn.Module, source: Any, strict: bool = True, strid
         pairs += result
         loaded.append(layer.name)
     leftover = [layer for queue in queues.values() for layer in queue]
-    if missing and not (not strict and not leftover and all(m in head_modules for _, m in missing)):
-        for name, module in missing[:5]:
-            problems.append(f"{name} ({_torch_shapes(module)}): no Keras layer left for it")
-    for layer in leftover[:5]:
-        problems.append(f"Keras layer {layer.name} ({layer.kind}: {_shapes(layer.arrays)}): nothing in the model takes it")
-    if problems:
-        shown = "\n  ".join(problems[:8])
-        more = f"\n  ... and {len(problems) - 8} more" if len(problems) > 8 else ""
-        headless = missing and not leftover and all(m in head_modules for _, m in missing)
-        hint = " (a source without classifier, include_top=False? pass strict=False to keep the model's head)" if headless else ""
-        raise ValueError(f"the weights of {src.description} do not fit {type(model).__name__}{hint}:\n  {shown}{more}")
+    _check_fit(model, src.description, problems, missing, leftover, head_modules, strict)
     with torch.no_grad():
         for tensor, value in pairs:
             tensor.copy_(value.to(dtype=tensor.dtype, device=tensor.device))
     return loaded
+
+
+def _check_fit(
+    model: nn.Module,
+    description: str,
+    problems: list[str],
+    missing: list,
+    leftover: list,
+    head_modules: set,
+    strict: bool,
+) -> None:
+    """Raise ValueError listing the first misfits: tensors that do not fit, modules no Keras layer is
+    left for (unless ``strict=False`` and only the head lacks weights), Keras layers nothing takes."""
+    if missing and not (not strict and not leftover and all(m in head_modules for _, m in missing)):
+        for name, module in missing[:5]:
+            problems.append(f"{name} ({_torch_shapes(module)}): no Keras layer left for it")
+    for layer in leftover[:5]:
+        problems.append(
+            f"Keras layer {layer.name} ({layer.kind}: {_shapes(layer.arrays)}): nothing in the model takes it"
+        )
+    if problems:
+        shown = "\n  ".join(problems[:8])
+        more = f"\n  ... and {len(problems) - 8} more" if len(problems) > 8 else ""
+        headless = missing and not leftover and all(m in head_modules for _, m in missing)
+        hint = (
+            " (a source without classifier, include_top=False? pass strict=False to keep the model's head)"
+            if headless
+            else ""
+        )
+        raise ValueError(f"the weights of {description} do not fit {type(model).__name__}{hint}:\n  {shown}{more}")

@@ -63,8 +63,10 @@ def choose(name: str, model_args: dict | None = None) -> Published:
     torchvision_built = bool(wanted) and all(args.get(k) == v for k, v in wanted.items())
     if tv is not None and (keras is None or torchvision_built):
         if any(args.get(k) != v for k, v in wanted.items()):
-            hint = " ".join(f"--arg {k}={v}" for k, v in wanted.items())
-            raise ValueError(f"the ImageNet weights of {name} are torchvision's; build it in torchvision's flavour ({hint})")
+            raise ValueError(
+                f"the ImageNet weights of {name} are torchvision's; build it in torchvision's flavour "
+                f"(`model_args={wanted!r}`)"
+            )
         return tv
     if keras is not None:
         return keras
@@ -90,8 +92,10 @@ def weights_for(name: str, pretrained: bool | str = True, model_args: dict | Non
     elif isinstance(pretrained, str) and pretrained in tags:
         entry = tags[pretrained]
     else:
-        raise ValueError(f"pretrained={pretrained!r}: {name} has published weights tagged "
-                         f"{', '.join(map(repr, tags))}; pass one of those tags, True (cnnlab's choice) or False")
+        raise ValueError(
+            f"pretrained={pretrained!r}: {name} has published weights tagged "
+            f"{', '.join(map(repr, tags))}; pass one of those tags, True (cnnlab's choice) or False"
+        )
     wanted = {k: v for k, v in entry.model_args.items() if k != "dropout"}
     contrary = [f"{k}={args[k]!r}" for k, v in wanted.items() if k in args and args[k] != v]
     if contrary:
@@ -107,16 +111,22 @@ def _check(path: Path, entry: Published) -> None:
             digest_md5.update(chunk)
             digest_sha.update(chunk)
     if entry.md5 is not None and digest_md5.hexdigest() != entry.md5:
-        raise ValueError(f"{path}: MD5 {digest_md5.hexdigest()} is not the published {entry.md5}; delete it and download again")
+        raise ValueError(
+            f"{path}: MD5 {digest_md5.hexdigest()} is not the published {entry.md5}; delete it and download again"
+        )
     if entry.sha256_prefix is not None and not digest_sha.hexdigest().startswith(entry.sha256_prefix):
-        raise ValueError(f"{path}: SHA-256 {digest_sha.hexdigest()[:16]}... does not start with the published "
-                         f"{entry.sha256_prefix}; delete it and download again")
+        raise ValueError(
+            f"{path}: SHA-256 {digest_sha.hexdigest()[:16]}... does not start with the published "
+            f"{entry.sha256_prefix}; delete it and download again"
+        )
     if entry.md5 is None and entry.sha256_prefix is None:
         # Keras publishes no hash for MobileNet v1/v2: remember the first download's SHA-256 and hold later uses to it
         record = path.parent / (entry.filename + ".sha256")
         if record.is_file() and record.read_text().strip() != digest_sha.hexdigest():
-            raise ValueError(f"{path}: SHA-256 {digest_sha.hexdigest()[:16]}... is not the one recorded at the first "
-                             f"download ({record}); delete both and download again")
+            raise ValueError(
+                f"{path}: SHA-256 {digest_sha.hexdigest()[:16]}... is not the one recorded at the first "
+                f"download ({record}); delete both and download again"
+            )
         if not record.is_file() and path.parent == weights_dir():
             record.write_text(digest_sha.hexdigest() + "\n")
 
@@ -228,5 +238,15 @@ def create_model(
     return result
 
 
-__all__ = ["KERAS", "TORCHVISION", "Published", "choose", "create_model", "fetch", "load_pretrained", "load_published",
-           "weights_dir", "weights_for"]
+__all__ = [
+    "KERAS",
+    "TORCHVISION",
+    "Published",
+    "choose",
+    "create_model",
+    "fetch",
+    "load_pretrained",
+    "load_published",
+    "weights_dir",
+    "weights_for",
+]

@@ -1,6 +1,7 @@
 """Load torchvision state dicts into cnnlab models built in torchvision's flavour.
 
-    model = create_model("resnet50", **torchvision_kwargs("resnet50"))   # conv_bias=False, padding="symmetric", bn_eps=1e-5
+    # torchvision_kwargs: conv_bias=False, padding="symmetric", bn_eps=1e-5
+    model = create_model("resnet50", **torchvision_kwargs("resnet50"))
     load_torchvision_weights(model, torch.load("resnet50-0676ba61.pth", weights_only=True))
 
 cnnlab's layers compute what Keras computes. Where torchvision's network differs, a keyword
@@ -42,8 +43,10 @@ IGNORED_PREFIXES = ("aux1.", "aux2.")  # torchvision GoogLeNet's auxiliary heads
 def torchvision_kwargs(name: str) -> dict:
     """The model keywords that build torchvision's flavour of ``name``."""
     if name not in TORCHVISION_KWARGS:
-        raise ValueError(f"torchvision has no {name!r} that cnnlab can build; models with torchvision weights: "
-                         f"{', '.join(sorted(TORCHVISION_KWARGS))}")
+        raise ValueError(
+            f"torchvision has no {name!r} that cnnlab can build; models with torchvision weights: "
+            f"{', '.join(sorted(TORCHVISION_KWARGS))}"
+        )
     return dict(TORCHVISION_KWARGS[name])
 
 
@@ -71,7 +74,9 @@ def _groups(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, list[tupl
         elif weight is not None and weight.dim() == 2:
             kinds["linear"].append((prefix, tensors))
         else:
-            raise ValueError(f"state dict module {prefix!r} ({', '.join(tensors)}) is not a conv, BatchNorm or linear layer")
+            raise ValueError(
+                f"state dict module {prefix!r} ({', '.join(tensors)}) is not a conv, BatchNorm or linear layer"
+            )
     return kinds, ignored
 
 
@@ -98,7 +103,9 @@ def _describe(tensors: Mapping[str, torch.Tensor]) -> str:
     return ", ".join(f"{n} {tuple(t.shape)}" for n, t in tensors.items())
 
 
-def load_torchvision_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], strict: bool = True) -> list[str]:
+def load_torchvision_weights(
+    model: nn.Module, state_dict: Mapping[str, torch.Tensor], strict: bool = True
+) -> list[str]:
     """Copy a torchvision state dict into ``model``; returns the torchvision module names loaded.
 
     ``strict=False`` accepts a state dict without the classifier (the model's head is kept).
@@ -127,7 +134,9 @@ def load_torchvision_weights(model: nn.Module, state_dict: Mapping[str, torch.Te
     leftover = [(prefix, t) for queue in kinds.values() for prefix, t in queue]
     headless = bool(missing) and not leftover and all(m in head_modules for _, m in missing)
     if missing and not (headless and not strict):
-        problems += [f"{name} ({_describe(_ours(m))}): nothing left in the state dict for it" for name, m in missing[:5]]
+        problems += [
+            f"{name} ({_describe(_ours(m))}): nothing left in the state dict for it" for name, m in missing[:5]
+        ]
     problems += [f"state dict {prefix} ({_describe(t)}): nothing in the model takes it" for prefix, t in leftover[:5]]
     if problems:
         shown = "\n  ".join(problems[:8])

@@ -8,4 +8,10 @@ from .transpose import Conv2DTranspose
 __all__ = [
     "AveragePooling2D",
     "MaxPooling2D",
-    "Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "KerasConv2dBase", "LayerCost", "SeparableConv2D"]
+    "Conv2D",
+    "Conv2DTranspose",
+    "DepthwiseConv2D",
+    "KerasConv2dBase",
+    "LayerCost",
+    "SeparableConv2D",
+]

@@ -4,8 +4,9 @@ Keras initialisation, input validation and the cost report."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -195,22 +196,19 @@ class KerasConv2dBase(nn.Module):
         if len(shape) != 3:
             raise ValueError(f"input size must be (H, W) or (C, H, W), got {shape!r}")
         if shape[0] != self.in_channels:
-            raise ValueError(
-                f"{self.keras_class} expects {self.in_channels} input channels, got input size {shape}"
-            )
-        return positive_int("input channels", shape[0]), positive_int("input height", shape[1]), positive_int(
-            "input width", shape[2]
+            raise ValueError(f"{self.keras_class} expects {self.in_channels} input channels, got input size {shape}")
+        return (
+            positive_int("input channels", shape[0]),
+            positive_int("input height", shape[1]),
+            positive_int("input width", shape[2]),
         )
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4:
-            raise ValueError(
-                f"{self.keras_class} expects a 4-D NCHW tensor, got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"{self.keras_class} expects a 4-D NCHW tensor, got shape {tuple(x.shape)}")
         if x.shape[1] != self.in_channels:
             raise ValueError(
-                f"{self.keras_class} expects {self.in_channels} input channels (NCHW dim 1), "
-                f"got shape {tuple(x.shape)}"
+                f"{self.keras_class} expects {self.in_channels} input channels (NCHW dim 1), got shape {tuple(x.shape)}"
             )
 
     # ----------------------------------------------------------------- Keras weights
@@ -229,10 +227,7 @@ class KerasConv2dBase(nn.Module):
 
     def get_keras_weights(self) -> list[np.ndarray]:
         """The weights as Keras's ``layer.get_weights()`` returns them (same order and shapes)."""
-        return [
-            spec.to_keras(getattr(self, spec.attr).detach()).cpu().numpy().copy()
-            for spec in self._keras_weights()
-        ]
+        return [spec.to_keras(getattr(self, spec.attr).detach()).cpu().numpy().copy() for spec in self._keras_weights()]
 
     def set_keras_weights(self, weights: Sequence[object]) -> None:
         """Load weights given in Keras's ``get_weights()`` order and shapes."""
@@ -285,8 +280,6 @@ class KerasConv2dBase(nn.Module):
         if max(self.dilation_rate) > 1:
             text += f", dilation_rate={self.dilation_rate}"
         return text + ("" if self.use_bias else ", use_bias=False")
-
-
 
 
 def pad_same(module: KerasConv2dBase, x: torch.Tensor) -> tuple[torch.Tensor, Pair]:

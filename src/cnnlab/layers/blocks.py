@@ -4,7 +4,7 @@ and the ubiquitous conv -> norm -> activation unit."""
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
 
 from torch import nn
 
@@ -12,7 +12,7 @@ from .base import Pair
 from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D
 
 CONV_TYPES = {"conv": Conv2D, "depthwise": DepthwiseConv2D, "separable": SeparableConv2D}
-ConvType = Union[str, type]
+ConvType = str | type
 
 
 def batch_norm(channels: int, eps: float = 1e-3, momentum: float = 0.99) -> nn.BatchNorm2d:
@@ -76,7 +76,8 @@ class ConvNormAct(nn.Sequential):
     ) -> None:
         super().__init__()
         self.add_module(
-            "conv", conv_layer(conv_type, in_channels, out_channels, kernel_size, strides, padding, use_bias, dilation_rate)
+            "conv",
+            conv_layer(conv_type, in_channels, out_channels, kernel_size, strides, padding, use_bias, dilation_rate),
         )
         if norm_layer is not None:
             self.add_module("bn", norm_layer(out_channels))

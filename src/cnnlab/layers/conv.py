@@ -30,9 +30,19 @@ class Conv2D(KerasConv2dBase):
 
     keras_class = "Conv2D"
 
-    def __init__(self, in_channels: int, filters: int, kernel_size: int | Pair, strides: int | Pair = 1,
-                 padding: str = "valid", dilation_rate: int | Pair = 1, use_bias: bool = True, *,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel_size: int | Pair,
+        strides: int | Pair = 1,
+        padding: str = "valid",
+        dilation_rate: int | Pair = 1,
+        use_bias: bool = True,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__(
             in_channels, positive_int("filters", filters), kernel_size, strides, padding, dilation_rate, use_bias
         )
@@ -43,7 +53,10 @@ class Conv2D(KerasConv2dBase):
         return {"weight": (self.filters, self.in_channels, *self.kernel_size)}
 
     def _keras_weights(self) -> list[KerasWeight]:
-        return [_conv_kernel_mapping("weight", (*self.kernel_size, self.in_channels, self.filters)), *self._bias_mapping()]
+        return [
+            _conv_kernel_mapping("weight", (*self.kernel_size, self.in_channels, self.filters)),
+            *self._bias_mapping(),
+        ]
 
     def _macs_by_step(self, input_shape, output_shape) -> dict[str, int]:
         return {"conv": self._taps(output_shape) * self.in_channels * self.filters}
@@ -64,14 +77,22 @@ class DepthwiseConv2D(KerasConv2dBase):
 
     keras_class = "DepthwiseConv2D"
 
-    def __init__(self, in_channels: int, kernel_size: int | Pair, strides: int | Pair = 1, padding: str = "valid",
-                 depth_multiplier: int = 1, dilation_rate: int | Pair = 1, use_bias: bool = True, *,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        kernel_size: int | Pair,
+        strides: int | Pair = 1,
+        padding: str = "valid",
+        depth_multiplier: int = 1,
+        dilation_rate: int | Pair = 1,
+        use_bias: bool = True,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         channels = positive_int("in_channels", in_channels)
         multiplier = positive_int("depth_multiplier", depth_multiplier)
-        super().__init__(
-            channels, channels * multiplier, kernel_size, strides, padding, dilation_rate, use_bias
-        )
+        super().__init__(channels, channels * multiplier, kernel_size, strides, padding, dilation_rate, use_bias)
         self.depth_multiplier = multiplier
         self._create_parameters(device, dtype)
 
@@ -107,10 +128,20 @@ class SeparableConv2D(KerasConv2dBase):
     keras_class = "SeparableConv2D"
 
     # Keras's order: dilation_rate before depth_multiplier here, after it in DepthwiseConv2D
-    def __init__(self, in_channels: int, filters: int, kernel_size: int | Pair, strides: int | Pair = 1,
-                 padding: str = "valid", dilation_rate: int | Pair = 1, depth_multiplier: int = 1,
-                 use_bias: bool = True, *, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel_size: int | Pair,
+        strides: int | Pair = 1,
+        padding: str = "valid",
+        dilation_rate: int | Pair = 1,
+        depth_multiplier: int = 1,
+        use_bias: bool = True,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__(
             in_channels, positive_int("filters", filters), kernel_size, strides, padding, dilation_rate, use_bias
         )
@@ -132,7 +163,10 @@ class SeparableConv2D(KerasConv2dBase):
 
     def _macs_by_step(self, input_shape, output_shape) -> dict[str, int]:
         mid = self.in_channels * self.depth_multiplier
-        return {"depthwise": self._taps(output_shape) * mid, "pointwise": output_shape[1] * output_shape[2] * mid * self.filters}
+        return {
+            "depthwise": self._taps(output_shape) * mid,
+            "pointwise": output_shape[1] * output_shape[2] * mid * self.filters,
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)

@@ -27,7 +27,8 @@ class _Pool2D(nn.Module):
 
     def output_size(self, height: int, width: int) -> Pair:
         size = tuple(
-            P.conv_output_length(n, k, s, self.padding) for n, k, s in zip((height, width), self.pool_size, self.strides)
+            P.conv_output_length(n, k, s, self.padding)
+            for n, k, s in zip((height, width), self.pool_size, self.strides)
         )
         if min(size) < 1:
             raise ValueError(

@@ -35,10 +35,20 @@ class Conv2DTranspose(KerasConv2dBase):
 
     keras_class = "Conv2DTranspose"
 
-    def __init__(self, in_channels: int, filters: int, kernel_size: int | Pair, strides: int | Pair = 1,
-                 padding: str = "valid", output_padding: int | Pair | None = None, dilation_rate: int | Pair = 1,
-                 use_bias: bool = True, *, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel_size: int | Pair,
+        strides: int | Pair = 1,
+        padding: str = "valid",
+        output_padding: int | Pair | None = None,
+        dilation_rate: int | Pair = 1,
+        use_bias: bool = True,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__(
             in_channels, positive_int("filters", filters), kernel_size, strides, padding, dilation_rate, use_bias
         )
@@ -73,19 +83,22 @@ class Conv2DTranspose(KerasConv2dBase):
         )
 
     def _keras_weights(self) -> list[KerasWeight]:
-        return [_conv_kernel_mapping("weight", (*self.kernel_size, self.filters, self.in_channels)), *self._bias_mapping()]
+        return [
+            _conv_kernel_mapping("weight", (*self.kernel_size, self.filters, self.in_channels)),
+            *self._bias_mapping(),
+        ]
 
     def _macs_by_step(self, input_shape, output_shape) -> dict[str, int]:
-        return {"transpose": self._taps(input_shape) * self.in_channels * self.filters}  # every input cell scatters a kernel
+        return {
+            "transpose": self._taps(input_shape) * self.in_channels * self.filters
+        }  # every input cell scatters a kernel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         (top, bottom), (left, right) = self._crops
         if top == bottom >= 0 and left == right >= 0:
             # Symmetric crop: PyTorch's own padding argument does it inside the kernel.
-            return F.conv_transpose2d(
-                x, self.weight, self.bias, self.strides, (top, left), 0, 1, self.dilation_rate
-            )
+            return F.conv_transpose2d(x, self.weight, self.bias, self.strides, (top, left), 0, 1, self.dilation_rate)
         y = F.conv_transpose2d(x, self.weight, None, self.strides, 0, 0, 1, self.dilation_rate)
         if min(top, bottom, left, right) >= 0:
             # Crop with a view; the bias add (or one copy) then makes it contiguous in one pass.

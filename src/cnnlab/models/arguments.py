@@ -3,7 +3,8 @@ them: ``growth_rate=16``, ``blocks=1,2,4,3``, ``densenet_cifar:growth_rate=32:bl
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def parse_value(text: str) -> Any:

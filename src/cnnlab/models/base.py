@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -137,7 +137,9 @@ class CnnModel(nn.Module):
 
 def check_stem(stem: str) -> str:
     if stem not in ("imagenet", "cifar"):
-        raise ValueError(f"stem must be 'imagenet' (the paper's) or 'cifar' (3x3 stride 1, no early pooling), got {stem!r}")
+        raise ValueError(
+            f"stem must be 'imagenet' (the paper's) or 'cifar' (3x3 stride 1, no early pooling), got {stem!r}"
+        )
     return stem
 
 

@@ -13,7 +13,7 @@ global average pooling and a dense classifier close the net (Keras defaults thro
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 
@@ -47,7 +47,9 @@ class TypedConvNet(CnnModel):
             raise ValueError(f"kernel_size must be a positive int, got {kernel_size!r}")
         per_stage = [tuple(t) for t in layer_types] if layer_types and not isinstance(layer_types[0], str) else None
         if per_stage is not None and len(per_stage) != len(widths):
-            raise ValueError(f"one layer list per stage: {len(widths)} stages (widths {tuple(widths)}), got {len(per_stage)} lists")
+            raise ValueError(
+                f"one layer list per stage: {len(widths)} stages (widths {tuple(widths)}), got {len(per_stage)} lists"
+            )
         stage_types = per_stage or [tuple(layer_types)] * len(widths)
         for s, types in enumerate(stage_types):
             for i, kind in enumerate(types):
@@ -80,8 +82,11 @@ def _check_types(name: str, value: object, length: int) -> tuple[str, ...]:
 
 
 @register_model(input_size=(3, 32, 32))
-def convtype_cifar(num_classes: int = 10, in_channels: int = 3, conv: str = "conv", widths: Sequence[int] = WIDTHS) -> TypedConvNet:
-    """Article 001's 10-layer CIFAR net built from one conv type (conv 1,598,730 / depthwise 58,506 / separable 230,538 params)."""
+def convtype_cifar(
+    num_classes: int = 10, in_channels: int = 3, conv: str = "conv", widths: Sequence[int] = WIDTHS
+) -> TypedConvNet:
+    """Article 001's 10-layer CIFAR net built from one conv type (conv 1,598,730 / depthwise 58,506 /
+    separable 230,538 params)."""
     if conv not in CONV_TYPES:
         raise ValueError(f"conv must be one of {sorted(CONV_TYPES)}, got {conv!r}")
     return TypedConvNet((conv, conv), widths, num_classes, in_channels)

@@ -20,8 +20,8 @@ next transition), which is what timm and torchvision hand to detection necks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -130,6 +130,7 @@ class DenseNet(CnnModel):
 
 # --- validation --------------------------------------------------------------------------
 
+
 def _check_positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -148,7 +149,9 @@ def _check_blocks(value: object) -> tuple[int, ...]:
         or not value
         or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in value)
     ):
-        raise ValueError(f"blocks must be a non-empty sequence of positive ints (layers per dense block), got {value!r}")
+        raise ValueError(
+            f"blocks must be a non-empty sequence of positive ints (layers per dense block), got {value!r}"
+        )
     return tuple(value)
 
 
@@ -163,6 +166,7 @@ def _check_transitions(channels: int, blocks: Sequence[int], growth_rate: int, c
 
 
 # --- builders --------------------------------------------------------------------------
+
 
 def _imagenet_stem(in_channels: int, stem: str, width: int, eps: float) -> tuple[nn.Sequential, int]:
     """Keras: ZeroPadding2D(3), Conv 7x7/2 'valid', BN, ReLU, ZeroPadding2D(1), MaxPool 3/2 'valid'.
@@ -198,7 +202,9 @@ def _densenet_imagenet(
     blocks, width = IMAGENET_BLOCKS[depth], 64
     _check_transitions(width, blocks, growth_rate, compression)
     stem_module, reduction = _imagenet_stem(in_channels, stem, width, flavour.eps)
-    return DenseNet(stem_module, width, reduction, blocks, growth_rate, 4 * growth_rate, compression, flavour, num_classes)
+    return DenseNet(
+        stem_module, width, reduction, blocks, growth_rate, 4 * growth_rate, compression, flavour, num_classes
+    )
 
 
 # Published ImageNet weights: keras.applications' DenseNet121/169/201 (with the MD5 Keras
@@ -277,7 +283,9 @@ def densenet_bc(
     -AvgPool 2x2, final BN-ReLU, GAP, fc; convs without bias, BN eps 1e-5. ``compression=1`` is DenseNet-B.
     """
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
-        raise ValueError(f"depth must be an int >= 10 with (depth - 4) % 6 == 0 for DenseNet-BC (40, 100, 250, ...), got {depth!r}")
+        raise ValueError(
+            f"depth must be an int >= 10 with (depth - 4) % 6 == 0 for DenseNet-BC (40, 100, 250, ...), got {depth!r}"
+        )
     growth_rate = _check_positive_int("growth_rate", growth_rate)
     compression = _check_compression(compression)
     width, blocks = 2 * growth_rate, ((depth - 4) // 6,) * 3

@@ -24,7 +24,9 @@ from torch import nn
 from .base import CnnModel, FeatureInfo
 
 
-def check_out_indices(out_indices: object, feature_info: Sequence[FeatureInfo], name: str = "the model") -> tuple[int, ...]:
+def check_out_indices(
+    out_indices: object, feature_info: Sequence[FeatureInfo], name: str = "the model"
+) -> tuple[int, ...]:
     """``out_indices`` as a strictly increasing tuple of stage indices (negative ones count from the end)."""
     n = len(feature_info)
     stages = ", ".join(f"{i}: {f.module} ({f.channels} ch, /{f.reduction})" for i, f in enumerate(feature_info))
@@ -50,7 +52,9 @@ class FeatureExtractor(nn.Module):
     def __init__(self, model: CnnModel, out_indices: Sequence[int] | None = None) -> None:
         super().__init__()
         if not isinstance(model, CnnModel):
-            raise ValueError(f"features_only needs a zoo model (stem, stages, feature_info), got {type(model).__name__}")
+            raise ValueError(
+                f"features_only needs a zoo model (stem, stages, feature_info), got {type(model).__name__}"
+            )
         infos = list(model.feature_info)
         name = type(model).__name__
         indices = tuple(range(len(infos))) if out_indices is None else check_out_indices(out_indices, infos, name)

@@ -27,8 +27,8 @@ a 32x32 input ends at 2x2 (v1, v2, v3-large) -- the networks keep all their stri
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,8 @@ from .base import ClassifierHead, CnnModel, FeatureInfo, check_bn_eps, check_ste
 from .registry import register_model
 from .weights import keras_weights, torchvision_weights
 
+# The architecture tables keep several rows per line (not reformatted).
+# fmt: off
 # v1 [keras mobilenet._depthwise_conv_block]: c pointwise filters (x alpha), n blocks, s depthwise stride
 #         c, n, s
 V1_ARCH = ((64, 1, 1), (128, 1, 2), (128, 1, 1), (256, 1, 2), (256, 1, 1),
@@ -64,6 +66,7 @@ V3_LARGE = ((3, 1, 16, False, "RE", 1), (3, 4, 24, False, "RE", 2), (3, 3, 24, F
             (3, 6, 80, False, "HS", 2), (3, 2.5, 80, False, "HS", 1), (3, 2.3, 80, False, "HS", 1),
             (3, 2.3, 80, False, "HS", 1), (3, 6, 112, True, "HS", 1), (3, 6, 112, True, "HS", 1),
             (5, 6, 160, True, "HS", 2), (5, 6, 160, True, "HS", 1), (5, 6, 160, True, "HS", 1))
+# fmt: on
 V3_HEAD = {"small": 1024, "large": 1280}  # width of the 1x1 conv (with bias) after pooling
 
 EPS = 1e-3
@@ -108,9 +111,19 @@ class SqueezeExcite(nn.Module):
 class InvertedResidual(nn.Module):
     """``[expand] [pad] dw [se] project`` (+ input when stride 1 and widths agree), v2/v3."""
 
-    def __init__(self, in_ch: int, mid: int, out: int, kernel: int, stride: int, se: bool,
-                 act_layer: Callable[[], nn.Module], expand: bool, norm: Callable[[int], nn.Module],
-                 padding: str = "keras") -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        mid: int,
+        out: int,
+        kernel: int,
+        stride: int,
+        se: bool,
+        act_layer: Callable[[], nn.Module],
+        expand: bool,
+        norm: Callable[[int], nn.Module],
+        padding: str = "keras",
+    ) -> None:
         super().__init__()
         if expand:  # Keras skips it in the first block only
             self.expand = ConvNormAct(in_ch, mid, 1, norm_layer=norm, act_layer=act_layer)
@@ -118,8 +131,16 @@ class InvertedResidual(nn.Module):
             raise ValueError(f"a block without expansion keeps its {in_ch} input channels, got {mid}")
         if stride == 2:
             self.pad = CorrectPad(kernel) if padding == "keras" else nn.ZeroPad2d(kernel // 2)
-        self.dw = ConvNormAct(mid, mid, kernel, stride, "valid" if stride == 2 else "same", "depthwise",
-                              norm_layer=norm, act_layer=act_layer)
+        self.dw = ConvNormAct(
+            mid,
+            mid,
+            kernel,
+            stride,
+            "valid" if stride == 2 else "same",
+            "depthwise",
+            norm_layer=norm,
+            act_layer=act_layer,
+        )
         if se:
             self.se = SqueezeExcite(mid, _make_divisible(mid * 0.25))
         self.project = ConvNormAct(mid, out, 1, norm_layer=norm, act_layer=None)
@@ -136,8 +157,15 @@ class InvertedResidual(nn.Module):
 class MobileNet(CnnModel):
     """``stem`` -> ``stages`` -> [``final``] -> ``head``, assembled by the builders below."""
 
-    def __init__(self, stem: nn.Module, blocks: Sequence[tuple[nn.Module, int, int]], head: ClassifierHead,
-                 final: nn.Module | None = None, final_channels: int = 0, reduction0: int = 1) -> None:
+    def __init__(
+        self,
+        stem: nn.Module,
+        blocks: Sequence[tuple[nn.Module, int, int]],
+        head: ClassifierHead,
+        final: nn.Module | None = None,
+        final_channels: int = 0,
+        reduction0: int = 1,
+    ) -> None:
         """``blocks``: (block, stride, out channels); a stage starts at each stride-2 block."""
         super().__init__()
         self.stem = stem
@@ -149,7 +177,7 @@ class MobileNet(CnnModel):
                 stages.append(nn.Sequential())
             stages[-1].add_module(f"block{len(stages[-1])}", block)
             reduction *= stride
-            self.feature_info[len(stages) - 1:] = [FeatureInfo(f"stages.{len(stages) - 1}", channels, reduction)]
+            self.feature_info[len(stages) - 1 :] = [FeatureInfo(f"stages.{len(stages) - 1}", channels, reduction)]
         self.stages = nn.Sequential(*stages)
         if final is not None:
             self.final = final  # widens the last stage at the same resolution
@@ -163,7 +191,9 @@ def _check_alpha(alpha: float) -> float:
     return float(alpha)
 
 
-def _stem(in_channels: int, width: int, stem: str, norm, act_layer, use_bias: bool = False, padding: str = "same") -> ConvNormAct:
+def _stem(
+    in_channels: int, width: int, stem: str, norm, act_layer, use_bias: bool = False, padding: str = "same"
+) -> ConvNormAct:
     strides = 2 if check_stem(stem) == "imagenet" else 1
     return ConvNormAct(in_channels, width, 3, strides, padding, use_bias=use_bias, norm_layer=norm, act_layer=act_layer)
 
@@ -186,8 +216,10 @@ def _v1(num_classes, in_channels, stem, alpha, depth_multiplier, dropout, conv_b
             stride, out = (s if i == 0 else 1), int(c * alpha)
             layers: list[tuple[str, nn.Module]] = [("pad", nn.ZeroPad2d((0, 1, 0, 1)))] if stride == 2 else []
             mid = channels * depth_multiplier
-            layers += [("dw", conv(channels, mid, 3, stride, "valid" if stride == 2 else "same", "depthwise")),
-                       ("pw", conv(mid, out, 1))]
+            layers += [
+                ("dw", conv(channels, mid, 3, stride, "valid" if stride == 2 else "same", "depthwise")),
+                ("pw", conv(mid, out, 1)),
+            ]
             blocks.append((nn.Sequential(OrderedDict(layers)), stride, out))
             channels = out
     head = ClassifierHead(channels, num_classes, drop_rate=float(dropout))
@@ -196,7 +228,9 @@ def _v1(num_classes, in_channels, stem, alpha, depth_multiplier, dropout, conv_b
 
 def _check_flavour(padding: object, bn_eps: object) -> float:
     if padding not in ("keras", "symmetric"):
-        raise ValueError(f"padding must be 'keras' (TensorFlow's 'same') or 'symmetric' (torchvision's), got {padding!r}")
+        raise ValueError(
+            f"padding must be 'keras' (TensorFlow's 'same') or 'symmetric' (torchvision's), got {padding!r}"
+        )
     return check_bn_eps(bn_eps, EPS, "torchvision v2: 1e-5")
 
 
@@ -205,8 +239,16 @@ def _symmetric_stem(block: ConvNormAct) -> nn.Sequential:
     return nn.Sequential(OrderedDict([("pad", nn.ZeroPad2d(block.conv.kernel_size[0] // 2)), *block.named_children()]))
 
 
-def _inverted(num_classes, in_channels, stem, alpha, version: str, minimalistic: bool = False,
-              padding: str = "keras", bn_eps: float | None = None) -> MobileNet:
+def _inverted(
+    num_classes,
+    in_channels,
+    stem,
+    alpha,
+    version: str,
+    minimalistic: bool = False,
+    padding: str = "keras",
+    bn_eps: float | None = None,
+) -> MobileNet:
     alpha = _check_alpha(alpha)
     if not isinstance(minimalistic, bool):
         raise ValueError(f"minimalistic must be True or False, got {minimalistic!r}")
@@ -263,8 +305,15 @@ MOBILENET_V3_LARGE_WEIGHTS = (
 
 
 @register_model(weights=MOBILENET_WEIGHTS)
-def mobilenet(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", alpha: float = 1.0,
-              depth_multiplier: int = 1, dropout: float = 1e-3, conv_bias: bool = False) -> MobileNet:
+def mobilenet(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    stem: str = "imagenet",
+    alpha: float = 1.0,
+    depth_multiplier: int = 1,
+    dropout: float = 1e-3,
+    conv_bias: bool = False,
+) -> MobileNet:
     """keras.applications' MobileNet v1 (Howard et al., 2017; 28 layers): 4,253,864 params.
 
     Conv 3x3/2 32, 13 depthwise-separable blocks (dw 3x3-BN-ReLU6, pw 1x1-BN-ReLU6; stride-2
@@ -277,8 +326,14 @@ def mobilenet(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagen
 
 
 @register_model(weights=MOBILENET_V2_WEIGHTS)
-def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet",
-                 alpha: float = 1.0, padding: str = "keras", bn_eps: float | None = None) -> MobileNet:
+def mobilenet_v2(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    stem: str = "imagenet",
+    alpha: float = 1.0,
+    padding: str = "keras",
+    bn_eps: float | None = None,
+) -> MobileNet:
     """keras.applications' MobileNetV2 (Sandler et al., CVPR 2018; inverted residuals): 3,538,984 params.
 
     Conv 3x3/2 32, 17 inverted-residual blocks (expand 1x1, dw 3x3, linear project 1x1; ReLU6;
@@ -289,9 +344,17 @@ def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, stem: str = "ima
     return _inverted(num_classes, in_channels, stem, alpha, "v2", padding=padding, bn_eps=bn_eps)
 
 
-def _mobilenet_v3(version: str, *, num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet",
-                  alpha: float = 1.0, minimalistic: bool = False, padding: str = "keras",
-                  bn_eps: float | None = None) -> MobileNet:
+def _mobilenet_v3(
+    version: str,
+    *,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    stem: str = "imagenet",
+    alpha: float = 1.0,
+    minimalistic: bool = False,
+    padding: str = "keras",
+    bn_eps: float | None = None,
+) -> MobileNet:
     """Both v3 sizes' builder: its keywords are what ``mobilenet_v3_small`` / ``_large`` accept."""
     return _inverted(num_classes, in_channels, stem, alpha, version, minimalistic, padding, bn_eps)
 

@@ -47,12 +47,15 @@ class Preprocessing:
             raise ValueError(f"input_size must be (height, width) positive ints, got {self.input_size!r}")
         resize = self.resize
         if resize is not None and (isinstance(resize, bool) or not isinstance(resize, int) or resize < min(size)):
-            raise ValueError(f"resize must be None or a shorter side of at least {min(size)} (input_size {size}), "
-                             f"got {self.resize!r}")
+            raise ValueError(
+                f"resize must be None or a shorter side of at least {min(size)} (input_size {size}), "
+                f"got {self.resize!r}"
+            )
         mean, std = tuple(float(m) for m in self.mean), tuple(float(s) for s in self.std)
         if len(mean) != 3 or len(std) != 3 or not all(s > 0 for s in std):
-            raise ValueError(f"mean and std must be 3 numbers (R, G, B), std positive; "
-                             f"got mean={self.mean!r}, std={self.std!r}")
+            raise ValueError(
+                f"mean and std must be 3 numbers (R, G, B), std positive; got mean={self.mean!r}, std={self.std!r}"
+            )
         if self.channels not in ("RGB", "BGR"):
             raise ValueError(f"channels must be 'RGB' or 'BGR', got {self.channels!r}")
         if self.interpolation not in INTERPOLATIONS:
@@ -78,8 +81,11 @@ class Preprocessing:
         and center-cropped (torchvision's arithmetic); ``normalize`` is the model's next step."""
         from PIL import Image
 
-        resample = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
-                    "bicubic": Image.Resampling.BICUBIC}[self.interpolation]
+        resample = {
+            "nearest": Image.Resampling.NEAREST,
+            "bilinear": Image.Resampling.BILINEAR,
+            "bicubic": Image.Resampling.BICUBIC,
+        }[self.interpolation]
         image = image.convert("RGB")
         height, width = self.input_size
         if self.resize is None:

@@ -127,10 +127,7 @@ def list_models(pattern: str | None = None, pretrained: bool = False) -> list[st
 def published(framework: str) -> dict[str, Published]:
     """The registered models with published weights of ``framework``, by name."""
     return {
-        name: weights
-        for name in list_models()
-        for weights in _REGISTRY[name].weights
-        if weights.framework == framework
+        name: weights for name in list_models() for weights in _REGISTRY[name].weights if weights.framework == framework
     }
 
 
@@ -163,19 +160,25 @@ def create_model(
     if not isinstance(features_only, bool):
         raise ValueError(f"features_only must be True or False, got {features_only!r}")
     if out_indices is not None and not features_only:
-        raise ValueError(f"out_indices={out_indices!r} needs features_only=True (it picks the stages a backbone returns)")
+        raise ValueError(
+            f"out_indices={out_indices!r} needs features_only=True (it picks the stages a backbone returns)"
+        )
     if features_only:
         from .features import FeatureExtractor
 
         return FeatureExtractor(create_model(name, num_classes, in_channels, **kwargs), out_indices)
     entry = get_model_entry(name)
     if "pretrained" in kwargs:  # the weights need the download and the file formats (a layer above the zoo)
-        raise ValueError(f"pretrained={kwargs['pretrained']!r}: this create_model builds architectures only; "
-                         f"cnnlab.create_model({name!r}, pretrained=...) also loads published weights")
+        raise ValueError(
+            f"pretrained={kwargs['pretrained']!r}: this create_model builds architectures only; "
+            f"cnnlab.create_model({name!r}, pretrained=...) also loads published weights"
+        )
     accepted = entry.accepted_arguments()
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
-        raise ValueError(f"{name} does not accept {', '.join(map(repr, unknown))}; accepted arguments: {', '.join(accepted)}")
+        raise ValueError(
+            f"{name} does not accept {', '.join(map(repr, unknown))}; accepted arguments: {', '.join(accepted)}"
+        )
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     return entry.factory(in_channels=in_channels, **kwargs)

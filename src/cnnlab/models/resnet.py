@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -84,11 +84,15 @@ def _check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
-def _conv(in_channels: int, out_channels: int, kernel_size: int, strides: int, use_bias: bool, padding: str = "same") -> Conv2D:
+def _conv(
+    in_channels: int, out_channels: int, kernel_size: int, strides: int, use_bias: bool, padding: str = "same"
+) -> Conv2D:
     return Conv2D(in_channels, out_channels, kernel_size, strides=strides, padding=padding, use_bias=use_bias)
 
 
-def _downsample(in_channels: int, out_channels: int, strides: int, use_bias: bool, eps: float = EPS) -> nn.Sequential | None:
+def _downsample(
+    in_channels: int, out_channels: int, strides: int, use_bias: bool, eps: float = EPS
+) -> nn.Sequential | None:
     """1x1/s conv + BN where the shape changes (Keras's ``_0_conv``/``_0_bn``), else None (identity)."""
     if strides == 1 and in_channels == out_channels:
         return None
@@ -97,14 +101,27 @@ def _downsample(in_channels: int, out_channels: int, strides: int, use_bias: boo
     )
 
 
-def _add_unit(block: nn.Module, index: int, in_channels: int, out_channels: int, kernel_size: int, strides: int,
-              conv_bias: bool, padding: str, eps: float) -> None:
+def _add_unit(
+    block: nn.Module,
+    index: int,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    strides: int,
+    conv_bias: bool,
+    padding: str,
+    eps: float,
+) -> None:
     """``conv{index}``, ``bn{index}``, ``act{index}`` (torchvision's names); a strided 3x3 conv with
     ``padding="symmetric"`` gets torchvision's symmetric zero padding as ``pad`` before it."""
     symmetric = padding == "symmetric" and kernel_size == 3 and strides > 1
     if symmetric:
         block.pad = nn.ZeroPad2d(1)
-    setattr(block, f"conv{index}", _conv(in_channels, out_channels, kernel_size, strides, conv_bias, "valid" if symmetric else "same"))
+    setattr(
+        block,
+        f"conv{index}",
+        _conv(in_channels, out_channels, kernel_size, strides, conv_bias, "valid" if symmetric else "same"),
+    )
     setattr(block, f"bn{index}", batch_norm(out_channels, eps=eps))
     setattr(block, f"act{index}", nn.ReLU(inplace=True))
 
@@ -120,8 +137,16 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels: int, width: int, strides: int, conv_bias: bool, stride_on: str = "3x3",
-                 padding: str = "keras", eps: float = EPS) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        strides: int,
+        conv_bias: bool,
+        stride_on: str = "3x3",
+        padding: str = "keras",
+        eps: float = EPS,
+    ) -> None:
         super().__init__()
         _add_unit(self, 1, in_channels, width, 3, strides, conv_bias, padding, eps)
         _add_unit(self, 2, width, width, 3, 1, conv_bias, padding, eps)
@@ -142,8 +167,16 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_channels: int, width: int, strides: int, conv_bias: bool, stride_on: str = "3x3",
-                 padding: str = "keras", eps: float = EPS) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        strides: int,
+        conv_bias: bool,
+        stride_on: str = "3x3",
+        padding: str = "keras",
+        eps: float = EPS,
+    ) -> None:
         super().__init__()
         out_channels = width * self.expansion
         s1, s2 = (strides, 1) if stride_on == "1x1" else (1, strides)
@@ -262,7 +295,8 @@ RESNET152_WEIGHTS = _weights(152, "resnet152-394f9c45.pth", "100835be76be38e30d8
 
 @register_model(builder=_resnet, weights=RESNET18_WEIGHTS)
 def resnet18(**kwargs) -> ResNet:
-    """ResNet-18 (He et al., CVPR 2016), basic blocks 2-2-2-2; conv_bias=False: torchvision's (11,689,512 PyTorch params).
+    """ResNet-18 (He et al., CVPR 2016), basic blocks 2-2-2-2; conv_bias=False: torchvision's
+    (11,689,512 PyTorch params).
 
     ``conv_bias``: convs with bias (article 004, keras.applications) or without (torchvision).
     ``stride_on`` is accepted for a uniform signature; basic blocks put the stride on their first 3x3.
@@ -275,7 +309,8 @@ def resnet18(**kwargs) -> ResNet:
 
 @register_model(builder=_resnet, weights=RESNET34_WEIGHTS)
 def resnet34(**kwargs) -> ResNet:
-    """ResNet-34 (He et al., CVPR 2016), basic blocks 3-4-6-3; conv_bias=False: torchvision's (21,797,672 PyTorch params).
+    """ResNet-34 (He et al., CVPR 2016), basic blocks 3-4-6-3; conv_bias=False: torchvision's
+    (21,797,672 PyTorch params).
 
     Keywords as :func:`resnet18`.
     """
@@ -284,7 +319,8 @@ def resnet34(**kwargs) -> ResNet:
 
 @register_model(builder=_resnet, weights=RESNET50_WEIGHTS)
 def resnet50(**kwargs) -> ResNet:
-    """ResNet-50 (He et al., CVPR 2016), bottlenecks 3-4-6-3, as article 004 builds it; stride_on="1x1": keras.applications.ResNet50.
+    """ResNet-50 (He et al., CVPR 2016), bottlenecks 3-4-6-3, as article 004 builds it;
+    stride_on="1x1": keras.applications.ResNet50.
 
     Defaults are article 004's ResNet-50 (convs with bias, stride on the 3x3 conv, He init).
     ``stride_on="1x1"``: keras.applications' ResNet50 layer for layer (stride on the first 1x1).
@@ -310,4 +346,3 @@ def resnet152(**kwargs) -> ResNet:
     Keywords as :func:`resnet50`; ``conv_bias=False`` is torchvision's (60,192,808 PyTorch params).
     """
     return _resnet(152, **kwargs)
-

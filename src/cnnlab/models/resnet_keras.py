@@ -11,7 +11,8 @@ bottleneck puts its stride (the shapes are the same either way): the caller has 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
 from torch import nn
 

@@ -83,8 +83,9 @@ def _check_dropout(value: object) -> float:
     return float(value)
 
 
-def _vgg(depth: int, bn: bool, *, num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet",
-         dropout: float = 0.0) -> VGG:
+def _vgg(
+    depth: int, bn: bool, *, num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet", dropout: float = 0.0
+) -> VGG:
     """Every VGG's builder (``bn``: torchvision's BatchNorm flavour): its keywords are what each factory accepts."""
     return VGG(depth, num_classes, in_channels, stem, BN_EPS if bn else None, _check_dropout(dropout))
 

@@ -27,15 +27,23 @@ TORCHVISION_URL = "https://download.pytorch.org/models/"
 TORCH_MODE = Preprocessing(resize=None, interpolation="nearest")  # "torch": [0, 1], ImageNet mean/std
 TF_MODE = Preprocessing(resize=None, mean=(0.5,) * 3, std=(0.5,) * 3, interpolation="nearest")  # "tf": [-1, 1]
 CAFFE_MODE = Preprocessing(  # "caffe": BGR, minus the ImageNet mean in pixel units (no scaling)
-    resize=None, mean=(123.68 / 255, 116.779 / 255, 103.939 / 255), std=(1 / 255,) * 3, channels="BGR",
+    resize=None,
+    mean=(123.68 / 255, 116.779 / 255, 103.939 / 255),
+    std=(1 / 255,) * 3,
+    channels="BGR",
     interpolation="nearest",
 )
 # The keras.applications module of each file (the first folder of its path) -> its preprocess_input.
 # MobileNetV3's preprocess_input passes [0, 255] on to a Rescaling layer inside Keras's model,
 # to [-1, 1]; cnnlab's MobileNetV3 has no such layer, so its input is normalised to [-1, 1].
 KERAS_PREPROCESSING = {
-    "vgg16": CAFFE_MODE, "vgg19": CAFFE_MODE, "resnet": CAFFE_MODE, "densenet": TORCH_MODE,
-    "mobilenet": TF_MODE, "mobilenet_v2": TF_MODE, "mobilenet_v3": TF_MODE,
+    "vgg16": CAFFE_MODE,
+    "vgg19": CAFFE_MODE,
+    "resnet": CAFFE_MODE,
+    "densenet": TORCH_MODE,
+    "mobilenet": TF_MODE,
+    "mobilenet_v2": TF_MODE,
+    "mobilenet_v3": TF_MODE,
     "xception": dataclasses.replace(TF_MODE, input_size=(299, 299)),
 }
 # torchvision's ImageClassification(crop_size=224): resize 256, crop 224, bilinear, ImageNet mean/std.
@@ -87,5 +95,10 @@ def torchvision_weights(filename: str, preprocessing: Preprocessing | None = Non
     prefix = rest.split(".")[0]
     if preprocessing is None:
         preprocessing = TORCHVISION_EXCEPTIONS.get(stem, TORCHVISION_PREPROCESSING)
-    return Published("torchvision", TORCHVISION_URL + filename, sha256_prefix=prefix, model_args=model_args,
-                     preprocessing=preprocessing)
+    return Published(
+        "torchvision",
+        TORCHVISION_URL + filename,
+        sha256_prefix=prefix,
+        model_args=model_args,
+        preprocessing=preprocessing,
+    )

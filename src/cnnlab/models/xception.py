@@ -29,7 +29,7 @@ weight layers on the longest path (the paper's "36 convolutional layers" + the c
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -8,11 +8,18 @@ Experiments: ``densenet`` (article 000's six cases) and ``convtypes`` (article 0
 Presets: ``article``, ``fast``, ``quick``, ``smoke`` (``cnnlab.presets``, shared with train and search).
 """
 
+from .experiments import EXPERIMENTS, ArticleRow, Case, Experiment, get_experiment
 from .report import Reproduction, Row
 from .runner import make_plan, reproduce
-from .experiments import EXPERIMENTS, ArticleRow, Case, Experiment, get_experiment
 
 __all__ = [
-    "EXPERIMENTS", "ArticleRow", "Case", "Experiment", "Reproduction", "Row", "get_experiment", "make_plan",
+    "EXPERIMENTS",
+    "ArticleRow",
+    "Case",
+    "Experiment",
+    "Reproduction",
+    "Row",
+    "get_experiment",
+    "make_plan",
     "reproduce",
 ]

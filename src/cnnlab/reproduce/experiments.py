@@ -56,10 +56,16 @@ class Experiment:
         return tuple(c for c in self.cases if c.number in set(numbers))
 
 
-def _densenet_case(number: int, k: int, blocks: tuple[int, ...], augment: bool, params: int, depth: int, acc: float, sec: float) -> Case:
+def _densenet_case(
+    number: int, k: int, blocks: tuple[int, ...], augment: bool, params: int, depth: int, acc: float, sec: float
+) -> Case:
     return Case(
-        number, "densenet_cifar", {"growth_rate": k, "blocks": blocks}, augment,
-        {"k": str(k), "blocks": ",".join(map(str, blocks))}, ArticleRow(params, acc, depth, sec),
+        number,
+        "densenet_cifar",
+        {"growth_rate": k, "blocks": blocks},
+        augment,
+        {"k": str(k), "blocks": ",".join(map(str, blocks))},
+        ArticleRow(params, acc, depth, sec),
     )
 
 

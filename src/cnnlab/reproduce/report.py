@@ -91,8 +91,24 @@ class Reproduction:
     def table(self) -> str:
         """The article's columns, then ours, as a Markdown table."""
         s = self.experiment
-        head = ["No", *s.columns, "augmentation", "epochs", "params", "depth", "best val acc", "s/epoch",
-                "MACs", "img/s", "device", "article acc", "diff", "article s/epoch", "reached article acc", "minutes"]
+        head = [
+            "No",
+            *s.columns,
+            "augmentation",
+            "epochs",
+            "params",
+            "depth",
+            "best val acc",
+            "s/epoch",
+            "MACs",
+            "img/s",
+            "device",
+            "article acc",
+            "diff",
+            "article s/epoch",
+            "reached article acc",
+            "minutes",
+        ]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
             a = r.case.article
@@ -102,11 +118,22 @@ class Reproduction:
                 reached += f", {r.reached_article_seconds / 60:.1f} min"
             best = f"{r.best_val_acc:.2%}" + ("" if r.best_val_acc_tta is None else f" (flip {r.best_val_acc_tta:.2%})")
             cells = [
-                str(r.case.number), *(r.case.columns[c] for c in s.columns), r.augmentation, epochs,
+                str(r.case.number),
+                *(r.case.columns[c] for c in s.columns),
+                r.augmentation,
+                epochs,
                 f"{r.params:,}" + ("" if r.params == a.params else f" (article {a.params:,})"),
-                str(r.depth), best, f"{r.seconds_per_epoch:.1f}", f"{r.macs / 1e6:.1f}M",
-                f"{r.images_per_s:.0f}", r.device, f"{a.best_acc:.2%}", f"{r.difference * 100:+.2f} pt",
-                "-" if a.seconds_per_epoch is None else f"{a.seconds_per_epoch:.1f}", reached, f"{r.seconds / 60:.1f}",
+                str(r.depth),
+                best,
+                f"{r.seconds_per_epoch:.1f}",
+                f"{r.macs / 1e6:.1f}M",
+                f"{r.images_per_s:.0f}",
+                r.device,
+                f"{a.best_acc:.2%}",
+                f"{r.difference * 100:+.2f} pt",
+                "-" if a.seconds_per_epoch is None else f"{a.seconds_per_epoch:.1f}",
+                reached,
+                f"{r.seconds / 60:.1f}",
             ]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
@@ -121,14 +148,21 @@ class Reproduction:
             f"- the article: {self.experiment.article}; {self.experiment.article_setup}",
         ]
         if not self.comparable:
-            parts.append(f"- **these numbers are not comparable to the article's**: trained on a subset of the images "
-                         f"({self.train_images:,} training, {self.val_images:,} validation).")
+            parts.append(
+                f"- **these numbers are not comparable to the article's**: trained on a subset of the images "
+                f"({self.train_images:,} training, {self.val_images:,} validation)."
+            )
         parts += [f"- {note}" for note in self.experiment.notes]
-        parts += ["", self.table(), "",
-                  "`s/epoch` is the article's way (mean after dropping the fastest and the slowest epoch); params in "
-                  "the Keras convention; `diff` = our best val acc - the article's; `reached article acc` = first "
-                  "epoch at or above the article's best, and the wall time to the end of it; `(flip ...)`: with "
-                  "horizontal-flip test-time augmentation; `minutes`: wall time of the epochs trained.", ""]
+        parts += [
+            "",
+            self.table(),
+            "",
+            "`s/epoch` is the article's way (mean after dropping the fastest and the slowest epoch); params in "
+            "the Keras convention; `diff` = our best val acc - the article's; `reached article acc` = first "
+            "epoch at or above the article's best, and the wall time to the end of it; `(flip ...)`: with "
+            "horizontal-flip test-time augmentation; `minutes`: wall time of the epochs trained.",
+            "",
+        ]
         return "\n".join(parts)
 
     def records(self) -> list[dict[str, Any]]:
@@ -146,9 +180,16 @@ class Reproduction:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"experiment": self.experiment.name, "preset": self.preset.name, "train": self.config.to_dict(), "date": self.date,
-             "train_images": self.train_images, "val_images": self.val_images, "validation": self.validation,
-             "rows": self.records()},
+            {
+                "experiment": self.experiment.name,
+                "preset": self.preset.name,
+                "train": self.config.to_dict(),
+                "date": self.date,
+                "train_images": self.train_images,
+                "val_images": self.val_images,
+                "validation": self.validation,
+                "rows": self.records(),
+            },
             indent=1,
         )
 
@@ -165,17 +206,29 @@ def write_reports(result: Reproduction, out: Path) -> list[Path]:
 
 
 def _name(row: Row) -> str:
-    return f"{row.case.number}: " + ", ".join(f"{k}={v}" for k, v in row.case.columns.items()) + ("" if row.case.augment else ", no aug")
+    return (
+        f"{row.case.number}: "
+        + ", ".join(f"{k}={v}" for k, v in row.case.columns.items())
+        + ("" if row.case.augment else ", no aug")
+    )
 
 
 def _comparison_png(result: Reproduction, path: Path) -> Path:
     fig, ax = subplots(figsize=(8, 5), dpi=110)
     for row in result.rows:
-        (line,) = ax.plot(range(1, len(row.val_acc_curve) + 1), row.val_acc_curve, marker="o" if len(row.val_acc_curve) < 15 else None,
-                          ms=3, label=_name(row))
+        (line,) = ax.plot(
+            range(1, len(row.val_acc_curve) + 1),
+            row.val_acc_curve,
+            marker="o" if len(row.val_acc_curve) < 15 else None,
+            ms=3,
+            label=_name(row),
+        )
         ax.axhline(row.case.article.best_acc, color=line.get_color(), ls=":", lw=1)
-    ax.set(xlabel="epoch", ylabel="validation accuracy",
-           title=f"{result.experiment.title}\npreset {result.preset.name} (dotted: the article's best of each case)")
+    ax.set(
+        xlabel="epoch",
+        ylabel="validation accuracy",
+        title=f"{result.experiment.title}\npreset {result.preset.name} (dotted: the article's best of each case)",
+    )
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3)
     whole_number_axis(ax, max([len(r.val_acc_curve) for r in result.rows] + [1]))
@@ -186,16 +239,29 @@ def _comparison_png(result: Reproduction, path: Path) -> Path:
 
 def _cost_png(result: Reproduction, path: Path) -> Path:
     fig, axes = subplots(1, 2, figsize=(11, 4.5), dpi=110)
-    for ax, key, label in ((axes[0], "params", "parameters (Keras convention)"), (axes[1], "seconds_per_epoch", "seconds per epoch")):
+    for ax, key, label in (
+        (axes[0], "params", "parameters (Keras convention)"),
+        (axes[1], "seconds_per_epoch", "seconds per epoch"),
+    ):
         for row in result.rows:
             x = getattr(row, key)
             ax.scatter([x], [row.best_val_acc], s=40, zorder=3)
-            ax.annotate(str(row.case.number), (x, row.best_val_acc), textcoords="offset points", xytext=(5, 4), fontsize=8)
+            ax.annotate(
+                str(row.case.number), (x, row.best_val_acc), textcoords="offset points", xytext=(5, 4), fontsize=8
+            )
             ax_value = row.case.article.params if key == "params" else row.case.article.seconds_per_epoch
             if ax_value is not None:
-                ax.scatter([ax_value], [row.case.article.best_acc], s=40, facecolors="none", edgecolors="gray", zorder=2)
-                ax.annotate(str(row.case.number), (ax_value, row.case.article.best_acc), textcoords="offset points",
-                            xytext=(-9, 4), fontsize=8, color="gray")
+                ax.scatter(
+                    [ax_value], [row.case.article.best_acc], s=40, facecolors="none", edgecolors="gray", zorder=2
+                )
+                ax.annotate(
+                    str(row.case.number),
+                    (ax_value, row.case.article.best_acc),
+                    textcoords="offset points",
+                    xytext=(-9, 4),
+                    fontsize=8,
+                    color="gray",
+                )
         ax.set(xlabel=label, ylabel="best validation accuracy")
         log_axis(ax)
         ax.grid(alpha=0.3)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -27,11 +28,11 @@ from ..data import DataConfig, DataSplits
 from ..device import device_name, resolve_device
 from ..io import atomic_write, atomic_write_text
 from ..presets import Preset, get_preset
-from ..train.state import MAY_CHANGE_ON_RESUME, OPTIONS_BEFORE_THEY_EXISTED
 from ..train import History, TrainConfig, run_training
 from ..train.distributed import world_from_env
-from .report import Reproduction, Row, write_reports
+from ..train.state import MAY_CHANGE_ON_RESUME, OPTIONS_BEFORE_THEY_EXISTED
 from .experiments import Case, Experiment, get_experiment
+from .report import Reproduction, Row, write_reports
 
 # keys of plan.json (and results.json) that older versions named otherwise: their name -> this version's
 RENAMED_KEYS = {"study": "experiment"}
@@ -72,9 +73,13 @@ def make_plan(experiment: str, preset: str = "quick", *, data: DataConfig | None
     p = get_preset(preset)
     data = data or DataConfig()
     if data.val_split is not None or data.image_size is not None:
-        raise ValueError("reproduce validates on the test set at the dataset's own size, as the articles did; "
-                         f"val_split and image_size cannot be set (got {data.val_split!r}, {data.image_size!r})")
-    data = p.data.with_overrides(dataset=data.dataset, data_dir=data.data_dir, limit_train=data.limit_train, limit_val=data.limit_val)
+        raise ValueError(
+            "reproduce validates on the test set at the dataset's own size, as the articles did; "
+            f"val_split and image_size cannot be set (got {data.val_split!r}, {data.image_size!r})"
+        )
+    data = p.data.with_overrides(
+        dataset=data.dataset, data_dir=data.data_dir, limit_train=data.limit_train, limit_val=data.limit_val
+    )
     return Plan(get_experiment(experiment), p, p.train.with_overrides(**train), data)
 
 
@@ -86,11 +91,15 @@ def _check_plan(out: Path, plan: Plan) -> None:
         return
     found, wanted = current_keys(json.loads(path.read_text())), plan.to_dict()
     detail = []
-    for key in sorted(k for k in set(found) | set(wanted) if k not in ("started", "cases") and found.get(k) != wanted.get(k)):
+    for key in sorted(
+        k for k in set(found) | set(wanted) if k not in ("started", "cases") and found.get(k) != wanted.get(k)
+    ):
         if key == "train":
             # a plan written before an option existed ran with that option's neutral value
             there = {**OPTIONS_BEFORE_THEY_EXISTED, **found.get("train", {})}
-            keys = sorted(k for k in wanted["train"] if k not in MAY_CHANGE_ON_RESUME and there.get(k) != wanted["train"][k])
+            keys = sorted(
+                k for k in wanted["train"] if k not in MAY_CHANGE_ON_RESUME and there.get(k) != wanted["train"][k]
+            )
             detail += [f"train options {', '.join(keys)}"] if keys else []
         else:
             detail.append(f"{key} ({found.get(key)!r} there, {wanted.get(key)!r} now)")
@@ -107,7 +116,7 @@ def _write_plan(out: Path, plan: Plan, cases: list[int]) -> None:
     path = out / "plan.json"
     started = json.loads(path.read_text()).get("started") if path.exists() else None
     out.mkdir(parents=True, exist_ok=True)
-    started = started or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = started or datetime.now(UTC).isoformat(timespec="seconds")
     atomic_write_text(path, json.dumps({**plan.to_dict(), "cases": cases, "started": started}, indent=1))
 
 
@@ -150,25 +159,49 @@ def reproduce(
     start = time.perf_counter()
     for i, case in enumerate(selected, 1):
         case_dir = out / f"case{case.number}"
-        config = plan.case_config(case)
-        if _finished(case_dir, config.epochs) is not None:
-            log(f"[{i}/{len(selected)}] {case.label}: finished earlier, skipped")
-        else:
-            resume = (case_dir / "last.pt").exists()
-            log(f"[{i}/{len(selected)}] {case.label}: {'resuming' if resume else 'training'} "
-                f"({time.perf_counter() - start:.0f} s elapsed)")
-            run_training(
-                case.model, case.model_args, data=plan.data, train=config, out_dir=case_dir, splits=splits, resume=resume, quiet=quiet,
-                # target_val_acc: the history records when the article's figure was first reached
-                info={"case": case.number, "device_name": device_name(dev), "target_val_acc": case.article.best_acc},
-            )
+        _train_case(plan, case, case_dir, splits, dev, quiet, log, f"[{i}/{len(selected)}] {case.label}", start)
         if main and (case_dir / "curves.png").exists():
-            atomic_write(out / f"curves_case{case.number}.png", lambda tmp, src=case_dir / "curves.png": shutil.copyfile(src, tmp))
+            atomic_write(
+                out / f"curves_case{case.number}.png",
+                lambda tmp, src=case_dir / "curves.png": shutil.copyfile(src, tmp),
+            )
         result = collect(plan, out, splits, dev)
         if main:
             write_reports(result, out)
     log(f"done in {time.perf_counter() - start:.0f} s")
     return result
+
+
+def _train_case(
+    plan: Plan,
+    case: Case,
+    case_dir: Path,
+    splits: DataSplits,
+    dev: torch.device,
+    quiet: bool,
+    log: Callable[[str], None],
+    label: str,
+    start: float,
+) -> None:
+    """Train one case into ``case_dir`` (resumed from its ``last.pt``; skipped when finished)."""
+    config = plan.case_config(case)
+    if _finished(case_dir, config.epochs) is not None:
+        log(f"{label}: finished earlier, skipped")
+    else:
+        resume = (case_dir / "last.pt").exists()
+        log(f"{label}: {'resuming' if resume else 'training'} ({time.perf_counter() - start:.0f} s elapsed)")
+        run_training(
+            case.model,
+            case.model_args,
+            data=plan.data,
+            train=config,
+            out_dir=case_dir,
+            splits=splits,
+            resume=resume,
+            quiet=quiet,
+            # target_val_acc: the history records when the article's figure was first reached
+            info={"case": case.number, "device_name": device_name(dev), "target_val_acc": case.article.best_acc},
+        )
 
 
 def default_out(experiment: str, preset: str) -> Path:
@@ -186,32 +219,41 @@ def collect(plan: Plan, out: Path, data: DataSplits, device: torch.device) -> Re
         history = History.from_dict(json.loads(path.read_text()))
         if not history.epochs:
             continue
-        s = model_summary(case.model, (3, *data.train.images.shape[1:3]), num_classes=len(data.classes), **case.model_args)
+        s = model_summary(
+            case.model, (3, *data.train.images.shape[1:3]), num_classes=len(data.classes), **case.model_args
+        )
         summary = history.summary()
         reached = next((e for e in history.epochs if e.val_acc >= case.article.best_acc), None)
         seconds = [e.seconds for e in history.epochs]
-        rows.append(Row(
-            case=case,
-            augmentation=plan.case_config(case).augment,
-            epochs=len(history.epochs),
-            planned_epochs=plan.config.epochs,
-            params=s.total_params,
-            depth=s.depth,
-            macs=s.macs,
-            best_val_acc=summary["best_val_acc"],
-            best_epoch=summary["best_epoch"],
-            seconds_per_epoch=summary["seconds_per_epoch_article"],
-            images_per_s=summary["images_per_s_median"],
-            device=history.info.get("device_name") or history.info.get("device", str(device)),
-            reached_article_at=reached.epoch if reached else None,
-            val_acc_curve=[e.val_acc for e in history.epochs],
-            best_val_acc_tta=summary.get("best_val_acc_tta"),
-            reached_article_seconds=sum(seconds[: reached.epoch]) if reached else None,
-            seconds=sum(seconds),
-        ))
+        rows.append(
+            Row(
+                case=case,
+                augmentation=plan.case_config(case).augment,
+                epochs=len(history.epochs),
+                planned_epochs=plan.config.epochs,
+                params=s.total_params,
+                depth=s.depth,
+                macs=s.macs,
+                best_val_acc=summary["best_val_acc"],
+                best_epoch=summary["best_epoch"],
+                seconds_per_epoch=summary["seconds_per_epoch_article"],
+                images_per_s=summary["images_per_s_median"],
+                device=history.info.get("device_name") or history.info.get("device", str(device)),
+                reached_article_at=reached.epoch if reached else None,
+                val_acc_curve=[e.val_acc for e in history.epochs],
+                best_val_acc_tta=summary.get("best_val_acc_tta"),
+                reached_article_seconds=sum(seconds[: reached.epoch]) if reached else None,
+                seconds=sum(seconds),
+            )
+        )
     return Reproduction(
-        experiment=plan.experiment, preset=plan.preset, config=plan.config, rows=rows,
-        train_images=len(data.train), val_images=len(data.val), validation=data.validation,
+        experiment=plan.experiment,
+        preset=plan.preset,
+        config=plan.config,
+        rows=rows,
+        train_images=len(data.train),
+        val_images=len(data.val),
+        validation=data.validation,
         date=datetime.now().strftime("%Y-%m-%d"),
         comparable=plan.data.limit_train is None and plan.data.limit_val is None,
     )

@@ -36,7 +36,8 @@ class SearchStopped(RuntimeError):
 
 
 def _same_reason(error: str) -> str:
-    """An error with its numbers and hashes masked: "layer 2 ... trials/6b9c8582" is the same reason as "layer 0 ... trials/9e95c7"."""
+    """An error with its numbers and hashes masked: "layer 2 ... trials/6b9c8582" is the same reason
+    as "layer 0 ... trials/9e95c7"."""
     return re.sub(r"\b[0-9a-f]*\d[0-9a-f]*\b", "#", error)
 
 
@@ -45,8 +46,11 @@ def repeated_failure(study: optuna.Study, since: int = 0, n: int = FAILURES_IN_A
     failed for the same reason, else None. A trial that failed without an error (an interrupted
     or dead worker's) does not count: it is retried."""
     finished = [
-        t for t in study.get_trials(deepcopy=False)
-        if t.number >= since and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) and t.datetime_complete
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.number >= since
+        and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        and t.datetime_complete
     ]
     last = sorted(finished, key=lambda t: (t.datetime_complete, t.number))[-n:]
     errors = [t.user_attrs.get("error") for t in last if t.state == TrialState.FAIL]

@@ -17,7 +17,8 @@ import contextlib
 import signal
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 INSIST_AFTER_S = 2.0
@@ -43,7 +44,7 @@ class Interrupts:
             raise KeyboardInterrupt(self.pending)
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator["Interrupts"]:
+    def installed(self) -> Iterator[Interrupts]:
         """Handle SIGINT and SIGTERM (main thread only; elsewhere signals are not ours to take)."""
         if threading.current_thread() is not threading.main_thread():
             self.live = True  # no handler here: nothing to defer

@@ -31,8 +31,8 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 OBJECTIVES = ("error", "error+params", "error+latency", "pareto")
 COSTS = ("params", "latency")
@@ -102,8 +102,15 @@ class Objective:
         return f"1 - max(val_acc) + {unit} / {self.penalty_scale():g} * {self.weight:g}"
 
 
-def measure_latency(model, input_size: Sequence[int], batch_size: int = 1, device: str = "cpu",
-                    channels_last: bool = True, warmup: int = 5, repeats: int = 20) -> float:
+def measure_latency(
+    model,
+    input_size: Sequence[int],
+    batch_size: int = 1,
+    device: str = "cpu",
+    channels_last: bool = True,
+    warmup: int = 5,
+    repeats: int = 20,
+) -> float:
     """Median milliseconds of one forward pass of ``batch_size`` images, after ``warmup`` passes.
 
     CUDA work is synchronised before and after every pass so the clock sees the kernels.
@@ -147,7 +154,9 @@ class CostAwareMedianPruner:
             return cost == other
         return abs(math.log(other / cost)) <= math.log(self.cost_band)
 
-    def should_prune(self, epoch: int, val_acc: float, cost: float, finished: Sequence[tuple[float, Sequence[float]]]) -> bool:
+    def should_prune(
+        self, epoch: int, val_acc: float, cost: float, finished: Sequence[tuple[float, Sequence[float]]]
+    ) -> bool:
         """``finished``: (cost, per-epoch val_acc list) of the other finished, non-duplicate trials."""
         if epoch <= self.warmup_epochs:
             return False

@@ -31,7 +31,13 @@ from .study import DEFAULT_DB, SearchSettings, load_settings
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.RUNNING: 2, TrialState.WAITING: 3, TrialState.FAIL: 4}
+STATE_ORDER = {
+    TrialState.COMPLETE: 0,
+    TrialState.PRUNED: 1,
+    TrialState.RUNNING: 2,
+    TrialState.WAITING: 3,
+    TrialState.FAIL: 4,
+}
 
 
 @dataclass
@@ -45,7 +51,9 @@ class Row:
     epochs: int
     latency_ms: float | None = None
     macs: int | None = None
-    pareto: bool = False  # on the front of (error, cost) among complete trials; cost: latency for latency objectives, else params
+    pareto: bool = (
+        False  # on the front of (error, cost) among complete trials; cost: latency for latency objectives, else params
+    )
     duplicates: int = 0  # times the sampler proposed it again
     attempts: int = 1  # 2+ when a dead worker's trial was retried
     resumed_from_epoch: int | None = None
@@ -61,23 +69,29 @@ def resolve(target: str, study_name: str | None = None) -> tuple[str, str, Path 
         url, directory = target, None
     elif path.is_dir():
         if not (path / DEFAULT_DB).exists():
-            raise FileNotFoundError(f"{path} holds no {DEFAULT_DB}; give the study directory, "
-                                    "or the storage URL the study used")
+            raise FileNotFoundError(
+                f"{path} holds no {DEFAULT_DB}; give the study directory, or the storage URL the study used"
+            )
         url, directory = f"sqlite:///{(path / DEFAULT_DB).resolve()}", path
     else:
-        raise FileNotFoundError(f"{target!r} is neither a study directory nor a storage URL (sqlite:///..., postgresql://..., journal:PATH)")
+        raise FileNotFoundError(
+            f"{target!r} is neither a study directory nor a storage URL (sqlite:///..., postgresql://..., journal:PATH)"
+        )
     names = stored_study_names(url)  # read only: a mistyped URL or a file that is no study is said, never written
     if study_name is None:
         if len(names) != 1:
-            raise ValueError(f"{target} holds {len(names)} studies ({', '.join(names) or 'none'}); "
-                             "choose one with `study_name`")
+            raise ValueError(
+                f"{target} holds {len(names)} studies ({', '.join(names) or 'none'}); choose one with `study_name`"
+            )
         study_name = names[0]
     elif study_name not in names:
         raise ValueError(f"no study {study_name!r} in {target}; studies: {', '.join(names) or 'none'}")
     return url, study_name, directory
 
 
-def open_report(target: str, study_name: str | None = None, out: str | Path | None = None) -> tuple[optuna.Study, SearchSettings, Path]:
+def open_report(
+    target: str, study_name: str | None = None, out: str | Path | None = None
+) -> tuple[optuna.Study, SearchSettings, Path]:
     """The study behind ``target`` (a study directory or a storage URL), its settings, and where
     its report goes: ``out``, else the study directory, else the study's own ``out`` setting."""
     url, name, directory = resolve(target, study_name)
@@ -113,13 +127,26 @@ def rows(study: optuna.Study) -> list[Row]:
         curve = a.get("val_acc", [])
         result.append(
             Row(
-                trial=t.number, label=a.get("label", "?"),
-                state={TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
-                       TrialState.FAIL: "failed", TrialState.WAITING: "queued"}[t.state],
-                values=_last_score(t), params=a.get("params"), val_acc=a.get("best_val_acc", max(curve) if curve else None),
-                epochs=a.get("epochs_done", 0), latency_ms=a.get("latency_ms"), macs=a.get("macs"),
-                duplicates=duplicates.get(key, 0), attempts=len(attempts), resumed_from_epoch=a.get("resumed_from_epoch"),
-                model=a.get("model", ""), model_args=stored_model_args(a),
+                trial=t.number,
+                label=a.get("label", "?"),
+                state={
+                    TrialState.COMPLETE: "complete",
+                    TrialState.PRUNED: "pruned",
+                    TrialState.RUNNING: "running",
+                    TrialState.FAIL: "failed",
+                    TrialState.WAITING: "queued",
+                }[t.state],
+                values=_last_score(t),
+                params=a.get("params"),
+                val_acc=a.get("best_val_acc", max(curve) if curve else None),
+                epochs=a.get("epochs_done", 0),
+                latency_ms=a.get("latency_ms"),
+                macs=a.get("macs"),
+                duplicates=duplicates.get(key, 0),
+                attempts=len(attempts),
+                resumed_from_epoch=a.get("resumed_from_epoch"),
+                model=a.get("model", ""),
+                model_args=stored_model_args(a),
             )
         )
     cost = _cost_attr(study)
@@ -154,7 +181,14 @@ def table(study_rows: list[Row], settings: SearchSettings, top: int = 10) -> str
         raise ValueError(f"top must be a positive int, got {top!r}")
     multi = settings.objective.multi
     score_head = ["error", settings.objective.names[1]] if multi else [settings.objective.names[0]]
-    head = ["rank", "layers" if settings.space.startswith("modules") else "architecture", *score_head, "params", "val acc", "state"]
+    head = [
+        "rank",
+        "layers" if settings.space.startswith("modules") else "architecture",
+        *score_head,
+        "params",
+        "val acc",
+        "state",
+    ]
     if settings.objective.cost_kind == "latency":
         head.insert(-1, "latency_ms")
     lines = []
@@ -164,18 +198,26 @@ def table(study_rows: list[Row], settings: SearchSettings, top: int = 10) -> str
         state = r.state + (f" (epoch {r.epochs})" if r.state == "pruned" else "")
         state += " *front" if multi and r.pareto else ""
         state += f" (retried, resumed after epoch {r.resumed_from_epoch})" if r.resumed_from_epoch else ""
-        row = [str(r.rank), r.label, *scores, f"{r.params:,}" if r.params is not None else "",
-               f"{r.val_acc:.2%}" if r.val_acc is not None else "", state]
+        row = [
+            str(r.rank),
+            r.label,
+            *scores,
+            f"{r.params:,}" if r.params is not None else "",
+            f"{r.val_acc:.2%}" if r.val_acc is not None else "",
+            state,
+        ]
         if settings.objective.cost_kind == "latency":
             row.insert(-1, f"{r.latency_ms:.3f}" if r.latency_ms is not None else "")
         lines.append(row)
-    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(head)]
     left = {1, len(head) - 1}
 
     def fmt(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
-    return "\n".join([fmt(head), *(fmt(l) for l in lines)])
+    return "\n".join([fmt(head), *(fmt(line) for line in lines)])
 
 
 def summary_line(study: optuna.Study, study_rows: list[Row]) -> str:
@@ -194,13 +236,39 @@ def write_report(study: optuna.Study, out_dir: str | Path, study_rows: list[Row]
     out = Path(out_dir)
     settings = load_settings(study)
     study_rows = rows(study) if study_rows is None else study_rows
-    written = [atomic_write_text(out / "trials.json", json.dumps({
-        "study": study.study_name, "objective": settings.objective.describe(), "settings": settings.to_dict(),
-        "architectures": [asdict(r) for r in study_rows],
-    }, indent=1))]
+    written = [
+        atomic_write_text(
+            out / "trials.json",
+            json.dumps(
+                {
+                    "study": study.study_name,
+                    "objective": settings.objective.describe(),
+                    "settings": settings.to_dict(),
+                    "architectures": [asdict(r) for r in study_rows],
+                },
+                indent=1,
+            ),
+        )
+    ]
     buffer = io.StringIO()
-    columns = ["rank", "trial", "label", "state", "values", "params", "val_acc", "epochs", "latency_ms", "macs", "pareto",
-               "duplicates", "attempts", "resumed_from_epoch", "model", "model_args"]
+    columns = [
+        "rank",
+        "trial",
+        "label",
+        "state",
+        "values",
+        "params",
+        "val_acc",
+        "epochs",
+        "latency_ms",
+        "macs",
+        "pareto",
+        "duplicates",
+        "attempts",
+        "resumed_from_epoch",
+        "model",
+        "model_args",
+    ]
     writer = csv.writer(buffer)
     writer.writerow(columns)
     for r in study_rows:
@@ -224,7 +292,11 @@ def _importances(study: optuna.Study) -> dict[str, Any]:
     """Parameter importances for the (first) objective, or why there are none."""
     settings = load_settings(study)
     target = (lambda t: t.values[0]) if settings.objective.multi else None
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.user_attrs.get("dedup") == "owner"]
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.user_attrs.get("dedup") == "owner"
+    ]
     if len(complete) < 2 or len({tuple(t.values) for t in complete}) < 2:
         return {"importances": {}, "note": f"{len(complete)} complete architecture(s): too few to rank parameters"}
     try:
@@ -233,7 +305,10 @@ def _importances(study: optuna.Study) -> dict[str, Any]:
             values = optuna.importance.get_param_importances(study, target=target)
     except (RuntimeError, ValueError) as error:
         return {"importances": {}, "note": f"no importances: {error}"}
-    return {"importances": dict(values), "note": f"Optuna's importance evaluator over {len(complete)} complete trials ({settings.objective.names[0]})"}
+    return {
+        "importances": dict(values),
+        "note": f"Optuna's importance evaluator over {len(complete)} complete trials ({settings.objective.names[0]})",
+    }
 
 
 def _history_figure(study: optuna.Study, settings: SearchSettings) -> Figure:
@@ -276,12 +351,26 @@ def _front_figure(study_rows: list[Row], cost: str = "params") -> Figure:
     if complete:
         ax.scatter([getattr(r, cost) for r in complete], [r.val_acc for r in complete], label="complete", zorder=3)
         front = pareto_front([(getattr(r, cost), 1 - r.val_acc) for r in complete])
-        on_front = sorted((r for r in complete if (getattr(r, cost), 1 - r.val_acc) in front), key=lambda r: getattr(r, cost))
-        ax.step([getattr(r, cost) for r in on_front], [r.val_acc for r in on_front], where="post", color="C3", label="Pareto front")
+        on_front = sorted(
+            (r for r in complete if (getattr(r, cost), 1 - r.val_acc) in front), key=lambda r: getattr(r, cost)
+        )
+        ax.step(
+            [getattr(r, cost) for r in on_front],
+            [r.val_acc for r in on_front],
+            where="post",
+            color="C3",
+            label="Pareto front",
+        )
         for r in on_front:
             ax.annotate(r.label, (getattr(r, cost), r.val_acc), fontsize=7, xytext=(3, 3), textcoords="offset points")
     if others:
-        ax.scatter([getattr(r, cost) for r in others], [r.val_acc for r in others], marker="x", color="C7", label="pruned (acc so far)")
+        ax.scatter(
+            [getattr(r, cost) for r in others],
+            [r.val_acc for r in others],
+            marker="x",
+            color="C7",
+            label="pruned (acc so far)",
+        )
     log_axis(ax)
     ax.set(xlabel=label, ylabel="best validation accuracy", title=f"Accuracy vs {label.split(' (')[0]}")
     ax.grid(alpha=0.3, which="both")

@@ -15,9 +15,9 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -55,7 +55,9 @@ def trial_line(t: FrozenTrial) -> str:
         return f"trial {t.number:4d}  failed  {label}  {a.get('error', 'worker died or was interrupted')}"
     parts = [f"trial {t.number:4d}", f"{t.state.name.lower():8s}", f"{label:36s}"]
     if t.state == TrialState.COMPLETE:
-        parts.append("values " + ", ".join(f"{v:.4g}" for v in t.values) if len(t.values) > 1 else f"score {t.value:.4f}")
+        parts.append(
+            "values " + ", ".join(f"{v:.4g}" for v in t.values) if len(t.values) > 1 else f"score {t.value:.4f}"
+        )
     elif t.state == TrialState.PRUNED:
         parts.append(f"at epoch {a.get('epochs_done', 0)}")
     if "best_val_acc" in a or a.get("val_acc"):
@@ -72,8 +74,15 @@ def trial_line(t: FrozenTrial) -> str:
 class Monitor:
     """Polls the storage (its own connection) and shows progress; runs in a thread."""
 
-    def __init__(self, storage_url: str, study_name: str, total: int, quiet: bool = False, every: float = 1.0,
-                 echo: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        storage_url: str,
+        study_name: str,
+        total: int,
+        quiet: bool = False,
+        every: float = 1.0,
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -85,15 +94,21 @@ class Monitor:
         self.start = time.monotonic()
         self.best = ""
         self.bar = Progress(
-            TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-            console=self.console, disable=quiet or not self.console.is_terminal, transient=True,
+            TextColumn("trials"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[best]}"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=quiet or not self.console.is_terminal,
+            transient=True,
         )
         self.task = self.bar.add_task("search", total=total, best="", rate="")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> "Monitor":
+    def __enter__(self) -> Monitor:
         self.bar.__enter__()
         self._thread.start()
         return self
@@ -206,7 +221,15 @@ def _run_processes(settings: SearchSettings, url: str, name: str, seeds: list[in
     processes = [
         context.Process(
             target=worker_main,
-            args=(_on_device(settings, device), url, name, seed, threads, str(logs / f"worker-{i}-{os.getpid()}.log"), os.getpid()),
+            args=(
+                _on_device(settings, device),
+                url,
+                name,
+                seed,
+                threads,
+                str(logs / f"worker-{i}-{os.getpid()}.log"),
+                os.getpid(),
+            ),
             name=f"cnnlab-search-worker-{i}",
         )
         for i, (seed, device) in enumerate(zip(seeds, devices))

@@ -24,8 +24,9 @@ densenet        densenet_cifar     growth_rate {12, 16, 24, 32}, blocks{i} in 1.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 CONV_CHOICES = ("conv", "depthwise", "separable")
 KERNEL_CHOICES = (3, 5)
@@ -172,15 +173,29 @@ SPACES: dict[str, SearchSpace] = {
     s.name: s
     for s in (
         SearchSpace(
-            "modules", "modulenet_cifar", _modules, _label_modules, _count_modules, {"widths": (8, 16, 32)},
+            "modules",
+            "modulenet_cifar",
+            _modules,
+            _label_modules,
+            _count_modules,
+            {"widths": (8, 16, 32)},
             "article 001: the three layers of every module, shared by all stages",
         ),
         SearchSpace(
-            "modules-free", "modulenet_cifar", _modules_free, _label_modules, _count_modules_free, {"widths": (8, 16, 32)},
+            "modules-free",
+            "modulenet_cifar",
+            _modules_free,
+            _label_modules,
+            _count_modules_free,
+            {"widths": (8, 16, 32)},
             "per-stage layer types, kernel size 3/5, width multiplier",
         ),
         SearchSpace(
-            "densenet", "densenet_cifar", _densenet, _label_densenet, _count_densenet,
+            "densenet",
+            "densenet_cifar",
+            _densenet,
+            _label_densenet,
+            _count_densenet,
             {"bottleneck_width": 32, "max_blocks": (2, 2, 2, 2)},
             "article 000's DenseNetSimple: growth rate and blocks per stage",
         ),

@@ -57,8 +57,9 @@ def _sqlite_tables(database: str | None, url: str) -> tuple[str, set[str]]:
         raise ValueError(f"{url!r} names no SQLite file; a study's storage is {KINDS}")
     path = Path(database)
     if not path.is_file():
-        raise FileNotFoundError(f"no SQLite file {path} (from {url!r}); give the study directory, "
-                                "or the storage URL the search used")
+        raise FileNotFoundError(
+            f"no SQLite file {path} (from {url!r}); give the study directory, or the storage URL the search used"
+        )
     try:
         with sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True) as db:  # read-only: never writes
             names = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
@@ -80,7 +81,9 @@ def _server_tables(url: str) -> set[str]:
         finally:
             engine.dispose()
     except ImportError as error:
-        raise ValueError(f"cannot read storage {url!r}: {error} (pip install cnnlab[postgres] for PostgreSQL)") from None
+        raise ValueError(
+            f"cannot read storage {url!r}: {error} (pip install cnnlab[postgres] for PostgreSQL)"
+        ) from None
     except sqlalchemy.exc.SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         raise ValueError(f"cannot read storage {url!r}: {reason}") from None
@@ -98,7 +101,9 @@ def read_storage(url: str) -> optuna.storages.BaseStorage:
         storage.get_all_studies()
     except Exception as error:  # noqa: BLE001 -- whatever the replay tripped on, the file is not a journal
         reason = " ".join(str(error).split()) or type(error).__name__
-        raise ValueError(f"{journal_path(url)} is not an Optuna journal file ({type(error).__name__}: {reason})") from None
+        raise ValueError(
+            f"{journal_path(url)} is not an Optuna journal file ({type(error).__name__}: {reason})"
+        ) from None
     return storage
 
 

@@ -76,7 +76,9 @@ class SearchSettings:
         if not isinstance(self.heartbeat, int) or self.heartbeat < 1:
             raise ValueError(f"heartbeat must be a positive int of seconds, got {self.heartbeat!r}")
         if self.grace is not None and (not isinstance(self.grace, int) or self.grace <= self.heartbeat):
-            raise ValueError(f"grace must be an int of seconds larger than heartbeat={self.heartbeat}, got {self.grace!r}")
+            raise ValueError(
+                f"grace must be an int of seconds larger than heartbeat={self.heartbeat}, got {self.grace!r}"
+            )
         if not isinstance(self.data, DataConfig):
             raise ValueError(f"data must be a DataConfig, got {type(self.data).__name__}")
         if self.data.image_size is not None:
@@ -88,12 +90,21 @@ class SearchSettings:
         accepted = get_model_entry(space.model).accepted_arguments() + ["max_blocks"]
         unknown = sorted(set(self.model_args) - set(accepted))
         if unknown:
-            raise ValueError(f"{space.model} does not accept {', '.join(map(repr, unknown))}; accepted: {', '.join(accepted)}")
+            raise ValueError(
+                f"{space.model} does not accept {', '.join(map(repr, unknown))}; accepted: {', '.join(accepted)}"
+            )
 
     @classmethod
-    def from_preset(cls, preset: str = "article", *, train: dict[str, Any] | None = None, data: DataConfig | None = None,
-                    model_args: dict[str, Any] | None = None, trials: int | None = None,
-                    **settings: Any) -> "SearchSettings":
+    def from_preset(
+        cls,
+        preset: str = "article",
+        *,
+        train: dict[str, Any] | None = None,
+        data: DataConfig | None = None,
+        model_args: dict[str, Any] | None = None,
+        trials: int | None = None,
+        **settings: Any,
+    ) -> SearchSettings:
         """Settings from a named preset (``cnnlab.presets``): its training options (``train``
         overrides those that are not None), its subset sizes (``data`` overrides what it sets);
         ``trials`` defaults to the preset's own count (``PRESET_TRIALS``), else ``DEFAULT_TRIALS``;
@@ -121,7 +132,7 @@ class SearchSettings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SearchSettings":
+    def from_dict(cls, d: dict[str, Any]) -> SearchSettings:
         """Settings as ``to_dict`` wrote them, or as cnnlab stored them before they held a
         DataConfig (its fields at the top level) and called the model arguments ``fixed``."""
         d = dict(d)
@@ -133,7 +144,7 @@ class SearchSettings:
             d["model_args"] = d.pop("fixed")
         return cls(**d)
 
-    def differences(self, other: "SearchSettings") -> list[str]:
+    def differences(self, other: SearchSettings) -> list[str]:
         """Study-defining settings that differ (local ones -- paths, device -- may)."""
         a, b = self.to_dict(), other.to_dict()
         diff = [k for k in a if k not in LOCAL_SETTINGS and k not in ("train", "data") and a[k] != b[k]]
@@ -146,7 +157,9 @@ def default_storage(out: str | Path) -> str:
     return f"sqlite:///{Path(out).resolve() / DEFAULT_DB}"
 
 
-def open_storage(url: str, settings: SearchSettings | None = None, for_workers: bool = False) -> optuna.storages.BaseStorage:
+def open_storage(
+    url: str, settings: SearchSettings | None = None, for_workers: bool = False
+) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``; ``for_workers`` adds heartbeats and the retry of dead trials."""
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -155,7 +168,9 @@ def open_storage(url: str, settings: SearchSettings | None = None, for_workers: 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(path))
     if "://" not in url:
-        raise ValueError(f"storage must be an SQLAlchemy URL (sqlite:///file.db, postgresql://...) or journal:PATH, got {url!r}")
+        raise ValueError(
+            f"storage must be an SQLAlchemy URL (sqlite:///file.db, postgresql://...) or journal:PATH, got {url!r}"
+        )
     url = _postgres_driver(url)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
@@ -173,11 +188,15 @@ def open_storage(url: str, settings: SearchSettings | None = None, for_workers: 
 
     for attempt in range(10):
         try:
-            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.x; we rely on them knowingly
+            with (
+                warnings.catch_warnings()
+            ):  # heartbeats are "experimental" in Optuna since 2.x; we rely on them knowingly
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(url, **kwargs)
         except ImportError as error:  # e.g. psycopg2 missing for postgresql://
-            raise ValueError(f"cannot open storage {url!r}: {error} (pip install cnnlab[postgres] for PostgreSQL)") from None
+            raise ValueError(
+                f"cannot open storage {url!r}: {error} (pip install cnnlab[postgres] for PostgreSQL)"
+            ) from None
         except sqlalchemy.exc.DBAPIError as error:
             # workers starting together on a fresh database race to create Optuna's tables; the loser retries
             if "already exists" not in str(error) or attempt == 9:
@@ -231,15 +250,26 @@ def enqueue_retry(study: optuna.Study, trial: FrozenTrial, max_retry: int) -> bo
         return False
     study.enqueue_trial(
         trial.params,
-        user_attrs={"arch": attrs["arch"], "rank": attrs.get("rank", trial.number), "retry_of": trial.number, "attempt": attempt},
+        user_attrs={
+            "arch": attrs["arch"],
+            "rank": attrs.get("rank", trial.number),
+            "retry_of": trial.number,
+            "attempt": attempt,
+        },
     )
     logging.getLogger("cnnlab.search").warning("trial %d died; queued its retry (attempt %d)", trial.number, attempt)
     return True
 
 
 def open_study(
-    settings: SearchSettings, storage_url: str, study_name: str, *, resume: bool = False, explicit_storage: bool = True,
-    for_workers: bool = True, sampler_seed: int | None = None,
+    settings: SearchSettings,
+    storage_url: str,
+    study_name: str,
+    *,
+    resume: bool = False,
+    explicit_storage: bool = True,
+    for_workers: bool = True,
+    sampler_seed: int | None = None,
 ) -> optuna.Study:
     """Create the study or load it; a loaded one must have been started with the same settings.
 
@@ -248,7 +278,9 @@ def open_study(
     on other machines take part).
     """
     storage = open_storage(storage_url, settings, for_workers=for_workers)
-    exists = study_name in {s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
+    exists = study_name in {
+        s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)
+    }
     if exists and not resume and not explicit_storage:
         raise FileExistsError(
             f"{settings.out} already holds study {study_name!r}; pass `resume=True` to continue it, "
@@ -257,8 +289,12 @@ def open_study(
     if resume and not exists:
         raise FileNotFoundError(f"nothing to resume: no study {study_name!r} in {storage_url}")
     study = optuna.create_study(
-        storage=storage, study_name=study_name, directions=settings.objective.directions, load_if_exists=True,
-        sampler=make_sampler(sampler_seed), pruner=make_pruner(settings),
+        storage=storage,
+        study_name=study_name,
+        directions=settings.objective.directions,
+        load_if_exists=True,
+        sampler=make_sampler(sampler_seed),
+        pruner=make_pruner(settings),
     )
     stored = study.user_attrs.get(SETTINGS_ATTR)
     if stored is None:
@@ -277,7 +313,9 @@ def open_study(
             return d[part][name] if name else d[k]
 
         detail = "; ".join(f"{k}: study {show(theirs, k)!r}, here {show(mine, k)!r}" for k in diff)
-        raise ValueError(f"study {study_name!r} was started with other settings ({detail}); run the same command to join it")
+        raise ValueError(
+            f"study {study_name!r} was started with other settings ({detail}); run the same command to join it"
+        )
     return study
 
 
@@ -288,7 +326,9 @@ def load_settings(study: optuna.Study) -> SearchSettings:
     return SearchSettings.from_dict(stored)
 
 
-def recover_interrupted(study: optuna.Study, settings: SearchSettings, storage_url: str, wait: bool = True) -> list[int]:
+def recover_interrupted(
+    study: optuna.Study, settings: SearchSettings, storage_url: str, wait: bool = True
+) -> list[int]:
     """``--resume``: queue again the trials a stopped study left behind; returns their numbers.
 
     Trials interrupted by Ctrl-C are failed (not stale) and were never retried; trials of a
@@ -301,7 +341,9 @@ def recover_interrupted(study: optuna.Study, settings: SearchSettings, storage_u
     # Optuna's public storage API only: the study's own storage object and a trial's storage id
     # are private attributes, so the storage is opened again and ids are looked up by number.
     storage = open_storage(storage_url, settings, for_workers=True)
-    heartbeats = callable(getattr(storage, "get_heartbeat_interval", None)) and storage.get_heartbeat_interval() is not None
+    heartbeats = (
+        callable(getattr(storage, "get_heartbeat_interval", None)) and storage.get_heartbeat_interval() is not None
+    )
     if heartbeats:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -334,7 +376,8 @@ def is_done(study: optuna.Study, settings: SearchSettings) -> bool:
     taken = {
         t.user_attrs["arch"]
         for t in trials
-        if t.user_attrs.get("dedup") == "owner" and t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+        if t.user_attrs.get("dedup") == "owner"
+        and t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
     }
     return finished >= settings.trials or len(taken) >= get_space(settings.space).space_size(settings.model_args)
 

@@ -105,7 +105,12 @@ class TrialRunner:
         if cache_key not in _LATENCY_CACHE:  # another attempt of this architecture may have measured it
             for t in trial.study.get_trials(deepcopy=False):
                 a = t.user_attrs
-                if a.get("arch") == key and "latency_ms" in a and a.get("latency_device") == self.device and a.get("latency_batch") == batch:
+                if (
+                    a.get("arch") == key
+                    and "latency_ms" in a
+                    and a.get("latency_device") == self.device
+                    and a.get("latency_batch") == batch
+                ):
                     _LATENCY_CACHE[cache_key] = a["latency_ms"]
                     break
             else:
@@ -145,8 +150,16 @@ class TrialRunner:
 
         with self.interrupts.live_section():  # training: Ctrl-C stops it at once (checkpoints are written atomically)
             run = run_training(
-                self.space.model, model_args, data=self.settings.data, train=self.settings.train, out_dir=run_dir, splits=self.data,
-                init=init, resume=resume, quiet=True, info={"study": trial.study.study_name, "trial": trial.number},
+                self.space.model,
+                model_args,
+                data=self.settings.data,
+                train=self.settings.train,
+                out_dir=run_dir,
+                splits=self.data,
+                init=init,
+                resume=resume,
+                quiet=True,
+                info={"study": trial.study.study_name, "trial": trial.number},
                 on_epoch_end=epoch_end,
             )
         best = run.history.summary()["best_val_acc"]
@@ -162,13 +175,27 @@ class TrialRunner:
         for e in done:
             self._epoch(trial, e["epoch"], e["val_acc"], curve, cost, prune=False)
 
-    def _epoch(self, trial: optuna.Trial, epoch: int, val_acc: float, curve: list[float], cost: float | None, prune: bool = True) -> None:
+    def _epoch(
+        self,
+        trial: optuna.Trial,
+        epoch: int,
+        val_acc: float,
+        curve: list[float],
+        cost: float | None,
+        prune: bool = True,
+    ) -> None:
         curve.append(val_acc)
         trial.set_user_attr("val_acc", list(curve))
         trial.set_user_attr("epochs_done", epoch)
         if self.objective.multi:
-            if prune and self.cost_pruner is not None and self.cost_pruner.should_prune(epoch, val_acc, cost, self._finished_curves(trial)):
-                raise optuna.TrialPruned(f"accuracy {val_acc:.2%} at epoch {epoch} below the median of trials of similar cost")
+            if (
+                prune
+                and self.cost_pruner is not None
+                and self.cost_pruner.should_prune(epoch, val_acc, cost, self._finished_curves(trial))
+            ):
+                raise optuna.TrialPruned(
+                    f"accuracy {val_acc:.2%} at epoch {epoch} below the median of trials of similar cost"
+                )
             return
         trial.report(self.objective.values(max(curve), cost)[0], epoch)
         if prune and trial.should_prune():
@@ -184,13 +211,18 @@ class TrialRunner:
 
 
 def run_worker(
-    settings: SearchSettings, storage_url: str, study_name: str, sampler_seed: int | None = None,
+    settings: SearchSettings,
+    storage_url: str,
+    study_name: str,
+    sampler_seed: int | None = None,
     data: DataSplits | None = None,
 ) -> int:
     """Take part in the study until it is done; returns how many trials this worker ran."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(storage_url, settings, for_workers=True)
-    study = optuna.load_study(study_name=study_name, storage=storage, sampler=make_sampler(sampler_seed), pruner=make_pruner(settings))
+    study = optuna.load_study(
+        study_name=study_name, storage=storage, sampler=make_sampler(sampler_seed), pruner=make_pruner(settings)
+    )
     if is_done(study, settings):
         return 0
     data = data if data is not None else load_data(settings)
@@ -204,14 +236,25 @@ def run_worker(
     return len(mine) if mine else len(study.get_trials(deepcopy=False)) - before
 
 
-def worker_main(settings: dict, storage_url: str, study_name: str, sampler_seed: int | None, threads: int | None,
-                log_path: str, parent: int | None = None) -> None:
+def worker_main(
+    settings: dict,
+    storage_url: str,
+    study_name: str,
+    sampler_seed: int | None,
+    threads: int | None,
+    log_path: str,
+    parent: int | None = None,
+) -> None:
     """Entry point of a worker process (``multiprocessing`` spawn): its output goes to ``log_path``."""
     if parent is not None:
         follow_parent(parent)
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a", buffering=1) as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), \
-            optuna_logs_to(out):
+    with (
+        open(log_path, "a", buffering=1) as out,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(out),
+        optuna_logs_to(out),
+    ):
         logging.basicConfig(stream=out, level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         if threads:
             torch.set_num_threads(threads)

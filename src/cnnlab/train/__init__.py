@@ -22,7 +22,21 @@ from .state import TrainingState
 from .trainer import fit
 
 __all__ = [
-    "EpochRecord", "History", "LoadedRun", "TrainConfig", "TrainingDiverged", "TrainingRun", "TrainingState",
-    "evaluate", "evaluate_run", "fit", "load_checkpoint", "load_run", "predict_images", "run_info", "run_training",
-    "save_weights", "tune_allocator",
+    "EpochRecord",
+    "History",
+    "LoadedRun",
+    "TrainConfig",
+    "TrainingDiverged",
+    "TrainingRun",
+    "TrainingState",
+    "evaluate",
+    "evaluate_run",
+    "fit",
+    "load_checkpoint",
+    "load_run",
+    "predict_images",
+    "run_info",
+    "run_training",
+    "save_weights",
+    "tune_allocator",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -65,7 +65,9 @@ class FromDisk:
     batches of images in their own framing are :class:`Frames` (``take`` and ``parts`` still
     give center views)."""
 
-    def __init__(self, data: ImageDataset, device: torch.device, channels_last: bool, ahead: int = 3, frames: bool = False) -> None:
+    def __init__(
+        self, data: ImageDataset, device: torch.device, channels_last: bool, ahead: int = 3, frames: bool = False
+    ) -> None:
         self.images, self.labels = data.images, data.labels
         self.device, self.channels_last, self.ahead = device, channels_last, ahead
         self.frames = frames and data.framed
@@ -107,7 +109,10 @@ class FromDisk:
         else:
             shape = (size, *self.images.shape[1:])
             scratch = np.empty(shape, dtype=np.uint8)
-            ring = [(np.empty(shape, dtype=np.uint8), np.empty(size, dtype=np.int64), scratch) for _ in range(self.ahead + 2)]
+            ring = [
+                (np.empty(shape, dtype=np.uint8), np.empty(size, dtype=np.int64), scratch)
+                for _ in range(self.ahead + 2)
+            ]
 
         def read_ahead() -> None:
             try:
@@ -146,7 +151,11 @@ class FromDisk:
         yield from self._ahead([torch.from_numpy(rows[i : i + chunk]) for i in range(0, len(rows), chunk)], self._read)
 
 
-def batch_source(data: ImageDataset, device: torch.device, channels_last: bool, training: bool = False) -> OnDevice | FromDisk:
+def batch_source(
+    data: ImageDataset, device: torch.device, channels_last: bool, training: bool = False
+) -> OnDevice | FromDisk:
     """:class:`FromDisk` for images left in the decoded cache (``DataConfig.stream``, and always
     for images in their own framing: :class:`Frames` when ``training``), else :class:`OnDevice`."""
-    return FromDisk(data, device, channels_last, frames=training) if data.mapped else OnDevice(data, device, channels_last)
+    return (
+        FromDisk(data, device, channels_last, frames=training) if data.mapped else OnDevice(data, device, channels_last)
+    )

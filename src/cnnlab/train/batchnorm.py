@@ -4,8 +4,8 @@ the final weights)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Callable
 
 import torch
 from torch import nn
@@ -22,16 +22,23 @@ def set_momentum(model: nn.Module, momentum: float | None) -> list[float] | None
 
 
 @torch.no_grad()
-def precise_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int,
-                      autocast: Callable[[], AbstractContextManager] = nullcontext,
-                      like: nn.Module | None = None) -> int:
+def precise_batchnorm(
+    model: nn.Module,
+    images: torch.Tensor,
+    batch_size: int,
+    autocast: Callable[[], AbstractContextManager] = nullcontext,
+    like: nn.Module | None = None,
+) -> int:
     """Set every BatchNorm layer that trains (frozen ones stay as they are) to the exact mean and
     variance of its inputs over ``images`` (uint8 NCHW), the other layers in eval mode (no
     dropout). ``like``: the model whose training layers decide (``model`` is a copy of it, e.g.
     the EMA of its weights). Returns the number of layers recomputed."""
     (like or model).train()
-    trained = {name for name, m in (like or model).named_modules()
-               if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats}
+    trained = {
+        name
+        for name, m in (like or model).named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats
+    }
     layers = [m for name, m in model.named_modules() if name in trained]
     (like or model).eval()
     model.eval()

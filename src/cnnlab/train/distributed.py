@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import sys
 from dataclasses import dataclass
 
 import torch
@@ -70,8 +69,10 @@ def join(world: World, device: torch.device) -> torch.device:
             # torchrun shares its rendezvous store with the workers, and after a restart
             # (--max-restarts) the previous attempt's addresses are still in it: the new workers
             # would dial dead ports (pytorch/pytorch#135712). One key space per attempt avoids that.
-            store = dist.PrefixStore(f"cnnlab/attempt{world.restarts}", dist.TCPStore(
-                os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world.size, is_master=False))
+            store = dist.PrefixStore(
+                f"cnnlab/attempt{world.restarts}",
+                dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world.size, is_master=False),
+            )
             dist.init_process_group(backend, store=store, rank=world.rank, world_size=world.size)
         else:
             dist.init_process_group(backend)
@@ -87,23 +88,26 @@ def leave(world: World) -> None:
         dist.destroy_process_group()
 
 
-def wrap(model: nn.Module, world: World, device: torch.device, sync_bn: bool = False, changing: bool = False) -> nn.Module:
+def wrap(
+    model: nn.Module, world: World, device: torch.device, sync_bn: bool = False, changing: bool = False
+) -> nn.Module:
     """``model`` in DistributedDataParallel (its BatchNorm layers synchronised with ``sync_bn``;
     ``changing``: the trained weights may change between epochs); the model itself for one process."""
     if not world.distributed:
         return model
     if sync_bn:
         if device.type != "cuda":
-            raise ValueError("--sync-bn needs CUDA: PyTorch's SyncBatchNorm does not run on the CPU")
+            raise ValueError("`sync_bn=True` needs CUDA: PyTorch's SyncBatchNorm does not run on the CPU")
         if isinstance(model, nn.modules.batchnorm._BatchNorm):
-            raise ValueError("--sync-bn converts the BatchNorm layers inside a model, not a bare BatchNorm")
+            raise ValueError("`sync_bn=True` converts the BatchNorm layers inside a model, not a bare BatchNorm")
         nn.SyncBatchNorm.convert_sync_batchnorm(model)  # in place: the model's BatchNorm children are replaced
     from torch.nn.parallel import DistributedDataParallel
 
     # ``changing``: which weights train may change between epochs (finetune freezes the backbone for
     # its first epochs, after the model is wrapped); DDP must then expect weights without a gradient
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                   find_unused_parameters=changing)
+    return DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=changing
+    )
 
 
 def sum_all(*values: torch.Tensor) -> list[torch.Tensor]:
@@ -134,9 +138,3 @@ def same_everywhere(world: World, value: object) -> object:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
-
-
-def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
-    """``python -m torch.distributed.run --standalone --nproc-per-node N -m cnnlab ARGV``: what
-    ``cnnlab train --nproc N`` starts (torchrun's own module, so the same Python and venv)."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "cnnlab", *argv]

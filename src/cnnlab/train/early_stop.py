@@ -50,14 +50,23 @@ class EarlyStopping:
         better = "rise above" if self.metric == "val_acc" else "fall below"
         delta = f" by more than {self.min_delta:g}" if self.min_delta else ""
         return {
-            "epoch": self.stopped_epoch, "metric": self.metric, "patience": self.patience, "min_delta": self.min_delta,
-            "best": self.best, "best_epoch": self.best_epoch,
+            "epoch": self.stopped_epoch,
+            "metric": self.metric,
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
             "reason": f"{self.metric} did not {better} its best ({self.best:.4g} at epoch {self.best_epoch}){delta} "
-                      f"for {self.wait} epoch(s) (patience {self.patience})",
+            f"for {self.wait} epoch(s) (patience {self.patience})",
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_epoch = state["best"], state["best_epoch"]

@@ -45,10 +45,19 @@ class Epochs:
     """One epoch of training and validation; ``steps``: optimizer steps per epoch (the schedule's
     unit), ``batches``: micro-batches per epoch (``steps`` without accumulation)."""
 
-    def __init__(self, model: nn.Module, data: DataSplits, config: TrainConfig, device: torch.device, out: Path,
-                 world: World = World(), changing: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        data: DataSplits,
+        config: TrainConfig,
+        device: torch.device,
+        out: Path,
+        world: World | None = None,
+        changing: bool = False,
+    ) -> None:
         if config.channels_last:
             model.to(memory_format=torch.channels_last)
+        world = world if world is not None else World()  # one process
         self.model, self.config, self.out, self.world = model, config, out, world
         trainer = wrap(model, world, device, config.sync_bn, changing)
         self.ddp = trainer if world.distributed else None  # its no_sync() skips the gradient exchange
@@ -61,7 +70,9 @@ class Epochs:
         self.device = device
         # a micro-batch is one global batch (batch_size per rank); a last one some rank would find empty is dropped
         n, self.global_batch = len(self.train_src), config.batch_size * world.size
-        self.batches = n // self.global_batch if 0 < n % self.global_batch < world.size else math.ceil(n / self.global_batch)
+        self.batches = (
+            n // self.global_batch if 0 < n % self.global_batch < world.size else math.ceil(n / self.global_batch)
+        )
         self.steps = math.ceil(self.batches / config.accumulate)
         self.precision = resolve_precision(config.precision, device)
         self.autocast = autocast_for(self.precision, device)
@@ -77,11 +88,16 @@ class Epochs:
         info: dict[str, Any] = {"steps_per_epoch": self.steps}
         if self.ema is not None:
             info["ema"] = {
-                "decay": self.config.ema, "warmup": "decay_eff = min(decay, (1 + step) / (10 + step))",
-                "buffers": "copied from the trained model every step" + (
-                    "; BatchNorm statistics recomputed for the EMA weights (precise_bn)" if self.config.precise_bn else ""),
+                "decay": self.config.ema,
+                "warmup": "decay_eff = min(decay, (1 + step) / (10 + step))",
+                "buffers": "copied from the trained model every step"
+                + (
+                    "; BatchNorm statistics recomputed for the EMA weights (precise_bn)"
+                    if self.config.precise_bn
+                    else ""
+                ),
                 "evaluated": "val_loss, val_acc, val_acc_tta, best (best.pt) and the checkpoints' model: the EMA "
-                             "weights; val_loss_raw, val_acc_raw: the trained weights (train_model in last.pt)",
+                "weights; val_loss_raw, val_acc_raw: the trained weights (train_model in last.pt)",
             }
         if self.mixing:
             info["train_acc"] = "counted against the label with the larger share of each mixed image (mixup/cutmix)"
@@ -116,16 +132,25 @@ class Epochs:
             val_loss, val_acc = self._evaluate("none", exported)
         val_acc_tta = self._evaluate(config.tta, exported)[1] if config.tta != "none" else None
         return EpochRecord(
-            epoch=epoch, train_loss=loss, train_acc=acc, val_loss=val_loss, val_acc=val_acc,
-            lr=state.optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - start,
-            images_per_s=n / train_seconds, val_acc_tta=val_acc_tta, **raw,
+            epoch=epoch,
+            train_loss=loss,
+            train_acc=acc,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            lr=state.optimizer.param_groups[0]["lr"],
+            seconds=time.perf_counter() - start,
+            images_per_s=n / train_seconds,
+            val_acc_tta=val_acc_tta,
+            **raw,
         )
 
     def _precise_bn(self) -> None:
         # the same images every epoch: the first ones of a fixed permutation (no generator draw, so
         # shuffling and augmentation do not depend on this option)
         config = self.config
-        subset = torch.randperm(len(self.train_src), generator=torch.Generator().manual_seed(config.seed))[: config.precise_bn]
+        subset = torch.randperm(len(self.train_src), generator=torch.Generator().manual_seed(config.seed))[
+            : config.precise_bn
+        ]
         images = self.train_src.take(subset)
         precise_batchnorm(self.model, images, config.batch_size, self.autocast)
         if self.ema is not None:  # the EMA's statistics for its own weights, in the layers that train
@@ -136,8 +161,15 @@ class Epochs:
         loss_sum = correct = 0.0
         for x, y in self.val_src.parts(self.world.size, self.world.rank):
             if len(y):
-                loss, acc = evaluate(model or self.evaluator, x, y, self.config.eval_batch_size, self.autocast, tta=tta,
-                                     view=self.eval_view)
+                loss, acc = evaluate(
+                    model or self.evaluator,
+                    x,
+                    y,
+                    self.config.eval_batch_size,
+                    self.autocast,
+                    tta=tta,
+                    view=self.eval_view,
+                )
                 loss_sum, correct = loss_sum + loss * len(y), correct + acc * len(y)
         loss_sum, correct = sum_all(torch.tensor(loss_sum), torch.tensor(correct))
         n = len(self.val_src)
@@ -157,8 +189,11 @@ class Epochs:
         rank, batch, indices = self.world.rank, self.config.batch_size, []
         for step in range(self.batches):
             chunk = order[step * self.global_batch : (step + 1) * self.global_batch]
-            indices.append(chunk[rank * batch : (rank + 1) * batch] if len(chunk) == self.global_batch
-                           else chunk.tensor_split(self.world.size)[rank])
+            indices.append(
+                chunk[rank * batch : (rank + 1) * batch]
+                if len(chunk) == self.global_batch
+                else chunk.tensor_split(self.world.size)[rank]
+            )
         return indices
 
     def _steps(self, state: TrainingState, epoch: int, progress) -> tuple[float, float]:
@@ -169,7 +204,9 @@ class Epochs:
         draws = self._batch_generator(state, epoch)
         sizes = [len(i) for i in indices]
         # each micro-batch's share of its optimizer step's images: the step's gradient is that of one big batch
-        shares = [size / sum(sizes[i - i % accumulate : i - i % accumulate + accumulate]) for i, size in enumerate(sizes)]
+        shares = [
+            size / sum(sizes[i - i % accumulate : i - i % accumulate + accumulate]) for i, size in enumerate(sizes)
+        ]
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device, dtype=torch.int64)
         first_bad = torch.full((), -1, device=device, dtype=torch.int64)
@@ -189,12 +226,19 @@ class Epochs:
             seen += len(y)
             if (i + 1) % CHECK_EVERY == 0 or i + 1 == self.batches:
                 self._check_finite(int(max_all(first_bad).item()), loss, epoch)
-                progress.step(i + 1, seen * self.world.size, loss_sum.item() / seen, correct.item() / seen, time.perf_counter() - start)
+                progress.step(
+                    i + 1,
+                    seen * self.world.size,
+                    loss_sum.item() / seen,
+                    correct.item() / seen,
+                    time.perf_counter() - start,
+                )
         loss_sum, correct, seen = sum_all(loss_sum, correct, torch.tensor(seen))
         return loss_sum.item() / seen.item(), correct.item() / seen.item()
 
-    def _backward(self, state: TrainingState, images, y: torch.Tensor, draws: torch.Generator, share: float,
-                  sync: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _backward(
+        self, state: TrainingState, images, y: torch.Tensor, draws: torch.Generator, share: float, sync: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Forward and backward of one micro-batch (gradients added to the step's); (logits, loss,
         the labels its accuracy counts: with mixup/cutmix the dominant one of each image)."""
         config = self.config
@@ -229,6 +273,10 @@ class Epochs:
         if bad >= 0:
             raise TrainingDiverged(
                 f"the training loss became {loss.item()} at epoch {epoch}, step {bad + 1}; stopped. "
-                + (f"The last good checkpoint is {self.out / 'last.pt'} (epoch {epoch - 1})" if epoch > 1 else "No checkpoint was written (first epoch)")
+                + (
+                    f"The last good checkpoint is {self.out / 'last.pt'} (epoch {epoch - 1})"
+                    if epoch > 1
+                    else "No checkpoint was written (first epoch)"
+                )
                 + "; try a lower learning rate or fp32"
             )

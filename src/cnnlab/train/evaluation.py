@@ -28,8 +28,14 @@ from .rundir import load_run
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512, autocast=nullcontext, tta: str = "none",
-    on_batch: Callable[[int], None] | None = None, predictions: list[torch.Tensor] | None = None,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 512,
+    autocast=nullcontext,
+    tta: str = "none",
+    on_batch: Callable[[int], None] | None = None,
+    predictions: list[torch.Tensor] | None = None,
     view: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of ``model`` on uint8 images ``x`` (rescaled by 1/255).
@@ -70,8 +76,15 @@ class _EvalProgress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             console = Console(stderr=True)
-            self.bar = Progress(TextColumn(f"evaluating {what}"), BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal)
+            self.bar = Progress(
+                TextColumn(f"evaluating {what}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+                disable=not console.is_terminal,
+            )
             self.task = self.bar.add_task("evaluate", total=total)
 
     def __enter__(self) -> Callable[[int], None]:
@@ -82,6 +95,22 @@ class _EvalProgress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
+
+
+def _per_class(classes: list[str], labels: Any, predicted: Any) -> dict[str, Any]:
+    """The confusion matrix and each class's accuracy and image count (a class without images has
+    no accuracy, None, rather than 0%)."""
+    k = len(classes)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    counts = confusion.sum(axis=1)
+    return {
+        "per_class_accuracy": {
+            c: float(confusion[i, i] / counts[i]) if counts[i] else None for i, c in enumerate(classes)
+        },
+        "per_class_images": dict(zip(classes, counts.tolist())),
+        "confusion": confusion.tolist(),
+    }
 
 
 def evaluate_run(
@@ -122,15 +151,18 @@ def evaluate_run(
     elif data.limit_val is not None and data.limit_val < total:  # as the run validated: the same images
         subset, test = "limit_val", test.limit(data.limit_val, seed=seed)
     loss, acc, predicted, flipped = _run_model(run, test, batch_size, tta, progress, split)
-    k = len(run.classes)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (test.labels, predicted), 1)
-    counts = confusion.sum(axis=1)  # a class without images has no accuracy (None), not 0%
-    per_class = {c: float(confusion[i, i] / counts[i]) if counts[i] else None for i, c in enumerate(run.classes)}
-    result = {"split": split, "images": len(test), "loss": loss, "accuracy": acc, "per_class_accuracy": per_class,
-              "per_class_images": dict(zip(run.classes, counts.tolist())),
-              "confusion": confusion.tolist(), "checkpoint": str(run.checkpoint), "epoch": run.epoch,
-              "subset": subset, "split_images": total, "title": f"{Path(path).resolve().name}: {run_title(run.info)}"}
+    result = {
+        "split": split,
+        "images": len(test),
+        "loss": loss,
+        "accuracy": acc,
+        **_per_class(run.classes, test.labels, predicted),
+        "checkpoint": str(run.checkpoint),
+        "epoch": run.epoch,
+        "subset": subset,
+        "split_images": total,
+        "title": f"{Path(path).resolve().name}: {run_title(run.info)}",
+    }
     if tta != "none":
         result["tta"] = tta
         result["loss_tta"], result["accuracy_tta"] = flipped
@@ -151,7 +183,8 @@ def _run_model(run, test, batch_size: int, tta: str, progress: bool, split: str)
     view = run_view(run.info)
     flipped = None
     epoch = f" (epoch {run.epoch})" if run.epoch is not None else ""
-    what = f"{Path(run.checkpoint.parent.name, run.checkpoint.name)}{epoch}, {split} images"  # the full path: in the result
+    # the bar names the run folder and checkpoint; the full path is in the result
+    what = f"{Path(run.checkpoint.parent.name, run.checkpoint.name)}{epoch}, {split} images"
     with _EvalProgress(progress, len(test) * (2 if tta != "none" else 1), what) as step:
         loss, acc = evaluate(run.model, x, y, batch_size, on_batch=step, predictions=(predicted := []), view=view)
         if tta != "none":
@@ -174,8 +207,12 @@ def save_evaluation(result: dict[str, Any], out_png: str | Path) -> tuple[list[P
     png = Path(out_png)
     accuracy = f"accuracy {result['accuracy']:.2%} on {result['images']:,} {result['split']} images"
     writes = {
-        png: lambda: confusion_png(np.array(result["confusion"]), list(result["per_class_accuracy"]), png,
-                                   title=f"{result.get('title', '')}\n{accuracy}".strip()),
+        png: lambda: confusion_png(
+            np.array(result["confusion"]),
+            list(result["per_class_accuracy"]),
+            png,
+            title=f"{result.get('title', '')}\n{accuracy}".strip(),
+        ),
         png.with_suffix(".json"): lambda: atomic_write_text(png.with_suffix(".json"), json.dumps(result, indent=1)),
     }
     written, failed = [], []
@@ -225,12 +262,16 @@ def check_val_split(info: dict[str, Any], val_split: float | None) -> None:
     validation = str(info.get("validation", ""))
     where = {"test": "the test set", "val": "the image folder's val/ split"}.get(validation)
     if where is not None:
-        raise ValueError(f"val_split={val_split:g}: the run was validated on {where}, not on a fraction of its training "
-                         "images, and evaluate reads that set; leave val_split out")
+        raise ValueError(
+            f"val_split={val_split:g}: the run was validated on {where}, not on a fraction of its training "
+            "images, and evaluate reads that set; leave val_split out"
+        )
     recorded = (info.get("data") or {}).get("val_split")
     if recorded is not None and recorded != val_split:
-        raise ValueError(f"val_split={val_split:g}: the run validated on a fraction {recorded:g} of its training images and "
-                         "trained on the rest; another fraction would evaluate images it trained on. Leave val_split out")
+        raise ValueError(
+            f"val_split={val_split:g}: the run validated on a fraction {recorded:g} of its training images and "
+            "trained on the rest; another fraction would evaluate images it trained on. Leave val_split out"
+        )
 
 
 def confusion_png(confusion: np.ndarray, classes: Sequence[str], path: Path, title: str = "") -> Path:
@@ -243,7 +284,9 @@ def confusion_png(confusion: np.ndarray, classes: Sequence[str], path: Path, tit
     ax.set(xlabel="predicted", ylabel="true")
     ax.set_title("Confusion matrix" + (f"\n{title}" if title else ""), fontsize=9)
     for (i, j), v in np.ndenumerate(confusion):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > confusion.max() / 2 else "black")
+        ax.text(
+            j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > confusion.max() / 2 else "black"
+        )
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -49,16 +49,21 @@ class History:
         seconds = [e.seconds for e in self.epochs]
         best = max(self.epochs, key=lambda e: e.val_acc)
         trimmed = sorted(seconds)[1:-1] if len(seconds) > 2 else seconds
-        return {
-            "best_val_acc": best.val_acc,
-            "best_epoch": best.epoch,
-            "final_val_acc": self.epochs[-1].val_acc,
-            # the article's way: mean of the epochs after dropping the fastest and the slowest
-            "seconds_per_epoch_article": statistics.fmean(trimmed),
-            "seconds_per_epoch_median": statistics.median(seconds),
-            "images_per_s_median": statistics.median(e.images_per_s for e in self.epochs),
-            "epochs": len(self.epochs),
-        } | self._tta_summary() | self._target_summary() | self._stop_summary()
+        return (
+            {
+                "best_val_acc": best.val_acc,
+                "best_epoch": best.epoch,
+                "final_val_acc": self.epochs[-1].val_acc,
+                # the article's way: mean of the epochs after dropping the fastest and the slowest
+                "seconds_per_epoch_article": statistics.fmean(trimmed),
+                "seconds_per_epoch_median": statistics.median(seconds),
+                "images_per_s_median": statistics.median(e.images_per_s for e in self.epochs),
+                "epochs": len(self.epochs),
+            }
+            | self._tta_summary()
+            | self._target_summary()
+            | self._stop_summary()
+        )
 
     def _stop_summary(self) -> dict[str, Any]:
         """When and why early stopping (config ``early_stop``) ended the run."""
@@ -100,7 +105,7 @@ class History:
         return {"config": self.config, "info": self.info, "epochs": epochs, "summary": self.summary()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "History":
+    def from_dict(cls, data: dict[str, Any]) -> History:
         return cls(data["config"], [EpochRecord(**e) for e in data["epochs"]], data.get("info", {}))
 
     def to_csv(self) -> str:
@@ -126,8 +131,10 @@ class History:
         notes = []
         ema, last = self.info.get("ema"), self.epochs[-1] if self.epochs else None
         if ema and last is not None and last.val_acc_raw is not None:
-            notes.append(f"val_loss/val_acc: the EMA of the weights (decay {ema['decay']}), which best.pt holds; "
-                         f"the trained weights themselves reached {last.val_acc_raw:.2%} in epoch {last.epoch}")
+            notes.append(
+                f"val_loss/val_acc: the EMA of the weights (decay {ema['decay']}), which best.pt holds; "
+                f"the trained weights themselves reached {last.val_acc_raw:.2%} in epoch {last.epoch}"
+            )
         if self.info.get("train_acc"):
             notes.append(f"train_acc: {self.info['train_acc']}")
         stop = self.info.get("early_stopped")
@@ -137,9 +144,19 @@ class History:
 
     def _repr_html_(self) -> str:  # Jupyter: the learning curves and the table
         header = ("epoch", "train loss", "train acc", "val loss", "val acc", "val acc TTA", "lr", "seconds")
-        rows = [(e.epoch, f"{e.train_loss:.4f}", f"{e.train_acc:.2%}", f"{e.val_loss:.4f}", f"{e.val_acc:.2%}",
-                 "" if e.val_acc_tta is None else f"{e.val_acc_tta:.2%}", f"{e.lr:.2e}", f"{e.seconds:.1f}")
-                for e in self.epochs]
+        rows = [
+            (
+                e.epoch,
+                f"{e.train_loss:.4f}",
+                f"{e.train_acc:.2%}",
+                f"{e.val_loss:.4f}",
+                f"{e.val_acc:.2%}",
+                "" if e.val_acc_tta is None else f"{e.val_acc_tta:.2%}",
+                f"{e.lr:.2e}",
+                f"{e.seconds:.1f}",
+            )
+            for e in self.epochs
+        ]
         curves = figure_image(curves_figure(self)) if self.epochs else ""
         return curves + table(header, rows, numeric=range(len(header)))
 
@@ -165,7 +182,12 @@ def curves_figure(history: History):
     fig, (acc, loss) = subplots(1, 2, figsize=(10, 4), dpi=110)
     acc.plot(epochs, [e.train_acc for e in history.epochs], label="train", marker=".")
     ema = " EMA" if history.info.get("ema") else ""
-    acc.plot(epochs, [e.val_acc for e in history.epochs], label=f"validation{ema} ({history.info.get('validation', 'val')})", marker=".")
+    acc.plot(
+        epochs,
+        [e.val_acc for e in history.epochs],
+        label=f"validation{ema} ({history.info.get('validation', 'val')})",
+        marker=".",
+    )
     tta = [(e.epoch, e.val_acc_tta) for e in history.epochs if e.val_acc_tta is not None]
     if tta:
         acc.plot(*zip(*tta), label=f"validation, {history.config.get('tta', 'TTA')} TTA", marker=".", linestyle="--")
@@ -191,15 +213,25 @@ def curves_figure(history: History):
 
 
 def run_title(info: dict, config: dict | None = None) -> str:
-    """What a figure shows, in one line: the model and its keywords, the case, the data, the recipe."""
-    args = ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in info.get("model_args", {}).items())
+    """What a figure shows, in one line: the model and its keywords, the case, the data, the training options."""
+    args = ", ".join(
+        f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+        for k, v in info.get("model_args", {}).items()
+    )
     parts = [f"{info.get('model', 'model')}({args})" if args else info.get("model", "")]
-    shown = {"case": "case {case}", "study": "search {study}, trial {trial}", "train_images": "{train_images:,} training images"}
+    shown = {
+        "case": "case {case}",
+        "study": "search {study}, trial {trial}",
+        "train_images": "{train_images:,} training images",
+    }
     parts += [text.format_map(defaultdict(str, info)) for key, text in shown.items() if key in info]
     config = config or {}
-    recipe = [f"{config['optimizer']} lr {config['lr']:g}" if "optimizer" in config else "",
-              f"augment {config['augment']}" if "augment" in config else "", _precisions(info)]
-    parts.append(", ".join(r for r in recipe if r))
+    training = [
+        f"{config['optimizer']} lr {config['lr']:g}" if "optimizer" in config else "",
+        f"augment {config['augment']}" if "augment" in config else "",
+        _precisions(info),
+    ]
+    parts.append(", ".join(t for t in training if t))
     return " | ".join(p for p in parts if p)
 
 
@@ -219,7 +251,12 @@ def _mark_phases(ax, history: History) -> None:
     if freeze and freeze < len(history.epochs):
         ax.axvline(freeze + 0.5, color="tab:red", alpha=0.5, linestyle="-.", label="whole network from here")
     for change in history.info.get("epochs_changed", []):
-        ax.axvline(change["after_epoch"] + 0.5, color="tab:purple", alpha=0.5, linestyle="-.",
-                   label=f"extended {change['from']}→{change['to']} epochs")
+        ax.axvline(
+            change["after_epoch"] + 0.5,
+            color="tab:purple",
+            alpha=0.5,
+            linestyle="-.",
+            label=f"extended {change['from']}→{change['to']} epochs",
+        )
     if freeze or history.info.get("epochs_changed"):
         ax.legend()

@@ -91,5 +91,7 @@ def _setting() -> bool | None:
         return None
     if value in YES or value in NO:
         return value in YES
-    raise ValueError(f"{ENV} must be 1 (keep freed memory for the next training step) or 0 (leave glibc's "
-                     f"allocator alone), got {os.environ[ENV]!r}")
+    raise ValueError(
+        f"{ENV} must be 1 (keep freed memory for the next training step) or 0 (leave glibc's "
+        f"allocator alone), got {os.environ[ENV]!r}"
+    )

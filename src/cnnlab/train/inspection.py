@@ -18,8 +18,12 @@ from ..models import get_model_entry, list_models
 from .rundir import load_run
 
 
-def load_subject(model: Any, device: str = "auto", classes: Sequence[str] | None = None,
-                 image_size: int | Sequence[int] | None = None) -> Subject:
+def load_subject(
+    model: Any,
+    device: str = "auto",
+    classes: Sequence[str] | None = None,
+    image_size: int | Sequence[int] | None = None,
+) -> Subject:
     """``model`` ready to inspect: a run directory, a checkpoint or weights file (its model, classes
     and evaluation view), a zoo name (random weights, said so), an ``nn.Module`` or a loaded run."""
     if isinstance(model, (str, Path)) and Path(model).exists():
@@ -31,8 +35,10 @@ def load_subject(model: Any, device: str = "auto", classes: Sequence[str] | None
         try:
             get_model_entry(model)
         except ValueError as error:
-            raise ValueError(f"{model!r} is neither a run directory, checkpoint or weights file (no such path) nor a "
-                             f"zoo model: {error}") from None
+            raise ValueError(
+                f"{model!r} is neither a run directory, checkpoint or weights file (no such path) nor a "
+                f"zoo model: {error}"
+            ) from None
     if isinstance(model, nn.Module) and device != "auto":
         from ..device import resolve_device
 
@@ -40,8 +46,15 @@ def load_subject(model: Any, device: str = "auto", classes: Sequence[str] | None
     return subject(model, classes, image_size)
 
 
-def inspect(model: Any, image: Any, *, classes: Sequence[str] | None = None, layer: str | None = None,
-            image_size: int | Sequence[int] | None = None, device: str = "auto") -> Inspection:
+def inspect(
+    model: Any,
+    image: Any,
+    *,
+    classes: Sequence[str] | None = None,
+    layer: str | None = None,
+    image_size: int | Sequence[int] | None = None,
+    device: str = "auto",
+) -> Inspection:
     """What ``model`` computes on ``image``, every layer of it -- see
     :func:`cnnlab.analysis.inspection.inspect`; ``model`` may also be a run directory, a checkpoint
     or weights file (read as ``cnnlab evaluate`` reads it) or a zoo name (random weights).

@@ -9,8 +9,8 @@ Rank 0 alone writes (the weights are the same on every rank); ``best.pt`` is wri
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -24,16 +24,26 @@ from .state import TrainingState
 from .tblog import TensorBoard
 
 
-def run_epochs(state: TrainingState, epochs: Epochs, stopper: EarlyStopping, out: Path, world: World, *,
-               quiet: bool = False, on_epoch_start: Callable[[int], None] | None = None,
-               on_epoch_end: Callable[[EpochRecord], None] | None = None) -> None:
+def run_epochs(
+    state: TrainingState,
+    epochs: Epochs,
+    stopper: EarlyStopping,
+    out: Path,
+    world: World,
+    *,
+    quiet: bool = False,
+    on_epoch_start: Callable[[int], None] | None = None,
+    on_epoch_end: Callable[[EpochRecord], None] | None = None,
+) -> None:
     """Train from the epoch after ``state.epoch`` to ``config.epochs`` (or an early stop);
     ``state.history`` grows by one record an epoch."""
     from .progress import Progress
 
     config = state.config
-    with Progress(config.epochs, epochs.batches, quiet=quiet, silent=not world.main) as progress, \
-            TensorBoard(out, config.tensorboard and world.main, first_epoch=state.epoch + 1) as tensorboard:
+    with (
+        Progress(config.epochs, epochs.batches, quiet=quiet, silent=not world.main) as progress,
+        TensorBoard(out, config.tensorboard and world.main, first_epoch=state.epoch + 1) as tensorboard,
+    ):
         for epoch in range(state.epoch + 1, config.epochs + 1):
             if stopper.stopped:  # a resumed run that had stopped early: nothing left to do
                 break
@@ -64,11 +74,17 @@ def _save(state: TrainingState, epochs: Epochs, stopper: EarlyStopping, out: Pat
 
 def _check_healthy(model: nn.Module, record: EpochRecord, out: Path, done: int) -> None:
     """Refuse to save an epoch whose weights, BatchNorm statistics or validation loss are not finite."""
-    bad = [name for name, t in (*model.named_parameters(), *model.named_buffers())
-           if t.is_floating_point() and not torch.isfinite(t).all()]
+    bad = [
+        name
+        for name, t in (*model.named_parameters(), *model.named_buffers())
+        if t.is_floating_point() and not torch.isfinite(t).all()
+    ]
     if bad or not math.isfinite(record.val_loss):
-        what = (f"{len(bad)} weight tensors ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})" if bad
-                else "the validation loss")
+        what = (
+            f"{len(bad)} weight tensors ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})"
+            if bad
+            else "the validation loss"
+        )
         kept = f"the last good checkpoint is {out / 'last.pt'} (epoch {done})" if done else "no checkpoint was written"
         raise TrainingDiverged(
             f"{what} became NaN or infinite in epoch {record.epoch}; stopped without saving it: {kept}. "

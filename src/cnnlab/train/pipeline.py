@@ -9,9 +9,10 @@ registry (seeded), record what rebuilds it, and ``fit``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,6 +33,18 @@ class TrainingRun:
     data: DataSplits
     model: nn.Module
     out_dir: Path
+
+
+def _new_model(model_name: str, model_args: dict[str, Any], classes: list[str], head_from_data: bool) -> nn.Module:
+    """The model to train; with ``head_from_data`` one output per class (a ``num_classes`` in
+    ``model_args`` must agree, and is taken out of them)."""
+    given = model_args.pop("num_classes", None) if head_from_data else None
+    if given is not None and given != len(classes):  # the head follows the data; a matching num_classes is accepted
+        raise ValueError(
+            f"num_classes={given} does not match the data's {len(classes)} classes ({', '.join(classes)}); "
+            "leave it out: the head follows the data"
+        )
+    return create_model(model_name, num_classes=len(classes) if head_from_data else None, **model_args)
 
 
 def run_training(
@@ -68,19 +81,24 @@ def run_training(
     if train.augment == "auto":  # imagenet for photos of 128 px and more, standard for CIFAR-sized images
         train = train.with_overrides(augment=auto_policy(*splits.train.images.shape[1:3]))
     torch.manual_seed(train.seed)
-    classes = len(splits.classes)
-    given = model_args.pop("num_classes", None) if head_from_data else None
-    if given is not None and given != classes:  # the head follows the data; a matching num_classes is accepted
-        raise ValueError(f"num_classes={given} does not match the data's {classes} classes ({', '.join(splits.classes)}); "
-                         "leave it out: the head follows the data")
-    model = create_model(model_name, num_classes=classes if head_from_data else None, **model_args)
+    model = _new_model(model_name, model_args, splits.classes, head_from_data)
     if init is not None:
         init(model, splits)
     # where it lies may change (data_digest checks what it is), and streaming changes the memory, not the run
     data_options = {k: v for k, v in data.to_dict().items() if k not in ("data_dir", "stream")}
-    record = run_info(model_name, model_args, splits, data.dataset, data=data_options, data_seed=train.seed, **dict(info or {}))
+    record = run_info(
+        model_name, model_args, splits, data.dataset, data=data_options, data_seed=train.seed, **dict(info or {})
+    )
     history = fit(
-        model, splits, train, out_dir, resume=resume, overwrite=overwrite, quiet=quiet, info=record,
-        on_epoch_start=on_epoch_start, on_epoch_end=on_epoch_end,
+        model,
+        splits,
+        train,
+        out_dir,
+        resume=resume,
+        overwrite=overwrite,
+        quiet=quiet,
+        info=record,
+        on_epoch_start=on_epoch_start,
+        on_epoch_end=on_epoch_end,
     )
     return TrainingRun(history, splits, model, Path(out_dir))

@@ -3,9 +3,9 @@ device, the autocast context of each forward pass, and the gradient scaler fp16 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Callable
 
 import torch
 

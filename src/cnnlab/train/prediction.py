@@ -16,8 +16,13 @@ from .evaluation import run_view
 from .rundir import load_run
 
 
-def predict_images(path: str | Path, images: Sequence[str | Path], device: str = "auto", top: int = 5,
-                   model: torch.nn.Module | None = None) -> list[dict[str, Any]]:
+def predict_images(
+    path: str | Path,
+    images: Sequence[str | Path],
+    device: str = "auto",
+    top: int = 5,
+    model: torch.nn.Module | None = None,
+) -> list[dict[str, Any]]:
     """Top-``top`` classes with probabilities for each image file, resized as the run was trained;
     ``model``: an instance to load the weights into, for a model not in the registry (``load_run``)."""
     from PIL import Image
@@ -43,5 +48,7 @@ def predict_images(path: str | Path, images: Sequence[str | Path], device: str =
         with torch.no_grad():
             probs = run.model(x).softmax(dim=1)[0]
         values, index = probs.topk(min(top, len(run.classes)))
-        results.append({"image": str(image), "top": [(run.classes[i], float(v)) for v, i in zip(values.tolist(), index.tolist())]})
+        results.append(
+            {"image": str(image), "top": [(run.classes[i], float(v)) for v, i in zip(values.tolist(), index.tolist())]}
+        )
     return results

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
 
 from .history import EpochRecord
 
@@ -31,7 +32,7 @@ class Progress:
             )
             self.task = self.bar.add_task("train", total=steps, epoch=0, epochs=epochs, rate=0.0, loss=0.0, acc=0.0)
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self.bar is not None:
             self.bar.__enter__()
         return self

@@ -33,10 +33,20 @@ WEIGHTS_FORMAT = "cnnlab-weights/1"
 
 # Every file a run writes into its directory (the trainer, history, cnnlab evaluate): a directory
 # holding any of them is refused without resume or overwrite, and overwrite removes them all.
-RUN_FILES = ("last.pt", "best.pt", "config.json", "history.json", "history.csv", "curves.png", "confusion.png", "confusion.json",
-             "tb")  # tb/: TensorBoard event files (train/tblog.py), a directory
-EXPECTED = ("expected a run directory, a checkpoint from cnnlab train (last.pt, best.pt) "
-            "or a weights file from cnnlab export --weights")
+RUN_FILES = (
+    "last.pt",
+    "best.pt",
+    "config.json",
+    "history.json",
+    "history.csv",
+    "curves.png",
+    "confusion.png",
+    "confusion.json",
+    "tb",
+)  # tb/: TensorBoard event files (train/tblog.py), a directory
+EXPECTED = (
+    "expected a run directory, a checkpoint from cnnlab train (last.pt, best.pt) or a weights file from `save_weights`"
+)
 
 
 def prepare_run_directory(out_dir: str | Path, resume: bool = False, overwrite: bool = False) -> list[str]:
@@ -49,10 +59,14 @@ def prepare_run_directory(out_dir: str | Path, resume: bool = False, overwrite: 
     found = [name for name in RUN_FILES if (out / name).exists()]
     if found and not (resume or overwrite):
         if "last.pt" in found:
-            raise FileExistsError(f"{out} already holds a run ({', '.join(found)}); pass --resume to continue it, "
-                                  "--overwrite to start afresh (removing those files), or choose another output directory")
-        raise FileExistsError(f"{out} already holds files of a run ({', '.join(found)}) and no last.pt to --resume from; "
-                              "pass --overwrite to start afresh (removing those files), or choose another output directory")
+            raise FileExistsError(
+                f"{out} already holds a run ({', '.join(found)}); pass `resume=True` to continue it, "
+                "`overwrite=True` to start afresh (removing those files), or choose another output directory"
+            )
+        raise FileExistsError(
+            f"{out} already holds files of a run ({', '.join(found)}) and no last.pt to `resume` from; "
+            "pass `overwrite=True` to start afresh (removing those files), or choose another output directory"
+        )
     if resume and "last.pt" not in found:
         raise FileNotFoundError(f"nothing to resume: {out / 'last.pt'} does not exist")
     out.mkdir(parents=True, exist_ok=True)
@@ -84,12 +98,16 @@ def check_output(out: str | Path, source: str | Path, own: tuple[str, ...] = ())
     if out.name in RUN_FILES and out.name not in own and is_run_directory(out.parent):
         reasons.append(f"a run file of the run directory {out.parent}")
     if reasons:
-        raise ValueError(f"{out} is {' and '.join(reasons)}; cnnlab never writes over an input or a run's files: "
-                         "choose another output path")
+        raise ValueError(
+            f"{out} is {' and '.join(reasons)}; cnnlab never writes over an input or a run's files: "
+            "choose another output path"
+        )
     return out
 
 
-def run_info(model_name: str, model_args: dict[str, Any], splits: DataSplits, dataset: str, **extra: Any) -> dict[str, Any]:
+def run_info(
+    model_name: str, model_args: dict[str, Any], splits: DataSplits, dataset: str, **extra: Any
+) -> dict[str, Any]:
     """What a run records to be rebuilt later (``load_run``): the model, its keywords, the
     classes and image size it was trained on, and where the data came from; ``extra`` adds
     the caller's own entries."""
@@ -134,7 +152,11 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     except (RuntimeError, EOFError, OSError) as error:
         if isinstance(error, FileNotFoundError):
             raise
-        what = "empty" if path.is_file() and path.stat().st_size == 0 else f"damaged or not a checkpoint ({_first_line(error)})"
+        what = (
+            "empty"
+            if path.is_file() and path.stat().st_size == 0
+            else f"damaged or not a checkpoint ({_first_line(error)})"
+        )
         raise CheckpointError(f"{path} is {what}{_sibling_status(path)}") from None
 
 
@@ -156,13 +178,13 @@ def _sibling_status(path: Path) -> str:
 
 def describe(state: Any) -> str:
     """What a loaded ``.pt`` file holds, in words: 'a bare state_dict of 48 tensors', 'a bare tensor
-    of shape (3, 4)', 'a dict with keys a, b', 'a weights file (cnnlab export --weights)'."""
+    of shape (3, 4)', 'a dict with keys a, b', 'a weights file (`save_weights`)'."""
     if isinstance(state, torch.Tensor):
         return f"a bare tensor of shape {tuple(state.shape)}"
     if not isinstance(state, dict):
         return f"a {type(state).__name__}" + (f" of {len(state)} items" if isinstance(state, (list, tuple)) else "")
     if state.get("format") == WEIGHTS_FORMAT:
-        return "a weights file (cnnlab export --weights)"
+        return "a weights file (`save_weights`)"
     if state and all(isinstance(v, torch.Tensor) for v in state.values()):
         return f"a bare state_dict of {len(state)} tensors"
     keys = sorted(map(str, state))
@@ -188,12 +210,16 @@ def checkpoint_file(path: str | Path, which: str | None = None, default: str = "
     if path.is_dir():
         checkpoint = path / (which or default)
     elif which is not None and path.name != which:
-        raise ValueError(f"which={which} chooses a checkpoint of a run directory, but {path} is a file: "
-                         f"give the run directory, or the checkpoint file itself")
+        raise ValueError(
+            f"which={which} chooses a checkpoint of a run directory, but {path} is a file: "
+            f"give the run directory, or the checkpoint file itself"
+        )
     else:
         checkpoint = path
     if not checkpoint.is_file():
-        raise FileNotFoundError(f"no checkpoint at {checkpoint}; give a run directory (with {which or default}) or a .pt file; {EXPECTED}")
+        raise FileNotFoundError(
+            f"no checkpoint at {checkpoint}; give a run directory (with {which or default}) or a .pt file; {EXPECTED}"
+        )
     return checkpoint
 
 
@@ -214,7 +240,9 @@ def load_run_info(path: str | Path, which: str | None = None) -> dict[str, Any]:
     return _info(load_checkpoint(checkpoint), checkpoint)
 
 
-def load_run(path: str | Path, device: str = "auto", which: str | None = None, model: nn.Module | None = None) -> LoadedRun:
+def load_run(
+    path: str | Path, device: str = "auto", which: str | None = None, model: nn.Module | None = None
+) -> LoadedRun:
     """A trained model from a run directory (its ``which``, default ``best.pt``), a checkpoint or a weights file.
 
     The model is rebuilt from the registry name its run info records; a run of a model that is
@@ -227,9 +255,17 @@ def load_run(path: str | Path, device: str = "auto", which: str | None = None, m
     missing = [key for key in ("classes", "image_size") + (() if model is not None else ("model",)) if key not in info]
     if missing:
         own = info.get("model_class")
-        hint = (f"; it was trained with fit() on a {own}, which is not in cnnlab's registry: pass model=<a {own.rpartition('.')[2]} "
-                "built as for that run> (load_run, evaluate_run, predict_images, export_onnx)") if own and "model" in missing else ""
-        raise ValueError(f"{checkpoint} does not say how to rebuild its model (no {', '.join(map(repr, missing))} in its run info){hint}")
+        hint = (
+            (
+                f"; it was trained with fit() on a {own}, which is not in cnnlab's registry: pass model=<a {own.rpartition('.')[2]} "
+                "built as for that run> (load_run, evaluate_run, predict_images, export_onnx)"
+            )
+            if own and "model" in missing
+            else ""
+        )
+        raise ValueError(
+            f"{checkpoint} does not say how to rebuild its model (no {', '.join(map(repr, missing))} in its run info){hint}"
+        )
     name = info.get("model") if model is None else type(model).__name__
     if model is None:
         args = {k: tuple(v) if isinstance(v, list) else v for k, v in info.get("model_args", {}).items()}
@@ -237,8 +273,10 @@ def load_run(path: str | Path, device: str = "auto", which: str | None = None, m
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as error:
-        raise CheckpointError(f"{checkpoint}: its weights do not fit the {name} {'given' if 'model' not in info else 'its run info names'} "
-                              f"({_first_line(error)})") from None
+        raise CheckpointError(
+            f"{checkpoint}: its weights do not fit the {name} {'given' if 'model' not in info else 'its run info names'} "
+            f"({_first_line(error)})"
+        ) from None
     if info.get("preprocessing"):  # fine-tuned from published weights: it normalises its input as it trained
         normalize_input(model, Preprocessing.from_dict(info["preprocessing"]))
     model.to(resolve_device(device)).eval()
@@ -254,7 +292,13 @@ def save_weights(path: str | Path, out: str | Path, which: str | None = None) ->
     state = load_checkpoint(checkpoint)
     info = _info(state, checkpoint)
     summary = state.get("summary") or state.get("history", {}).get("summary", {})
-    weights = {"format": WEIGHTS_FORMAT, "model": state["model"], "info": info, "epoch": state.get("epoch"), "summary": summary}
+    weights = {
+        "format": WEIGHTS_FORMAT,
+        "model": state["model"],
+        "info": info,
+        "epoch": state.get("epoch"),
+        "summary": summary,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, weights)
     return out

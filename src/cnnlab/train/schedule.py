@@ -4,7 +4,7 @@ cosine down to zero (``cosine``, ``onecycle``), counted in optimizer steps."""
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -27,7 +27,8 @@ def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], floa
     return factor
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig,
-                   steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+def build_schedule(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """``config``'s schedule over ``optimizer``'s peak rate; stepped once per optimizer step."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps_per_epoch))

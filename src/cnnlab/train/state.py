@@ -26,9 +26,20 @@ from .schedule import build_schedule
 CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scheduler", "scaler", "rng", "history", "config", "best_val_acc")
 
 # What a run started before an option existed did, so that it can still be resumed.
-OPTIONS_BEFORE_THEY_EXISTED = {"precise_bn": 0, "tta": "none", "sync_bn": False, "lr_base_batch": None,
-                               "early_stop": 0, "early_stop_metric": "val_acc", "min_delta": 0.0, "clip_grad": 0.0,
-                               "mixup": 0.0, "cutmix": 0.0, "accumulate": 1, "ema": 0.0}
+OPTIONS_BEFORE_THEY_EXISTED = {
+    "precise_bn": 0,
+    "tta": "none",
+    "sync_bn": False,
+    "lr_base_batch": None,
+    "early_stop": 0,
+    "early_stop_metric": "val_acc",
+    "min_delta": 0.0,
+    "clip_grad": 0.0,
+    "mixup": 0.0,
+    "cutmix": 0.0,
+    "accumulate": 1,
+    "ema": 0.0,
+}
 # Options that change what is logged, not what is trained: a resume may turn them on or off.
 MAY_CHANGE_ON_RESUME = ("epochs", "tensorboard")
 
@@ -47,8 +58,9 @@ class TrainingState:
     best_val_acc: float = -1.0
 
     @classmethod
-    def start(cls, model: nn.Module, config: TrainConfig, device: torch.device, history: History,
-              steps_per_epoch: int) -> TrainingState:
+    def start(
+        cls, model: nn.Module, config: TrainConfig, device: torch.device, history: History, steps_per_epoch: int
+    ) -> TrainingState:
         """A new run's state: ``config``'s optimizer at the run's effective peak rate
         (``history.info["lr_effective"]``), its schedule, the gradient scaler its precision needs,
         and the generator of shuffling and augmentation seeded with ``config.seed``."""
@@ -82,18 +94,24 @@ class TrainingState:
             "best_val_acc": self.best_val_acc,
         }
 
-    def load_state_dict(self, state: dict[str, Any], where: str = "the run", info: dict[str, Any] | None = None) -> None:
+    def load_state_dict(
+        self, state: dict[str, Any], where: str = "the run", info: dict[str, Any] | None = None
+    ) -> None:
         """Continue from a checkpoint. It must have been written for the same model and data (the
         entries of ``info`` named in ``RUN_IDENTITY``) with the same training options, except
         ``epochs``, which may grow: the schedule is then laid over the new length (see ``_extend``)."""
         if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
-            raise CheckpointError(f"cannot resume {where}: its last.pt is {describe(state)}, not a training checkpoint "
-                                  "(cnnlab train writes one with the model, optimizer, schedule and history); "
-                                  "pass --overwrite to start afresh there")
+            raise CheckpointError(
+                f"cannot resume {where}: its last.pt is {describe(state)}, not a training checkpoint "
+                "(cnnlab train writes one with the model, optimizer, schedule and history); "
+                "pass `overwrite=True` to start afresh there"
+            )
         done = state["epoch"]
         _check_same_run(state, self.config, info or {}, where)
         if self.config.epochs < done:
-            raise ValueError(f"cannot resume {where} with --epochs {self.config.epochs}: it has already trained {done} epochs")
+            raise ValueError(
+                f"cannot resume {where} with `epochs={self.config.epochs}`: it has already trained {done} epochs"
+            )
         self.model.load_state_dict(state.get("train_model", state["model"]))  # with ema, "model" is the average
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -128,7 +146,16 @@ class TrainingState:
 # What identifies a run's model and data in its info: a resume with other values would mix them.
 # world_size too: the steps per epoch (so the schedule) follow the global batch.
 RUN_IDENTITY = (
-    "model", "model_args", "dataset", "data", "data_digest", "classes", "image_size", "train_images", "validation", "world_size"
+    "model",
+    "model_args",
+    "dataset",
+    "data",
+    "data_digest",
+    "classes",
+    "image_size",
+    "train_images",
+    "validation",
+    "world_size",
 )
 
 
@@ -140,14 +167,19 @@ def _plain(value: Any) -> Any:
 def _check_same_run(state: dict[str, Any], config: TrainConfig, info: dict[str, Any], where: str) -> None:
     saved = {**OPTIONS_BEFORE_THEY_EXISTED, **state["config"]}
     wanted = config.to_dict()
-    changed = [f"{k} ({saved[k]!r} -> {wanted.get(k)!r})" for k in sorted(saved) if k not in MAY_CHANGE_ON_RESUME and saved[k] != wanted.get(k)]
+    changed = [
+        f"{k} ({saved[k]!r} -> {wanted.get(k)!r})"
+        for k in sorted(saved)
+        if k not in MAY_CHANGE_ON_RESUME and saved[k] != wanted.get(k)
+    ]
     before = state["history"].get("info", {})
     changed += [
         f"{k} ({_plain(before[k])!r} -> {_plain(info[k])!r})"
-        for k in RUN_IDENTITY if k in before and k in info and _plain(before[k]) != _plain(info[k])
+        for k in RUN_IDENTITY
+        if k in before and k in info and _plain(before[k]) != _plain(info[k])
     ]
     if changed:
         raise ValueError(
             f"cannot resume {where}: it was started with other options: {'; '.join(changed)}. "
-            "Resume with the run's own options, or pass --overwrite to start afresh there"
+            "Resume with the run's own options, or pass `overwrite=True` to start afresh there"
         )

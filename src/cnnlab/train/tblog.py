@@ -24,19 +24,25 @@ def require_tensorboard():
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        raise MissingPackage("tensorboard=True (--tensorboard) needs the tensorboard package, which is not installed: "
-                             "pip install 'cnnlab[tensorboard]' (or pip install tensorboard)") from None
+        raise MissingPackage(
+            "`tensorboard=True` needs the tensorboard package, which is not installed: "
+            "pip install 'cnnlab[tensorboard]' (or pip install tensorboard)"
+        ) from None
     return SummaryWriter
 
 
 def scalars(record: EpochRecord) -> dict[str, float]:
     """The tags written for one epoch (those without a value, e.g. TTA when off, are left out)."""
     tags = {
-        "loss/train": record.train_loss, "loss/val": record.val_loss,
-        "accuracy/train": record.train_acc, "accuracy/val": record.val_acc,
-        "lr": record.lr, "images_per_s": record.images_per_s,
+        "loss/train": record.train_loss,
+        "loss/val": record.val_loss,
+        "accuracy/train": record.train_acc,
+        "accuracy/val": record.val_acc,
+        "lr": record.lr,
+        "images_per_s": record.images_per_s,
         "accuracy/val_tta": record.val_acc_tta,
-        "loss/val_raw": record.val_loss_raw, "accuracy/val_raw": record.val_acc_raw,  # with ema: the live weights
+        "loss/val_raw": record.val_loss_raw,
+        "accuracy/val_raw": record.val_acc_raw,  # with ema: the live weights
     }
     return {tag: float(value) for tag, value in tags.items() if value is not None}
 
@@ -58,7 +64,7 @@ class TensorBoard:
             self.writer.add_scalar(tag, value, record.epoch)
         self.writer.flush()
 
-    def __enter__(self) -> "TensorBoard":
+    def __enter__(self) -> TensorBoard:
         return self
 
     def __exit__(self, *exc) -> None:

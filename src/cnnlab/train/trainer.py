@@ -19,8 +19,9 @@ from __future__ import annotations
 import errno
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -83,8 +84,20 @@ def fit(
     lock = RunLock(out_dir)
     try:
         out = _open_run_directory(out_dir, resume, overwrite, lock, world)
-        return _fit(model, data, config, out, device, world, resume=resume, quiet=quiet, info=info,
-                    host_malloc=host_malloc, on_epoch_end=on_epoch_end, on_epoch_start=on_epoch_start)
+        return _fit(
+            model,
+            data,
+            config,
+            out,
+            device,
+            world,
+            resume=resume,
+            quiet=quiet,
+            info=info,
+            host_malloc=host_malloc,
+            on_epoch_end=on_epoch_end,
+            on_epoch_start=on_epoch_start,
+        )
     finally:
         lock.release()
 
@@ -107,17 +120,33 @@ def _open_run_directory(out_dir: str | Path, resume: bool, overwrite: bool, lock
     return Path(out_dir)
 
 
-def _fit(model: nn.Module, data: DataSplits, config: TrainConfig, out: Path, device: torch.device, world: World, *,
-         resume: bool, quiet: bool, info: dict | None, host_malloc: str | None, on_epoch_end: Callable | None,
-         on_epoch_start: Callable | None) -> History:
+def _fit(
+    model: nn.Module,
+    data: DataSplits,
+    config: TrainConfig,
+    out: Path,
+    device: torch.device,
+    world: World,
+    *,
+    resume: bool,
+    quiet: bool,
+    info: dict | None,
+    host_malloc: str | None,
+    on_epoch_end: Callable | None,
+    on_epoch_start: Callable | None,
+) -> History:
     """The run in its directory: its parts built, its state new or resumed, its epochs."""
     check_batch(tuple(data.train.images.shape[1:3]), config.batch_size)  # a batch that cannot fit: said, not OOM-killed
     torch.manual_seed(config.seed)
     batchnorm = set_momentum(model.to(device), config.bn_momentum)
     # an epoch-start hook may freeze or unfreeze weights (finetune): DDP must then allow unused ones
     epochs = Epochs(model, data, config, device, out, world, changing=on_epoch_start is not None)
-    history = History(config.to_dict(), info=_run_record(epochs, data, config, world, batchnorm)
-                      | ({"host_malloc": host_malloc} if host_malloc else {}) | (info or {}))
+    history = History(
+        config.to_dict(),
+        info=_run_record(epochs, data, config, world, batchnorm)
+        | ({"host_malloc": host_malloc} if host_malloc else {})
+        | (info or {}),
+    )
     state = TrainingState.start(model, config, device, history, epochs.steps)
     stopper = EarlyStopping(config.early_stop, config.early_stop_metric, config.min_delta)
     if world.main:
@@ -126,8 +155,9 @@ def _fit(model: nn.Module, data: DataSplits, config: TrainConfig, out: Path, dev
         _resume(out, state, epochs, stopper)
     if world.main:
         atomic_write_text(out / "config.json", json.dumps({"train": config.to_dict(), **state.history.info}, indent=1))
-    run_epochs(state, epochs, stopper, out, world, quiet=quiet, on_epoch_start=on_epoch_start,
-               on_epoch_end=on_epoch_end)
+    run_epochs(
+        state, epochs, stopper, out, world, quiet=quiet, on_epoch_start=on_epoch_start, on_epoch_end=on_epoch_end
+    )
     return state.history
 
 
@@ -144,19 +174,28 @@ def _run_record(epochs: Epochs, data: DataSplits, config: TrainConfig, world: Wo
     """What the run records about how it trained, beside its options (history and config.json)."""
     global_batch = config.batch_size * world.size * config.accumulate  # images per optimizer step
     return {
-        "validation": data.validation, "source": data.source, "data_digest": data.digest(), "device": str(epochs.device),
+        "validation": data.validation,
+        "source": data.source,
+        "data_digest": data.digest(),
+        "device": str(epochs.device),
         # what rebuilds a model of one's own (not in the registry: load_run(..., model=...)); run_info overrides these
         "model_class": f"{type(epochs.model).__module__}.{type(epochs.model).__qualname__}",
-        "classes": list(data.classes), "image_size": list(data.train.images.shape[1:3]),
-        "train_images": len(epochs.train_src), "precision": epochs.precision,
+        "classes": list(data.classes),
+        "image_size": list(data.train.images.shape[1:3]),
+        "train_images": len(epochs.train_src),
+        "precision": epochs.precision,
         "streamed": isinstance(epochs.train_src, FromDisk),  # read from the decoded cache batch by batch
         "batchnorm_momentum": batchnorm,  # what BatchNorm did: its moving-average momentum, Keras convention
-        "world_size": world.size, "batch_per_rank": config.batch_size, "global_batch": global_batch,
+        "world_size": world.size,
+        "batch_per_rank": config.batch_size,
+        "global_batch": global_batch,
         "lr_effective": config.scaled_lr(global_batch),  # --lr-base-batch: timm's scaling (accumulation included)
         # what evaluation, cnnlab evaluate and predict show the model: the central part of each image
         "eval_crop": EVAL_CROP if epochs.eval_view is not None else None,
         # images kept in their own framing (cache_size): evaluation sees each one's central 87.5%
-        "eval_frame": {"short_side": data.val.images.short_side, "crop": data.val.images.crop} if data.val.framed else None,
+        "eval_frame": {"short_side": data.val.images.short_side, "crop": data.val.images.crop}
+        if data.val.framed
+        else None,
     } | epochs.describe()
 
 
@@ -168,5 +207,8 @@ def _check_free_space(out: Path, model: nn.Module, config: TrainConfig) -> None:
     needed = 3 * size * (1 + moments_per_weight(config.optimizer)) + (1 << 20)
     free = shutil.disk_usage(out).free
     if free < needed:
-        raise OSError(errno.ENOSPC, f"no space left on device for the checkpoints in {out}: they need about "
-                      f"{needed / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are free")
+        raise OSError(
+            errno.ENOSPC,
+            f"no space left on device for the checkpoints in {out}: they need about "
+            f"{needed / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are free",
+        )

@@ -30,8 +30,13 @@ KERAS_SUFFIXES = (".h5", ".hdf5")
 TORCH_SUFFIXES = (".pt", ".pth")
 
 
-def load_weights(model: nn.Module, weights: str | Path, model_name: str = "", stride_on: str | None = None,
-                 model_args: dict[str, Any] | None = None) -> str:
+def load_weights(
+    model: nn.Module,
+    weights: str | Path,
+    model_name: str = "",
+    stride_on: str | None = None,
+    model_args: dict[str, Any] | None = None,
+) -> str:
     """Load ``weights`` into ``model`` (its head may not fit: it is replaced afterwards anyway).
 
     ``weights``: ``"imagenet"`` (published weights, downloaded and cached), a Keras ``.h5`` /
@@ -46,8 +51,10 @@ def load_weights(model: nn.Module, weights: str | Path, model_name: str = "", st
     if path.is_dir():
         path = path / "best.pt"
     if not path.is_file():
-        raise FileNotFoundError(f"--weights {weights}: no such file (expected 'imagenet', a .h5 / .weights.h5 Keras file, "
-                                f"a .pt cnnlab checkpoint or run directory, or a .pth torchvision state dict)")
+        raise FileNotFoundError(
+            f"`weights={str(weights)!r}`: no such file (expected 'imagenet', a .h5 / .weights.h5 Keras file, "
+            f"a .pt cnnlab checkpoint or run directory, or a .pth torchvision state dict)"
+        )
     if path.name.endswith(KERAS_SUFFIXES):
         from ..interop import load_keras_weights
 
@@ -62,20 +69,26 @@ def load_weights(model: nn.Module, weights: str | Path, model_name: str = "", st
 
         load_torchvision_weights(model, state, strict=False)
         return f"torchvision:{path}"
-    raise ValueError(f"--weights {weights}: unknown file type {path.suffix!r}; expected .h5 / .weights.h5 (Keras), "
-                     f".pt (cnnlab checkpoint) or .pth (torchvision state dict)")
+    raise ValueError(
+        f"`weights={str(weights)!r}`: unknown file type {path.suffix!r}; expected .h5 / .weights.h5 (Keras), "
+        f".pt (cnnlab checkpoint) or .pth (torchvision state dict)"
+    )
 
 
 def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
     """A cnnlab checkpoint's weights, all but the classifier (whose class count may differ)."""
     ours = model.state_dict()
     backbone = {k: v for k, v in state.items() if not k.startswith("head.fc.")}
-    wrong = [(k, tuple(v.shape), tuple(ours[k].shape)) for k, v in backbone.items() if k in ours and v.shape != ours[k].shape]
+    wrong = [
+        (k, tuple(v.shape), tuple(ours[k].shape)) for k, v in backbone.items() if k in ours and v.shape != ours[k].shape
+    ]
     missing = [k for k in ours if not k.startswith("head.fc.") and k not in backbone]
     unexpected = [k for k in backbone if k not in ours]
     if wrong or missing or unexpected:
         lines = [f"{k}: checkpoint {a}, model {b}" for k, a, b in wrong[:5]]
-        lines += [f"{k}: not in the checkpoint" for k in missing[:5]] + [f"{k}: not in the model" for k in unexpected[:5]]
+        lines += [f"{k}: not in the checkpoint" for k in missing[:5]] + [
+            f"{k}: not in the model" for k in unexpected[:5]
+        ]
         raise ValueError(f"the weights in {path} do not fit {type(model).__name__}:\n  " + "\n  ".join(lines))
     model.load_state_dict(backbone, strict=False)
 
@@ -101,9 +114,16 @@ class _Transfer:
     """The fine-tuning of one model: load the weights, put a new head on, and switch from
     head-only training (epochs 1..freeze_epochs) to the whole network."""
 
-    def __init__(self, model_name: str, weights, model_args: dict[str, Any], stride_on: str | None, freeze_epochs: int,
-                 on_data: Callable[[DataSplits], None] | None = None,
-                 preprocessing: Preprocessing | None = None) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        weights,
+        model_args: dict[str, Any],
+        stride_on: str | None,
+        freeze_epochs: int,
+        on_data: Callable[[DataSplits], None] | None = None,
+        preprocessing: Preprocessing | None = None,
+    ) -> None:
         self.model_name, self.weights, self.model_args, self.stride_on = model_name, weights, model_args, stride_on
         self.freeze_epochs, self.on_data = freeze_epochs, on_data
         self.info: dict[str, Any] = {"freeze_epochs": freeze_epochs}
@@ -158,7 +178,7 @@ def finetune(
     if isinstance(freeze_epochs, bool) or not isinstance(freeze_epochs, int) or not 0 <= freeze_epochs <= train.epochs:
         raise ValueError(f"freeze_epochs must be an int in [0, epochs={train.epochs}], got {freeze_epochs!r}")
     if data.data_dir is None:
-        raise ValueError("finetune needs the image folder: data_dir (--data-dir), a directory or a tar")
+        raise ValueError("finetune needs the image folder: `data_dir`, a directory or a tar")
     model_args = dict(model_args or {})
     if str(weights) == "imagenet":  # built as the published weights were trained (resnet18: torchvision's flavour)
         model_args = imagenet_flavour(model_name, model_args)
@@ -167,13 +187,26 @@ def finetune(
     if resume and (out / "last.pt").is_file():
         earlier = load_checkpoint(out / "last.pt")["history"]["info"]
         if earlier.get("freeze_epochs") != freeze_epochs:
-            raise ValueError(f"cannot resume {out}: it was started with --freeze-epochs {earlier.get('freeze_epochs')}, "
-                             f"not {freeze_epochs}")
+            raise ValueError(
+                f"cannot resume {out}: it was started with `freeze_epochs={earlier.get('freeze_epochs')!r}`, "
+                f"not {freeze_epochs}"
+            )
         weights = None  # the checkpoint holds every weight: nothing to download or read again
         if earlier.get("preprocessing"):  # and the input normalisation it trained with
             preprocessing = Preprocessing.from_dict(earlier["preprocessing"])
     transfer = _Transfer(model_name, weights, model_args, stride_on, freeze_epochs, on_data, preprocessing)
     return run_training(
-        model_name, model_args, data=data, train=train, out_dir=out, head_from_data=False, init=transfer.init,
-        info=transfer.info, resume=resume, overwrite=overwrite, quiet=quiet, on_epoch_start=transfer.on_epoch_start, on_epoch_end=on_epoch_end,
+        model_name,
+        model_args,
+        data=data,
+        train=train,
+        out_dir=out,
+        head_from_data=False,
+        init=transfer.init,
+        info=transfer.info,
+        resume=resume,
+        overwrite=overwrite,
+        quiet=quiet,
+        on_epoch_start=transfer.on_epoch_start,
+        on_epoch_end=on_epoch_end,
     )

@@ -74,6 +74,8 @@ def unfreeze(model: nn.Module) -> None:
 
 def frozen_parts(model: nn.Module) -> list[str]:
     """Names of the parts (stem, stages.i, final, head) whose parameters are all frozen."""
-    return [name for name, part in _parts(model) if all(not p.requires_grad for p in part.parameters())
-            and any(True for _ in part.parameters())]
-
+    return [
+        name
+        for name, part in _parts(model)
+        if all(not p.requires_grad for p in part.parameters()) and any(True for _ in part.parameters())
+    ]

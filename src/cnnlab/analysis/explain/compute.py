@@ -9,8 +9,9 @@ output.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import fields
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,10 @@ from .examples import ARTICLE_OUTPUTS, ExampleConfig, check_cell, check_size, ma
 from .explanation import Explanation
 
 _LAYER_CLASSES = {
-    "conv2d": Conv2D, "depthwise": DepthwiseConv2D, "separable": SeparableConv2D, "transpose": Conv2DTranspose
+    "conv2d": Conv2D,
+    "depthwise": DepthwiseConv2D,
+    "separable": SeparableConv2D,
+    "transpose": Conv2DTranspose,
 }
 _NO_PADS: Pads = ((0, 0), (0, 0))
 
@@ -105,7 +109,7 @@ def scatter(run: LayerRun) -> ScatterRun:
                 canvas[r, c] += contribution[i, j]
             steps.append(Scatter((iy, ix), values.copy(), taps, contribution, canvas.copy()))
     window = ((top - r0, full[0] - bottom - r0), (left - c0, full[1] - right - c0))
-    out = canvas[window[0][0]:window[0][1], window[1][0]:window[1][1]]
+    out = canvas[window[0][0] : window[0][1], window[1][0] : window[1][1]]
     if cfg.use_bias:
         out = out + run.weights["bias"]
     if out.shape != run.output.shape or not np.allclose(out, run.output, rtol=1e-12, atol=1e-9):
@@ -180,8 +184,15 @@ def _window(run: LayerRun, y: int, x: int) -> Iterator[tuple[int, int, int, int,
             yield i, j, iy, ix, (0 <= iy < h and 0 <= ix < w)
 
 
-def _window_sum(run: LayerRun, kernel_2d: np.ndarray, channel: int, cell: Cell, label: str,
-                marked: np.ndarray, multiplier: int | None = None) -> Sum:
+def _window_sum(
+    run: LayerRun,
+    kernel_2d: np.ndarray,
+    channel: int,
+    cell: Cell,
+    label: str,
+    marked: np.ndarray,
+    multiplier: int | None = None,
+) -> Sum:
     """Input ``channel``'s window under output ``cell`` times ``kernel_2d``; marks the cells read."""
     terms, padding = [], []
     for i, j, iy, ix, inside in _window(run, cell[0], cell[1]):

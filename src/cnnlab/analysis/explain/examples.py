@@ -141,7 +141,10 @@ def output_shape(config: ExampleConfig) -> tuple[int, int, int]:
         ho = P.transpose_output_length(h, kh, sh, config.padding, op[0], dh)
         wo = P.transpose_output_length(w, kw, sw, config.padding, op[1], dw)
     else:
-        ho, wo = P.conv_output_length(h, kh, sh, config.padding, dh), P.conv_output_length(w, kw, sw, config.padding, dw)
+        ho, wo = (
+            P.conv_output_length(h, kh, sh, config.padding, dh),
+            P.conv_output_length(w, kw, sw, config.padding, dw),
+        )
     channels = config.in_channels * config.depth_multiplier if config.kind == "depthwise" else config.filters
     return ho, wo, channels
 
@@ -150,9 +153,17 @@ def count_numbers(config: ExampleConfig) -> dict[str, int]:
     """How many numbers the example holds: its input, weights and output."""
     (kh, kw), c, dm = config.kernel_size, config.in_channels, config.depth_multiplier
     ho, wo, m = output_shape(config)
-    weights = {"conv2d": kh * kw * c * m, "transpose": kh * kw * c * m, "depthwise": kh * kw * c * dm,
-               "separable": kh * kw * c * dm + c * dm * m}[config.kind] + (m if config.use_bias else 0)
-    return {"input": config.input_size[0] * config.input_size[1] * c, "weights": weights, "output": max(ho, 0) * max(wo, 0) * m}
+    weights = {
+        "conv2d": kh * kw * c * m,
+        "transpose": kh * kw * c * m,
+        "depthwise": kh * kw * c * dm,
+        "separable": kh * kw * c * dm + c * dm * m,
+    }[config.kind] + (m if config.use_bias else 0)
+    return {
+        "input": config.input_size[0] * config.input_size[1] * c,
+        "weights": weights,
+        "output": max(ho, 0) * max(wo, 0) * m,
+    }
 
 
 def check_size(config: ExampleConfig) -> None:
@@ -165,8 +176,9 @@ def check_size(config: ExampleConfig) -> None:
         raise ValueError(
             f"this example is too large to write out: input {h}x{w}x{config.in_channels}, output {ho}x{wo}x{m} and "
             f"{counts['weights']:,} weights are {total:,} numbers (about {_size(total * BYTES_PER_NUMBER)} of memory "
-            f"to print), more than explain's {MAX_NUMBERS:,}; choose a smaller input_size (--input-size), "
-            f"in_channels (--in-channels) or filters (--filters)")
+            f"to print), more than explain's {MAX_NUMBERS:,}; choose a smaller `input_size`, `in_channels` "
+            f"or `filters`"
+        )
 
 
 def _size(n: float) -> str:

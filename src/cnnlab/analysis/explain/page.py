@@ -17,8 +17,8 @@ from ...io import atomic_write_text
 from ..pages import embedded_data, fill_template
 from .compute import explain_cell, run_example
 from .data import LayerRun, Sum
-from .explanation import Explanation
 from .examples import KINDS, ExampleConfig, make_config
+from .explanation import Explanation
 from .pictures import cells
 
 MAX_CELLS = 4096  # output cells one example may hold: every cell is written out in the page
@@ -36,7 +36,7 @@ def page_data(run: LayerRun) -> dict[str, Any]:
         raise ValueError(
             f"the page writes out every output cell; this example has {run.output.size:,} "
             f"(output {'x'.join(map(str, run.output.shape))}), more than {MAX_CELLS:,}: choose a smaller "
-            f"--input-size or fewer --filters"
+            f"`input_size` or fewer `filters`"
         )
     written = [explain_cell(run, cell) for cell in cells(run)]
     return {
@@ -45,10 +45,16 @@ def page_data(run: LayerRun) -> dict[str, Any]:
         "layer": run.layer.keras_class,
         "repr": f"{run.layer.keras_class}({run.layer.extra_repr()})",
         "config": {
-            "input_size": list(cfg.input_size), "in_channels": cfg.in_channels, "filters": cfg.filters,
-            "kernel_size": list(cfg.kernel_size), "strides": list(cfg.strides), "padding": cfg.padding,
-            "dilation_rate": list(cfg.dilation_rate), "depth_multiplier": cfg.depth_multiplier,
-            "output_padding": list(cfg.output_padding) if cfg.output_padding else None, "use_bias": cfg.use_bias,
+            "input_size": list(cfg.input_size),
+            "in_channels": cfg.in_channels,
+            "filters": cfg.filters,
+            "kernel_size": list(cfg.kernel_size),
+            "strides": list(cfg.strides),
+            "padding": cfg.padding,
+            "dilation_rate": list(cfg.dilation_rate),
+            "depth_multiplier": cfg.depth_multiplier,
+            "output_padding": list(cfg.output_padding) if cfg.output_padding else None,
+            "use_bias": cfg.use_bias,
         },
         "values": run.values_note,
         "params": run.cost.params,

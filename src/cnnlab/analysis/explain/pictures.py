@@ -14,16 +14,16 @@ from __future__ import annotations
 import io
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from ...figures import new_figure
 from ...io import atomic_write
-from .compute import explain_cell
-from .compute import scatter
+from .compute import explain_cell, scatter
 from .data import LayerRun, ScatterRun, Sum
 from .explanation import Explanation
 from .text import _format_sum
@@ -81,7 +81,9 @@ def frame_figure(e: Explanation, done: np.ndarray | None = None) -> Any:
     y, x, c = e.cell
     sums = []
     for title, group in e.steps:  # every step shown (separable: depthwise, then pointwise), 4 sums each at most
-        sums += [_format_sum(s, "×") for s in group[:4]] + ([f"  … {len(group) - 4} more ({title})"] if len(group) > 4 else [])
+        sums += [_format_sum(s, "×") for s in group[:4]] + (
+            [f"  … {len(group) - 4} more ({title})"] if len(group) > 4 else []
+        )
     sums.append(f"output[{y}, {x}, {c}] = {e.value:.6g}" + (f" (bias {e.bias:.6g} included)" if e.bias else ""))
     lines = [part for line in sums for part in textwrap.wrap(line, int(width * 11.5), subsequent_indent="    ")]
     rows = max(h + top + bottom, ho, *(k.shape[0] for _, k, _ in kernels))
@@ -90,12 +92,16 @@ def frame_figure(e: Explanation, done: np.ndarray | None = None) -> Any:
     axes = np.atleast_1d(fig.subplots(1, len(widths), gridspec_kw={"width_ratios": widths}))
     for ax, ch in zip(axes, shown):
         _input_panel(ax, e, ch)
-    for ax, (title, k, taps) in zip(axes[len(shown):], kernels):
+    for ax, (title, k, taps) in zip(axes[len(shown) :], kernels):
         _kernel_panel(ax, title, k, taps)
     _output_panel(axes[-1], e, done)
     fig.text(0.01, 0.01, "\n".join(lines), fontsize=9, family="monospace", va="bottom")
-    fig.suptitle("\n".join(textwrap.wrap(f"{e.layer.keras_class}({e.layer.extra_repr()})", int(width * 10))), fontsize=9)
-    fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.75 / height, bottom=(0.3 + 0.2 * len(lines)) / height, wspace=0.25)
+    fig.suptitle(
+        "\n".join(textwrap.wrap(f"{e.layer.keras_class}({e.layer.extra_repr()})", int(width * 10))), fontsize=9
+    )
+    fig.subplots_adjust(
+        left=0.02, right=0.98, top=1 - 0.75 / height, bottom=(0.3 + 0.2 * len(lines)) / height, wspace=0.25
+    )
     return fig
 
 
@@ -121,11 +127,25 @@ def _grid(ax: Any, rows: int, cols: int, title: str) -> None:
         ax.axvline(j - 0.5, color="#999999", lw=0.5)
 
 
-def _box(ax: Any, y: float, x: float, color: str, fill: bool = False, hatch: str | None = None, alpha: float = 1.0) -> None:
+def _box(
+    ax: Any, y: float, x: float, color: str, fill: bool = False, hatch: str | None = None, alpha: float = 1.0
+) -> None:
     from matplotlib.patches import Rectangle
 
-    ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=fill, facecolor=color if fill else "none", clip_on=False,
-                           edgecolor=color if not fill else "#bbbbbb", lw=2.2 if not fill else 0.5, hatch=hatch, alpha=alpha))
+    ax.add_patch(
+        Rectangle(
+            (x - 0.5, y - 0.5),
+            1,
+            1,
+            fill=fill,
+            facecolor=color if fill else "none",
+            clip_on=False,
+            edgecolor=color if not fill else "#bbbbbb",
+            lw=2.2 if not fill else 0.5,
+            hatch=hatch,
+            alpha=alpha,
+        )
+    )
 
 
 def _input_panel(ax: Any, e: Explanation, channel: int) -> None:
@@ -160,6 +180,40 @@ def _output_panel(ax: Any, e: Explanation, done: np.ndarray | None) -> None:
     _box(ax, y, x, CURRENT)
 
 
+def _scatter_caption(sr: ScatterRun, index: int) -> list[str]:
+    """What one frame of ``scatter_figure`` says: where the input scatters, what it adds, and at the end the crop."""
+    run, step = sr.run, sr.steps[index]
+    cin = run.input.shape[2]
+    rows, cols, mo = step.canvas.shape
+    shown_out = list(range(min(mo, 2)))
+    iy, ix = step.input_pos
+    values = " + ".join(f"{v:.3g}×kernel[:, :, m, {c}]" for c, v in enumerate(step.values[:4]))
+    (r0, r1), (c0, c1) = sr.output_window
+    oy, ox = sr.offset
+    rs, cs = [r for _, _, r, _ in step.taps], [c for _, _, _, c in step.taps]
+    lines = [
+        f"input ({iy}, {ix}) scatters value × kernel onto rows {min(rs) - oy}..{max(rs) - oy}, "
+        f"columns {min(cs) - ox}..{max(cs) - ox} of the full scatter: out m += {values}" + (" + …" if cin > 4 else "")
+    ]
+    for m in shown_out:
+        block = "; ".join(" ".join(f"{v:.4g}" for v in row) for row in step.contribution[:, :, m])
+        lines.append(f"out {m} += [{block}]")
+    crop = (r0, rows - r1, c0, cols - c1)
+    if index == len(sr.steps) - 1:
+        lines.append(
+            "done: the output is the framed part of the sums"
+            + (" plus the bias" if run.config.use_bias else "")
+            + (f"; 'same' cropped (top, bottom, left, right) = {crop}" if any(crop) else "")
+            + (
+                "; 'op': a row/column output_padding adds, which no input reaches"
+                if run.config.output_padding and any(n > f for n, f in zip((rows, cols), sr.full))
+                else ""
+            )
+            + " -- equal to the layer's output"
+        )
+    return lines
+
+
 def scatter_figure(sr: ScatterRun, index: int) -> Any:
     """One frame of a transposed convolution: input position ``index`` adds value × kernel into
     the output window it lands on; the canvas (the full scatter) fills in, what 'same' crops
@@ -173,22 +227,7 @@ def scatter_figure(sr: ScatterRun, index: int) -> Any:
     cell_in = 0.42
     width = max(9.0, sum(widths) * cell_in + 0.5 * len(widths) + 1.0)
     iy, ix = step.input_pos
-    values = " + ".join(f"{v:.3g}×kernel[:, :, m, {c}]" for c, v in enumerate(step.values[:4]))
-    (r0, r1), (c0, c1) = sr.output_window
-    oy, ox = sr.offset
-    rs, cs = [r for _, _, r, _ in step.taps], [c for _, _, _, c in step.taps]
-    lines = [f"input ({iy}, {ix}) scatters value × kernel onto rows {min(rs) - oy}..{max(rs) - oy}, "
-             f"columns {min(cs) - ox}..{max(cs) - ox} of the full scatter: out m += {values}" + (" + …" if cin > 4 else "")]
-    for m in shown_out:
-        block = "; ".join(" ".join(f"{v:.4g}" for v in row) for row in step.contribution[:, :, m])
-        lines.append(f"out {m} += [{block}]")
-    crop = (r0, rows - r1, c0, cols - c1)
-    if index == len(sr.steps) - 1:
-        lines.append("done: the output is the framed part of the sums" + (" plus the bias" if run.config.use_bias else "")
-                     + (f"; 'same' cropped (top, bottom, left, right) = {crop}" if any(crop) else "")
-                     + ("; 'op': a row/column output_padding adds, which no input reaches" if run.config.output_padding
-                        and any(n > f for n, f in zip((rows, cols), sr.full)) else "")
-                     + " -- equal to the layer's output")
+    lines = _scatter_caption(sr, index)
     lines = [part for line in lines for part in textwrap.wrap(line, int(width * 11.5), subsequent_indent="    ")]
     height = max(h, rows, kh) * cell_in + 1.4 + 0.2 * len(lines)
     fig = new_figure(figsize=(width, height), dpi=DPI)
@@ -201,17 +240,19 @@ def scatter_figure(sr: ScatterRun, index: int) -> Any:
                 if y * w + x < index:
                     _box(ax, y, x, READ, fill=True, alpha=0.12)
         _box(ax, iy, ix, READ)
-    for ax, m in zip(axes[len(shown_in):], shown_out):
+    for ax, m in zip(axes[len(shown_in) :], shown_out):
         _grid(ax, kh, kw, f"adds to out {m}")
         for i in range(kh):
             for j in range(kw):
                 ax.text(j, i, f"{step.contribution[i, j, m]:.4g}", ha="center", va="center", fontsize=7, color=KERNEL)
-    for ax, m in zip(axes[len(shown_in) + len(shown_out):], shown_out):
+    for ax, m in zip(axes[len(shown_in) + len(shown_out) :], shown_out):
         _canvas_panel(ax, sr, index, m)
     fig.text(0.01, 0.01, "\n".join(lines), fontsize=9, family="monospace", va="bottom")
     title = f"{run.layer.keras_class}({run.layer.extra_repr()}) -- each input position scatters, one at a time"
     fig.suptitle("\n".join(textwrap.wrap(title, int(width * 10))), fontsize=9)
-    fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.75 / height, bottom=(0.3 + 0.2 * len(lines)) / height, wspace=0.25)
+    fig.subplots_adjust(
+        left=0.02, right=0.98, top=1 - 0.75 / height, bottom=(0.3 + 0.2 * len(lines)) / height, wspace=0.25
+    )
     return fig
 
 
@@ -240,7 +281,9 @@ def _canvas_panel(ax: Any, sr: ScatterRun, index: int, m: int) -> None:
                 ax.text(c, r, f"{step.canvas[r, c, m]:.4g}", ha="center", va="center", fontsize=7)
     for _, _, r, c in step.taps:
         _box(ax, r, c, READ)
-    ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, edgecolor=CURRENT, lw=2.5, clip_on=False))
+    ax.add_patch(
+        Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, edgecolor=CURRENT, lw=2.5, clip_on=False)
+    )
 
 
 def scatter_frames(run: LayerRun) -> Iterator[tuple[tuple[int, int], Any]]:
@@ -274,7 +317,9 @@ def save_png(e: Explanation, path: str | Path) -> Path:
 # A GIF holds every frame: beyond this it is no picture to look at, and drawing it takes many
 # minutes (about a second a frame on a laptop CPU) and its frames' memory.
 MAX_GIF_BYTES = 10 * 2**20
-LATER_FRAME_SHARE = 0.4  # measured: a later frame, stored as its difference from the one before, takes ~0.37 of the first
+LATER_FRAME_SHARE = (
+    0.4  # measured: a later frame, stored as its difference from the one before, takes ~0.37 of the first
+)
 SMALLEST_FRAME_BYTES = 6_000  # a later frame of the smallest figure (9 inches wide): the floor of the estimate
 
 
@@ -303,7 +348,9 @@ def estimate_gif(run: LayerRun) -> GifEstimate:
     if frames * SMALLEST_FRAME_BYTES > MAX_GIF_BYTES:  # too large whatever the frames hold: not drawn
         return GifEstimate(frames, frames * SMALLEST_FRAME_BYTES, None)
     start = time.perf_counter()
-    figure = next(scatter_frames(run))[1] if run.config.kind == "transpose" else frame_figure(explain_cell(run, (0, 0, 0)))
+    figure = (
+        next(scatter_frames(run))[1] if run.config.kind == "transpose" else frame_figure(explain_cell(run, (0, 0, 0)))
+    )
     image = _palette(Image.open(io.BytesIO(_png_bytes(figure))))
     seconds = time.perf_counter() - start
     buffer = io.BytesIO()
@@ -318,8 +365,9 @@ def _palette(image: Any) -> Any:
     return image.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
 
 
-def save_gif(run: LayerRun, path: str | Path, ms_per_frame: int = 900,
-             progress: Callable[[int, int], None] | None = None) -> Path:
+def save_gif(
+    run: LayerRun, path: str | Path, ms_per_frame: int = 900, progress: Callable[[int, int], None] | None = None
+) -> Path:
     """Every output cell in turn -- every input position for a transposed convolution, which
     scatters -- as an animated GIF (palette images, looping), written atomically. An animation
     estimated over ``MAX_GIF_BYTES`` is refused before it is drawn, with its estimate;
@@ -331,7 +379,9 @@ def save_gif(run: LayerRun, path: str | Path, ms_per_frame: int = 900,
         raise ValueError(
             f"the GIF would be too large: {estimate.describe()} (one frame per "
             f"{'input position' if run.config.kind == 'transpose' else 'output cell'}), more than "
-            f"{MAX_GIF_BYTES / 2**20:.0f} MiB; choose a smaller example (--input-size, --filters), or --png for one cell")
+            f"{MAX_GIF_BYTES / 2**20:.0f} MiB; choose a smaller example (`input_size`, `filters`), "
+            "or `save_png` for one cell"
+        )
     figures = scatter_frames(run) if run.config.kind == "transpose" else frames(run)
     palette = []
     for done, (_, fig) in enumerate(figures, 1):
@@ -340,7 +390,8 @@ def save_gif(run: LayerRun, path: str | Path, ms_per_frame: int = 900,
             progress(done, estimate.frames)
 
     def write(tmp: str) -> None:
-        palette[0].save(tmp, format="GIF", save_all=True, append_images=palette[1:], duration=ms_per_frame, loop=0,
-                        optimize=True)
+        palette[0].save(
+            tmp, format="GIF", save_all=True, append_images=palette[1:], duration=ms_per_frame, loop=0, optimize=True
+        )
 
     return atomic_write(path, write)

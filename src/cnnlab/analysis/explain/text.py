@@ -15,18 +15,19 @@ _POINTWISE_TITLE = (
 Block = tuple[str, np.ndarray, np.ndarray | None]  # label, matrix, cells to mark
 
 
-def format_text(e: ExplanationData, width: int = 100, times: str = "×") -> str:
-    """The explanation as the article would write it: weights, inputs, outputs, then the sum."""
+def format_text(e: ExplanationData, width: int = 100, times: str = "×", everything: str = "to_dict()") -> str:
+    """The explanation as the article would write it: weights, inputs, outputs, then the sum. A
+    group of more than ``MAX_MATRICES`` matrices is cut short, saying where all of it is: ``everything``
+    (the command passes its ``--json``)."""
     cfg, (y, xx, m) = e.config, e.cell
     mo = e.output.shape[2]
     lines = _header(e)
-    lines += _weight_section(e, width)
+    lines += _weight_section(e, width, everything)
     title = f"Input channels ([ ] marks the cells output[{y}, {xx}, {m}] reads)"
     inputs = [(f"in {c}", e.input[:, :, c], e.marked_inputs[:, :, c]) for c in range(cfg.in_channels)]
-    lines += _matrix_section(title, inputs, width)
-    lines += _matrix_section(
-        "Output channels (computed by the layer)", [(f"out {o}", e.output[:, :, o], None) for o in range(mo)], width
-    )
+    lines += _matrix_section(title, inputs, width, everything)
+    outputs = [(f"out {o}", e.output[:, :, o], None) for o in range(mo)]
+    lines += _matrix_section("Output channels (computed by the layer)", outputs, width, everything)
     lines += _sum_lines(e, times)
     lines += _article_lines(e)
     return "\n".join(lines)
@@ -107,35 +108,36 @@ def _kernel_blocks(e: ExplanationData, in_axis: int, out_axis: int) -> list[Bloc
     return blocks
 
 
-def _weight_section(e: ExplanationData, width: int) -> list[str]:
+def _weight_section(e: ExplanationData, width: int, everything: str) -> list[str]:
     kh, kw = e.config.kernel_size
     if e.config.kind in ("conv2d", "transpose"):
         in_axis, out_axis, axes = (2, 3, "in, out") if e.config.kind == "conv2d" else (3, 2, "out, in")
         title = f"Kernel: one {kh}x{kw} matrix kernel[:, :, {axes}] per input/output channel pair (* used)"
-        out = _matrix_section(title, _kernel_blocks(e, in_axis, out_axis), width)
+        out = _matrix_section(title, _kernel_blocks(e, in_axis, out_axis), width, everything)
     else:
-        out = _depthwise_section(e, width)
+        out = _depthwise_section(e, width, everything)
     if "bias" in e.weights:
-        out += _matrix_section("Bias", [("", e.weights["bias"][None, :], None)], width)
+        out += _matrix_section("Bias", [("", e.weights["bias"][None, :], None)], width, everything)
     return out
 
 
-def _depthwise_section(e: ExplanationData, width: int) -> list[str]:
+def _depthwise_section(e: ExplanationData, width: int, everything: str) -> list[str]:
     """Depthwise kernels, one per input channel and multiplier; separable's pointwise kernel after."""
     (kh, kw), dm, k = e.config.kernel_size, e.config.depth_multiplier, e.weights["depthwise_kernel"]
     labels = [(c, q, f"in {c}" + (f" x{q}" if dm > 1 else "")) for c in range(k.shape[2]) for q in range(dm)]
     blocks = [(label, k[:, :, c, q], None) for c, q, label in labels]
     title = f"Depthwise kernel: one {kh}x{kw} matrix depthwise_kernel[:, :, in, multiplier] per input channel"
-    out = _matrix_section(title, blocks, width)
+    out = _matrix_section(title, blocks, width, everything)
     if e.config.kind == "separable":
-        out += _matrix_section(_POINTWISE_TITLE, [("", e.weights["pointwise_kernel"][0, 0], None)], width)
+        pointwise = [("", e.weights["pointwise_kernel"][0, 0], None)]
+        out += _matrix_section(_POINTWISE_TITLE, pointwise, width, everything)
     return out
 
 
-def _matrix_section(title: str, blocks: list[Block], width: int) -> list[str]:
+def _matrix_section(title: str, blocks: list[Block], width: int, everything: str) -> list[str]:
     shown = blocks[:MAX_MATRICES]
     rendered = [([label] if label else []) + matrix_lines(matrix, marked) for label, matrix, marked in shown]
     lines = [title, *("  " + line if line else line for line in hstack_blocks(rendered, width=width - 2))]
     if len(blocks) > len(shown):
-        lines.insert(-1, f"  ... and {len(blocks) - len(shown)} more (all of them with --json)")
+        lines.insert(-1, f"  ... and {len(blocks) - len(shown)} more (all of them with {everything})")
     return lines

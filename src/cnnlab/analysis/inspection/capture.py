@@ -21,8 +21,15 @@ from torch import nn
 from ...layers.base import KerasConv2dBase
 
 EXPLAINED = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise", "SeparableConv2D": "separable"}
-ACTIVATIONS = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Hardswish: "hardswish", nn.Hardsigmoid: "hardsigmoid",
-               nn.SiLU: "silu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
+ACTIVATIONS = {
+    nn.ReLU: "relu",
+    nn.ReLU6: "relu6",
+    nn.Hardswish: "hardswish",
+    nn.Hardsigmoid: "hardsigmoid",
+    nn.SiLU: "silu",
+    nn.Sigmoid: "sigmoid",
+    nn.Tanh: "tanh",
+}
 POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 
 
@@ -98,8 +105,18 @@ def capture(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[Recor
             first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
             alive.extend(t for t in (first, output) if t is not None)
             keep = isinstance(module, (KerasConv2dBase, nn.BatchNorm2d)) or not list(module.children())
-            records.append(Record(name, module, first.detach().clone() if first is not None and keep else None,
-                                  output.detach().clone(), id(first), id(output), len(records)))
+            records.append(
+                Record(
+                    name,
+                    module,
+                    first.detach().clone() if first is not None and keep else None,
+                    output.detach().clone(),
+                    id(first),
+                    id(output),
+                    len(records),
+                )
+            )
+
         return record
 
     handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if n]
@@ -137,8 +154,14 @@ def find_units(records: list[Record]) -> list[Unit]:
         bn = next((n for n in siblings if isinstance(n.module, nn.BatchNorm2d)), None)
         if bn is not None:
             unit.bn, last = bn.name, bn
-        act = next((a for a in readers.get(last.output_id, [])
-                    if _activation(a.module) and _parent(a.name) == _parent(r.name)), None)
+        act = next(
+            (
+                a
+                for a in readers.get(last.output_id, [])
+                if _activation(a.module) and _parent(a.name) == _parent(r.name)
+            ),
+            None,
+        )
         if act is not None:
             unit.act = act.name
         units.append(unit)
@@ -190,7 +213,7 @@ def concat_sources(block: Record, records: list[Record], stages: list[Stage]) ->
         return []
     width = out.shape[0] - known.shape[0]
     inner = [r for r in records if r.name.startswith(block.name + ".") and r.output.shape[1] == width]
-    new = next((r for r in reversed(inner) if torch.equal(r.output[0], out[known.shape[0]:])), None)
+    new = next((r for r in reversed(inner) if torch.equal(r.output[0], out[known.shape[0] :])), None)
     if new is None:
         return []
     stage_names = {s.name for s in stages}

@@ -81,12 +81,15 @@ class CellExplanation:
                 rest = sum(s.result for s in sums) - sum(s.result for s in top)
                 out.append(f"    ... {len(sums) - len(top)} more: {rest:.6g}")
         bias = f" + bias {e.bias:.6g}" if e.bias is not None else ""
-        out.append(f"  convolution: {sum(e.total_parts):.6g}{bias} = {e.value:.6g} "
-                   f"(the float64 layer: {e.layer_output:.6g})")
+        out.append(
+            f"  convolution: {sum(e.total_parts):.6g}{bias} = {e.value:.6g} (the float64 layer: {e.layer_output:.6g})"
+        )
         if self.bn is not None:
             b = self.bn
-            out.append(f"  {b.name}: ({e.value:.6g} - {b.mean:.6g}) / sqrt({b.var:.6g} + {b.eps:g}) * {b.gamma:.6g} "
-                       f"+ {b.beta:.6g} = {b.value:.6g}")
+            out.append(
+                f"  {b.name}: ({e.value:.6g} - {b.mean:.6g}) / sqrt({b.var:.6g} + {b.eps:g}) * {b.gamma:.6g} "
+                f"+ {b.beta:.6g} = {b.value:.6g}"
+            )
         if self.act is not None:
             before = self.bn.value if self.bn is not None else e.value
             out.append(f"  {self.act.name}: {self.act.kind}({before:.6g}) = {self.act.value:.6g}")
@@ -110,25 +113,39 @@ def layer_run(record: Record, note: str = "") -> LayerRun:
         out = layer(x[None])[0]
     h, w = int(x.shape[1]), int(x.shape[2])
     config = ExampleConfig(
-        kind=kind, input_size=(h, w), in_channels=module.in_channels,
-        filters=None if kind == "depthwise" else module.out_channels, kernel_size=module.kernel_size,
-        strides=module.strides, padding=module.padding, dilation_rate=module.dilation_rate,
-        depth_multiplier=getattr(module, "depth_multiplier", 1), use_bias=module.use_bias, fill="random")
+        kind=kind,
+        input_size=(h, w),
+        in_channels=module.in_channels,
+        filters=None if kind == "depthwise" else module.out_channels,
+        kernel_size=module.kernel_size,
+        strides=module.strides,
+        padding=module.padding,
+        dilation_rate=module.dilation_rate,
+        depth_multiplier=getattr(module, "depth_multiplier", 1),
+        use_bias=module.use_bias,
+        fill="random",
+    )
     pads = ((0, 0), (0, 0))
     if module.padding == "same":
         (kh, kw), (sh, sw), (dh, dw) = module.kernel_size, module.strides, module.dilation_rate
         pads = (P.same_padding(h, kh, sh, dh), P.same_padding(w, kw, sw, dw))
     return LayerRun(
-        config=config, layer=layer, cost=layer.cost((module.in_channels, h, w)),
+        config=config,
+        layer=layer,
+        cost=layer.cost((module.in_channels, h, w)),
         weights=dict(zip(config.keras_weight_names(), layer.get_keras_weights())),
-        input=x.permute(1, 2, 0).numpy(), output=out.permute(1, 2, 0).numpy(),
+        input=x.permute(1, 2, 0).numpy(),
+        output=out.permute(1, 2, 0).numpy(),
         values_note=note or f"the activations {record.name} read in the inspected pass",
-        input_padding=pads, output_crop=((0, 0), (0, 0)), article=None,
+        input_padding=pads,
+        output_crop=((0, 0), (0, 0)),
+        article=None,
     )
 
 
-def explain_unit_cell(unit: Unit, cell: Cell, records: dict[str, Record],
-                      run: LayerRun | None = None) -> CellExplanation:
+def explain_unit_cell(
+    unit: Unit, cell: Cell, records: dict[str, Record], run: LayerRun | None = None
+) -> CellExplanation:
     """Output ``cell`` = (y, x, channel) of ``unit`` written out (``run``: its :func:`layer_run`, if made)."""
     run = run or layer_run(records[unit.conv])
     e = explain_cell(run, cell)  # raises if the written-out sum misses the float64 layer's output

@@ -13,8 +13,14 @@ from .result import Inspection
 from .source import model_input, read_image, subject
 
 
-def inspect(model: Any, image: Any, *, classes: Sequence[str] | None = None, layer: str | None = None,
-            image_size: int | Sequence[int] | None = None) -> Inspection:
+def inspect(
+    model: Any,
+    image: Any,
+    *,
+    classes: Sequence[str] | None = None,
+    layer: str | None = None,
+    image_size: int | Sequence[int] | None = None,
+) -> Inspection:
     """What ``model`` computes on ``image``, every layer of it (an :class:`~.result.Inspection`).
 
     ``model``: an ``nn.Module``, a zoo name (random weights, said in ``.notes``) or a loaded run
@@ -36,8 +42,9 @@ def inspect(model: Any, image: Any, *, classes: Sequence[str] | None = None, lay
         x = x.to(device=parameter.device, dtype=parameter.dtype if parameter.dtype.is_floating_point else x.dtype)
     logits, records = capture(who.model, x)
     if logits.dim() != 2 or logits.shape[1] != len(who.classes):
-        raise ValueError(f"the model returned shape {tuple(logits.shape)}, not one logit per class of its "
-                         f"{len(who.classes)} classes")
+        raise ValueError(
+            f"the model returned shape {tuple(logits.shape)}, not one logit per class of its {len(who.classes)} classes"
+        )
     chosen = layer or default_layer(who.model, [r.name for r in records if min(r.output.shape[-2:]) > 1])
     notes = [*who.notes, *notes, *more]
     return Inspection(who, name, pixels, x.detach(), logits.to(torch.float64), records, chosen, notes)

@@ -36,8 +36,11 @@ def check_layer(model: nn.Module, name: str) -> nn.Module:
         prefix = str(name)
         while prefix and prefix not in modules:
             prefix = prefix.rpartition(".")[0]
-        close = [n for n in names if n.startswith(prefix + ".") and n.count(".") == prefix.count(".") + 1][:8] \
-            if prefix else [n for n in names if "." not in n]
+        close = (
+            [n for n in names if n.startswith(prefix + ".") and n.count(".") == prefix.count(".") + 1][:8]
+            if prefix
+            else [n for n in names if "." not in n]
+        )
     raise ValueError(f"unknown layer {name!r} in {type(model).__name__}; nearest module names: {', '.join(close)}")
 
 
@@ -65,8 +68,10 @@ def gradcams(model: nn.Module, x: torch.Tensor, layer: str, classes: Sequence[in
             logits = model(x.detach().clone().requires_grad_(True))
             if not found or not isinstance(found[0], torch.Tensor) or found[0].dim() != 4:
                 shape = tuple(found[0].shape) if found and isinstance(found[0], torch.Tensor) else None
-                raise ValueError(f"layer {layer!r} writes {shape or 'no tensor'}, not a feature map (N, C, H, W): "
-                                 "choose a convolutional layer or stage for Grad-CAM")
+                raise ValueError(
+                    f"layer {layer!r} writes {shape or 'no tensor'}, not a feature map (N, C, H, W): "
+                    "choose a convolutional layer or stage for Grad-CAM"
+                )
             activation = found[0]
             maps = {}
             for c in classes:

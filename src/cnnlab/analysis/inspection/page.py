@@ -60,10 +60,21 @@ def stage_entry(inspection: Any, stage: Stage, max_channels: int) -> dict[str, A
     unit = stage.unit
     label = unit.conv if unit is not None else stage.name
     steps = [n.rpartition(".")[2] for n in (unit.bn, unit.act) if n] if unit is not None else []
-    return {"name": stage.name, "label": label, "steps": steps, "title": stage.title, "kind": stage.kind,
-            "shape": list(maps.shape),
-            "channels": order.tolist(), "means": [float(means[c]) for c in order], "lo": lo, "hi": hi, "maps": data,
-            "sources": [[a, b, name] for a, b, name in stage.sources], "explain": None}
+    return {
+        "name": stage.name,
+        "label": label,
+        "steps": steps,
+        "title": stage.title,
+        "kind": stage.kind,
+        "shape": list(maps.shape),
+        "channels": order.tolist(),
+        "means": [float(means[c]) for c in order],
+        "lo": lo,
+        "hi": hi,
+        "maps": data,
+        "sources": [[a, b, name] for a, b, name in stage.sources],
+        "explain": None,
+    }
 
 
 def unit_entry(inspection: Any, stage: Stage, channels: list[int]) -> tuple[dict[str, Any], str, torch.Tensor]:
@@ -82,19 +93,36 @@ def unit_entry(inspection: Any, stage: Stage, channels: list[int]) -> tuple[dict
     run = inspection.explain_run(unit.conv)
     pads = [list(p) for p in run.input_padding]
     entry: dict[str, Any] = {
-        "conv": unit.conv, "layer": module.keras_class, "kind": run.config.kind, "input": input_name,
-        "input_shape": [int(conv.input.shape[1]), int(h), int(w)], "kernel": list(module.kernel_size),
-        "strides": list(module.strides), "dilation": list(module.dilation_rate), "pads": pads,
-        "dm": int(getattr(module, "depth_multiplier", 1)), "bias": None, "bn": None, "act": None,
+        "conv": unit.conv,
+        "layer": module.keras_class,
+        "kind": run.config.kind,
+        "input": input_name,
+        "input_shape": [int(conv.input.shape[1]), int(h), int(w)],
+        "kernel": list(module.kernel_size),
+        "strides": list(module.strides),
+        "dilation": list(module.dilation_rate),
+        "pads": pads,
+        "dm": int(getattr(module, "depth_multiplier", 1)),
+        "bias": None,
+        "bn": None,
+        "act": None,
         "values": b64(inspection.features[stage.name][channels], "<f4"),
     }
     entry.update(_weights(run, channels))
     if unit.bn is not None:
         bn = inspection.by_name[unit.bn].module
-        pick = lambda t: [float(v) for v in t.detach().double()[channels]] if t is not None else None
-        entry["bn"] = {"name": unit.bn, "mean": pick(bn.running_mean), "var": pick(bn.running_var),
-                       "eps": float(bn.eps), "gamma": pick(bn.weight) or [1.0] * len(channels),
-                       "beta": pick(bn.bias) or [0.0] * len(channels)}
+
+        def pick(t):
+            return [float(v) for v in t.detach().double()[channels]] if t is not None else None
+
+        entry["bn"] = {
+            "name": unit.bn,
+            "mean": pick(bn.running_mean),
+            "var": pick(bn.running_var),
+            "eps": float(bn.eps),
+            "gamma": pick(bn.weight) or [1.0] * len(channels),
+            "beta": pick(bn.bias) or [0.0] * len(channels),
+        }
     if unit.act is not None:
         act = inspection.by_name[unit.act].module
         entry["act"] = {"name": unit.act, "kind": type(act).__name__.lower()}
@@ -123,9 +151,14 @@ def _cost(entry: dict[str, Any]) -> int:
     return sum(len(v) for k, v in entry.items() if k in ("values", "weights", "pointwise"))
 
 
-def page_data(inspection: Any, max_channels: int = MAX_CHANNELS, cam_classes: int = CAM_CLASSES,
-              explain_bytes: int = EXPLAIN_BYTES, target: int | None = None,
-              layer: str | None = None) -> dict[str, Any]:
+def page_data(
+    inspection: Any,
+    max_channels: int = MAX_CHANNELS,
+    cam_classes: int = CAM_CLASSES,
+    explain_bytes: int = EXPLAIN_BYTES,
+    target: int | None = None,
+    layer: str | None = None,
+) -> dict[str, Any]:
     """Everything the page shows, as the JSON it embeds (see the module's docstring)."""
     for name, value in (("max_channels", max_channels), ("cam_classes", cam_classes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -138,16 +171,28 @@ def page_data(inspection: Any, max_channels: int = MAX_CHANNELS, cam_classes: in
     cams = inspection.gradcams(wanted, layer)
     pixels = inspection.pixels
     return {
-        "model": inspection.subject.name, "image_name": inspection.image_name,
-        "preprocessing": inspection.subject.preprocess.describe(), "notes": inspection.notes,
-        "input": {"h": int(pixels.shape[0]), "w": int(pixels.shape[1]), "c": int(pixels.shape[2]),
-                  "pixels": b64(pixels, "u1")},
-        "classes": inspection.classes, "probabilities": [float(p) for p in inspection.probabilities],
-        "cam": {"layer": layer,
-                "grid": list(inspection.features[layer].shape[-2:]) if layer in inspection.features else None,
-                "classes": wanted, "maps": [b64(np.round(c * 255).astype(np.uint8), "u1") for c in cams],
-                "of": len(inspection.classes)},
-        "stages": stages, "tensors": tensors, "left_out": left_out,
+        "model": inspection.subject.name,
+        "image_name": inspection.image_name,
+        "preprocessing": inspection.subject.preprocess.describe(),
+        "notes": inspection.notes,
+        "input": {
+            "h": int(pixels.shape[0]),
+            "w": int(pixels.shape[1]),
+            "c": int(pixels.shape[2]),
+            "pixels": b64(pixels, "u1"),
+        },
+        "classes": inspection.classes,
+        "probabilities": [float(p) for p in inspection.probabilities],
+        "cam": {
+            "layer": layer,
+            "grid": list(inspection.features[layer].shape[-2:]) if layer in inspection.features else None,
+            "classes": wanted,
+            "maps": [b64(np.round(c * 255).astype(np.uint8), "u1") for c in cams],
+            "of": len(inspection.classes),
+        },
+        "stages": stages,
+        "tensors": tensors,
+        "left_out": left_out,
         "limits": {"max_channels": max_channels, "cam_classes": cam_classes, "explain_bytes": explain_bytes},
     }
 

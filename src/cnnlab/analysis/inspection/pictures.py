@@ -49,8 +49,15 @@ def mosaic(tiles: np.ndarray, gap: int = 1) -> tuple[np.ndarray, int, list[tuple
     return out, cols, corners
 
 
-def _grid_figure(picture: np.ndarray, cols: int, tile_width: int, labels: list[str], corners: list[tuple[int, int]],
-                 title: str, **imshow: Any) -> Any:
+def _grid_figure(
+    picture: np.ndarray,
+    cols: int,
+    tile_width: int,
+    labels: list[str],
+    corners: list[tuple[int, int]],
+    title: str,
+    **imshow: Any,
+) -> Any:
     """One image of tiles, each labelled at its top-left corner."""
     height, width = picture.shape[:2]
     inches = min(10.0, max(3.0, 1.25 * cols))
@@ -78,16 +85,20 @@ def stage_png(inspection: Any, stage: Any, path: Path, max_channels: int) -> Pat
     shown = f"{len(order)} of {total} channels" if len(order) < total else f"all {total} channels"
     title = f"{stage.title}\n{'x'.join(map(str, maps.shape))}: {shown}, by mean activation (range {lo:.3g}..{hi:.3g})"
     labels = [f"{c}: {maps[c].mean():.3g}" for c in order]
-    fig = _grid_figure(picture, cols, maps.shape[-1], labels, corners, title, cmap=colours, vmin=lo,
-                       vmax=hi if hi > lo else lo + 1)
+    fig = _grid_figure(
+        picture, cols, maps.shape[-1], labels, corners, title, cmap=colours, vmin=lo, vmax=hi if hi > lo else lo + 1
+    )
     return save_figure(fig, path)
 
 
 def gradcam_png(inspection: Any, target: int, layer: str, path: Path) -> Path:
     cam = inspection.gradcam(target, layer)
     fig, axes = subplots(1, 2, figsize=(6, 3.3), dpi=100)
-    for ax, picture, title in zip(axes, (inspection.pixels, heat_overlay(inspection.pixels, cam)),
-                                  ("the model's input", f"Grad-CAM: {inspection.classes[target]}")):
+    for ax, picture, title in zip(
+        axes,
+        (inspection.pixels, heat_overlay(inspection.pixels, cam)),
+        ("the model's input", f"Grad-CAM: {inspection.classes[target]}"),
+    ):
         ax.imshow(picture.squeeze(), cmap="gray" if picture.shape[-1] == 1 else None, interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.axis("off")
@@ -115,8 +126,9 @@ def filters_png(inspection: Any, path: Path) -> Path | None:
     return save_figure(_grid_figure(picture, cols, kw, [str(i) for i in range(len(tiles))], corners, title), path)
 
 
-def save_pngs(inspection: Any, directory: str | Path, prefix: str | None, target: int, layer: str,
-              max_channels: int = 32) -> list[Path]:
+def save_pngs(
+    inspection: Any, directory: str | Path, prefix: str | None, target: int, layer: str, max_channels: int = 32
+) -> list[Path]:
     """Every picture of one inspection in ``directory``: ``PREFIX-gradcam.png``, ``PREFIX-filters.png``
     and ``PREFIX-NN-STAGE.png`` per stage."""
     if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:

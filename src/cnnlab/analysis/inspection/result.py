@@ -33,8 +33,17 @@ from .view import inspection_html
 class Inspection:
     """One image through one model (see the module's docstring)."""
 
-    def __init__(self, subject: Subject, image_name: str, pixels: np.ndarray, x: torch.Tensor, logits: torch.Tensor,
-                 records: list[Record], layer: str, notes: list[str]) -> None:
+    def __init__(
+        self,
+        subject: Subject,
+        image_name: str,
+        pixels: np.ndarray,
+        x: torch.Tensor,
+        logits: torch.Tensor,
+        records: list[Record],
+        layer: str,
+        notes: list[str],
+    ) -> None:
         self.subject, self.image_name, self.pixels, self.input = subject, image_name, pixels, x
         self.logits = logits.detach().double().cpu().numpy()[0]
         self.probabilities = torch.softmax(logits.detach().double(), dim=1).cpu().numpy()[0]
@@ -118,8 +127,10 @@ class Inspection:
                 return u
         check_layer(self.model, name)
         convs = difflib.get_close_matches(name, [u.conv for u in self.units], n=5, cutoff=0.3)
-        raise ValueError(f"{name!r} is not a Conv2D, DepthwiseConv2D or SeparableConv2D (or its BatchNorm or "
-                         f"activation); convolutions near it: {', '.join(convs)}")
+        raise ValueError(
+            f"{name!r} is not a Conv2D, DepthwiseConv2D or SeparableConv2D (or its BatchNorm or "
+            f"activation); convolutions near it: {', '.join(convs)}"
+        )
 
     def explain(self, layer: str, cell: tuple[int, int, int]) -> CellExplanation:
         """How value ``cell`` = (y, x, channel) of ``layer``'s unit was computed, in float64,
@@ -154,11 +165,16 @@ class Inspection:
     def summary_lines(self, k: int = 5) -> list[str]:
         h, w = self.input.shape[-2:]
         view = self.subject.preprocess.describe()
-        lines = [f"{self.subject.name} on {self.image_name}: input {tuple(self.input.shape)} ({view})",
-                 "  top: " + ", ".join(f"{name} {p:.1%}" for name, p in self.top(k))]
+        lines = [
+            f"{self.subject.name} on {self.image_name}: input {tuple(self.input.shape)} ({view})",
+            "  top: " + ", ".join(f"{name} {p:.1%}" for name, p in self.top(k)),
+        ]
         maps = [f"{s.name} {'x'.join(map(str, self.features[s.name].shape))}" for s in self.stages]
-        lines.append(f"  {len(self.records)} modules wrote feature maps; {len(self.stages)} stages: "
-                     + ", ".join(maps[:4]) + (f", ... {maps[-1]}" if len(maps) > 4 else ""))
+        lines.append(
+            f"  {len(self.records)} modules wrote feature maps; {len(self.stages)} stages: "
+            + ", ".join(maps[:4])
+            + (f", ... {maps[-1]}" if len(maps) > 4 else "")
+        )
         grid = self.features[self.layer].shape[-2:] if self.layer in self.features else None
         at = f" ({grid[0]}x{grid[1]} map, shown at {h}x{w})" if grid else ""
         lines.append(f"  Grad-CAM layer: {self.layer}{at}; .gradcam(class_index) for any class")
@@ -178,8 +194,14 @@ class Inspection:
         """The numbers as JSON-ready data: probabilities, top ``k``, stages, Grad-CAM of ``target``."""
         return inspection_dict(self, k, self.class_index(target), layer or self.layer)
 
-    def save_pngs(self, directory: str | Path, prefix: str | None = None, target: int | str | None = None,
-                  layer: str | None = None, max_channels: int = 32) -> list[Path]:
+    def save_pngs(
+        self,
+        directory: str | Path,
+        prefix: str | None = None,
+        target: int | str | None = None,
+        layer: str | None = None,
+        max_channels: int = 32,
+    ) -> list[Path]:
         """The pictures: a labelled grid per stage, Grad-CAM over the image, the first layer's filters."""
         return save_pngs(self, directory, prefix, self.class_index(target), layer or self.layer, max_channels)
 

@@ -42,8 +42,12 @@ class Preprocess:
     @classmethod
     def from_run_info(cls, info: dict[str, Any], image_size: Sequence[int], channels: int = 3) -> Preprocess:
         """The evaluation view a run's info records (``eval_frame``, ``eval_crop``), as ``cnnlab predict`` reads it."""
-        return cls((int(image_size[0]), int(image_size[1])), info.get("eval_frame") or None,
-                   info.get("eval_crop") or None, channels=channels)
+        return cls(
+            (int(image_size[0]), int(image_size[1])),
+            info.get("eval_frame") or None,
+            info.get("eval_crop") or None,
+            channels=channels,
+        )
 
     def describe(self) -> str:
         if self.image_size is None:
@@ -104,8 +108,10 @@ def subject(model: Any, classes: Sequence[str] | None = None, image_size: int | 
     if isinstance(model, nn.Module):
         view = Preprocess(size, channels=input_channels(model))
         return Subject(model, _classes(classes, model), view, type(model).__name__)
-    raise TypeError(f"model must be an nn.Module, a zoo model name or a loaded run (cnnlab.train.load_run), "
-                     f"got {type(model).__name__}")
+    raise TypeError(
+        f"model must be an nn.Module, a zoo model name or a loaded run (cnnlab.train.load_run), "
+        f"got {type(model).__name__}"
+    )
 
 
 def _size(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:
@@ -138,8 +144,9 @@ def class_index(classes: Sequence[str], which: int | str) -> int:
         which = int(which)
     if isinstance(which, (int, np.integer)) and not isinstance(which, bool):
         if not 0 <= which < len(classes):
-            raise ValueError(f"class index {which} is out of range: the model has {len(classes)} classes "
-                             f"(0..{len(classes) - 1})")
+            raise ValueError(
+                f"class index {which} is out of range: the model has {len(classes)} classes (0..{len(classes) - 1})"
+            )
         return int(which)
     close = difflib.get_close_matches(str(which), list(classes), n=3, cutoff=0.5)
     listed = ", ".join(classes[:20]) + (f", ... ({len(classes)} in all)" if len(classes) > 20 else "")
@@ -221,8 +228,10 @@ def model_input(pil: Any, view: Preprocess, name: str = "image") -> tuple[torch.
         pixels = np.asarray(pil if (h0, w0) == (h, w) else pil.resize((w, h), Image.Resampling.BILINEAR))
         if (h0, w0) != (h, w):
             far = max(h0 / h, w0 / w, h / h0, w / w0) > FAR
-            notes.append(f"{name}: {w0}x{h0} (WxH) {'is far from' if far else 'differs from'} the model's {w}x{h} "
-                         f"input: resized to {w}x{h} (bilinear), as the run's evaluation reads images")
+            notes.append(
+                f"{name}: {w0}x{h0} (WxH) {'is far from' if far else 'differs from'} the model's {w}x{h} "
+                f"input: resized to {w}x{h} (bilinear), as the run's evaluation reads images"
+            )
     pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
     x = torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1)[None].float().div(255)
     if view.crop:

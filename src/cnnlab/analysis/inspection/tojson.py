@@ -21,9 +21,16 @@ def stage_dict(inspection: Any, stage: Any) -> dict[str, Any]:
     maps = inspection.features[stage.name]
     means = maps.reshape(maps.shape[0], -1).mean(axis=1)
     order = inspection.channel_order(stage.name)
-    item = {"name": stage.name, "kind": stage.kind, "title": stage.title, "shape": list(maps.shape),
-            "channels_by_mean": order.tolist(), "channel_means": _rounded(means[order]),
-            "min": float(maps.min()), "max": float(maps.max())}
+    item = {
+        "name": stage.name,
+        "kind": stage.kind,
+        "title": stage.title,
+        "shape": list(maps.shape),
+        "channels_by_mean": order.tolist(),
+        "channel_means": _rounded(means[order]),
+        "min": float(maps.min()),
+        "max": float(maps.max()),
+    }
     if stage.unit is not None:
         item["unit"] = {"conv": stage.unit.conv, "bn": stage.unit.bn, "act": stage.unit.act}
     if stage.sources:
@@ -46,7 +53,9 @@ def inspection_dict(inspection: Any, k: int, target: int, layer: str) -> dict[st
         "probabilities": {name: float(p) for name, p in zip(inspection.classes, inspection.probabilities)},
         "stages": [stage_dict(inspection, s) for s in inspection.stages],
         "gradcam": {
-            "layer": layer, "class": inspection.classes[target], "class_index": target,
+            "layer": layer,
+            "class": inspection.classes[target],
+            "class_index": target,
             "layer_shape": list(small.shape) if small is not None else None,
             "map": _rounded(cam, 4),  # at the input's size, in [0, 1]
         },

@@ -37,21 +37,21 @@ def inspection_html(inspection: Any, k: int = 5) -> str:
     rows = "".join(
         f'<tr><td>{esc(name)}</td><td style="text-align:right">{p:.1%}</td>'
         f'<td><div style="background:#4c78a8;height:.8em;width:{max(1, round(120 * p))}px"></div></td></tr>'
-        for name, p in inspection.top(k))
+        for name, p in inspection.top(k)
+    )
     notes = "".join(f"<li>{esc(n)}</li>" for n in inspection.notes)
-    caption = (f"Grad-CAM of {esc(inspection.classes[target])} at {esc(inspection.layer)}")
+    caption = f"Grad-CAM of {esc(inspection.classes[target])} at {esc(inspection.layer)}"
     return (
         f'<div class="cnnlab-inspection"><b>{esc(inspection.subject.name)}</b> '
-        f'on <code>{esc(inspection.image_name)}</code>'
+        f"on <code>{esc(inspection.image_name)}</code>"
         f'<div style="display:flex;gap:1em;align-items:flex-start;margin:.4em 0">'
         f'<figure style="margin:0"><img src="{png_uri(inspection.pixels, scale)}" alt="input"/>'
-        f'<figcaption>the model\'s input</figcaption></figure>'
+        f"<figcaption>the model's input</figcaption></figure>"
         f'<figure style="margin:0"><img src="{png_uri(cam, scale)}" alt="Grad-CAM"/>'
         f"<figcaption>{caption}</figcaption></figure>"
         f"<table>{rows}</table></div>"
         f"<div>{len(inspection.stages)} stages, {len(inspection.records)} modules with feature maps: "
         f"<code>.features[name]</code>, <code>.gradcam(class_index, layer)</code>, "
         f"<code>.explain(layer, (y, x, c))</code>, "
-        f"<code>.save_html(path)</code></div>"
-        + (f"<ul>{notes}</ul>" if notes else "") + "</div>"
+        f"<code>.save_html(path)</code></div>" + (f"<ul>{notes}</ul>" if notes else "") + "</div>"
     )
