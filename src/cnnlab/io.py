@@ -77,11 +77,12 @@ def named_error(error: BaseException, path: Path) -> OSError | None:
 def is_disk_full(error: BaseException) -> bool:
     """A full disk, as the OS says it (ENOSPC), also when a library wrapped it in its own error."""
     seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error):
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "errno", None) == errno.ENOSPC or "No space left on device" in str(current):
             return True
-        error = error.__cause__ or error.__context__
+        current = current.__cause__ or current.__context__
     return False
 
 

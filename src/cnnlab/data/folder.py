@@ -265,7 +265,7 @@ def _decode_image(path: Path, name: str, data: bytes, image_size, cache_size: in
             if cache_size is not None:
                 return np.asarray(resize_short_side(img, cache_size), dtype=np.uint8)
             if image_size is not None and img.size != (image_size[1], image_size[0]):
-                img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
+                img = img.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
     except UnidentifiedImageError:
         raise DataError(

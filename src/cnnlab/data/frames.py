@@ -42,7 +42,7 @@ def resize_short_side(image, short: int):
     from PIL import Image
 
     h, w = short_side_size(image.height, image.width, short)
-    return image if (h, w) == (image.height, image.width) else image.resize((w, h), Image.BILINEAR)
+    return image if (h, w) == (image.height, image.width) else image.resize((w, h), Image.Resampling.BILINEAR)
 
 
 def default_input_size(cache_size: int) -> int:
@@ -117,7 +117,7 @@ def center_views(images: list[np.ndarray], size: tuple[int, int], crop: float = 
     pixels = torch.from_numpy(
         np.concatenate([np.ascontiguousarray(i).reshape(-1) for i in images]) if images else np.zeros(0, np.uint8)
     )
-    return _uint8(Frames(pixels, np.array(table, dtype=np.int64).reshape(-1, 3), tuple(size)).center(crop))
+    return _uint8(Frames(pixels, np.array(table, dtype=np.int64).reshape(-1, 3), (size[0], size[1])).center(crop))
 
 
 def _uint8(views: torch.Tensor) -> torch.Tensor:
@@ -184,7 +184,7 @@ class FrameFile(FileReader):
         if buffer is None or len(buffer) < total:
             buffer = np.empty(max(total, int(1.25 * len(buffer))) if buffer is not None else total, dtype=np.uint8)
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(rows) else np.zeros(0, np.int64)
-        view = memoryview(buffer)
+        view = buffer.data
         self.read_spans(
             [(view[a : a + n], offset) for a, n, offset in zip(starts.tolist(), sizes.tolist(), found[:, 0].tolist())]
         )
@@ -201,7 +201,8 @@ class FramedRows(LazyRows):
     def __init__(
         self, file: FrameFile, size: tuple[int, int], rows: np.ndarray | None = None, crop: float = EVAL_CROP
     ) -> None:
-        self.file, self.size, self.crop = file, tuple(size), crop
+        height, width = size
+        self.file, self.size, self.crop = file, (height, width), crop
         self.rows = np.arange(len(file)) if rows is None else np.asarray(rows, dtype=np.int64)
         self._local = threading.local()  # each thread's reusable read buffer
 

@@ -5,6 +5,10 @@ validation split without some classes, a cache decoded again). ``cnnlab.data`` c
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 class DataProgress:
@@ -29,7 +33,8 @@ class TerminalProgress(DataProgress):
     notes as plain lines on stderr."""
 
     def __init__(self) -> None:
-        self.bar = None
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
 
     def begin(self, what: str, total: int) -> None:
         from rich.console import Console
@@ -45,7 +50,7 @@ class TerminalProgress(DataProgress):
         self.bar.start()
 
     def advance(self, n: int = 1) -> None:
-        if self.bar is not None:
+        if self.bar is not None and self.task is not None:
             self.bar.advance(self.task, n)
 
     def end(self) -> None:

@@ -122,8 +122,7 @@ class RowFile(FileReader):
         starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1) if len(rows) else np.zeros(0, np.int64)
         ends = np.append(starts[1:], len(rows))
         spans = [
-            (memoryview(flat[a:b].reshape(-1)), self.offset + int(rows[a]) * self.row_bytes)
-            for a, b in zip(starts, ends)
+            (flat[a:b].reshape(-1).data, self.offset + int(rows[a]) * self.row_bytes) for a, b in zip(starts, ends)
         ]
         self.read_spans(spans)
         return out

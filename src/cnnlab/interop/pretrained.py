@@ -7,8 +7,8 @@
 Keras's keras.applications files where cnnlab builds Keras's flavour, torchvision's files for the
 models only torchvision has (or when the model is built in torchvision's flavour); ``pretrained``
 may name one by its tag (its framework). ``cnnlab finetune --weights imagenet`` uses the same
-choice. Downloaded once into the cache
-(``weights/`` in cnnlab's cache: ``$CNNLAB_DATA``, ``$XDG_CACHE_HOME/cnnlab`` or ``~/.cache/cnnlab``), checksum verified (the MD5
+choice. Downloaded once into the cache (``weights/`` in cnnlab's cache: ``$CNNLAB_DATA``,
+``$XDG_CACHE_HOME/cnnlab`` or ``~/.cache/cnnlab``), checksum verified (the MD5
 Keras publishes in keras.applications' source, or the SHA-256 prefix in torchvision's file
 name) on every use. Without network the download fails within seconds with a message saying
 what to fetch where -- it never hangs.

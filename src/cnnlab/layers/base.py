@@ -4,7 +4,7 @@ Keras initialisation, input validation and the cost report."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -94,8 +94,8 @@ class KerasWeight:
 
     attr: str
     keras_shape: tuple[int, ...]
-    to_keras: object  # Callable[[Tensor], Tensor]
-    from_keras: object  # Callable[[Tensor], Tensor]
+    to_keras: Callable[[torch.Tensor], torch.Tensor]
+    from_keras: Callable[[torch.Tensor], torch.Tensor]
 
 
 def _conv_kernel_mapping(attr: str, keras_shape: tuple[int, ...]) -> KerasWeight:

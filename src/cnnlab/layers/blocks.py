@@ -8,10 +8,14 @@ from collections.abc import Callable
 
 from torch import nn
 
-from .base import Pair
+from .base import KerasConv2dBase, Pair
 from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D
 
-CONV_TYPES = {"conv": Conv2D, "depthwise": DepthwiseConv2D, "separable": SeparableConv2D}
+CONV_TYPES: dict[str, type[Conv2D] | type[DepthwiseConv2D] | type[SeparableConv2D]] = {
+    "conv": Conv2D,
+    "depthwise": DepthwiseConv2D,
+    "separable": SeparableConv2D,
+}
 ConvType = str | type
 
 
@@ -34,24 +38,39 @@ def conv_layer(
     padding: str = "same",
     use_bias: bool = True,
     dilation_rate: int | Pair = 1,
-) -> nn.Module:
+) -> KerasConv2dBase:
     """A convolution of type ``kind`` ("conv", "depthwise", "separable" or one of the classes).
 
     A depthwise convolution cannot change the channel count except by an integer multiple
     (``depth_multiplier = out / in``); anything else is a ValueError.
     """
-    cls = CONV_TYPES.get(kind, kind) if isinstance(kind, str) else kind
-    if cls not in CONV_TYPES.values():
+    cls = CONV_TYPES.get(kind) if isinstance(kind, str) else next((c for c in CONV_TYPES.values() if c is kind), None)
+    if cls is None:
         raise ValueError(f"conv type must be one of {sorted(CONV_TYPES)}, got {kind!r}")
-    common = {"strides": strides, "padding": padding, "dilation_rate": dilation_rate, "use_bias": use_bias}
-    if cls is DepthwiseConv2D:
+    if issubclass(cls, DepthwiseConv2D):  # (not `is`: issubclass narrows cls's type for the call below)
         if out_channels % in_channels:
             raise ValueError(
                 f"a depthwise convolution maps {in_channels} channels to a multiple of {in_channels}, "
                 f"got out_channels={out_channels}"
             )
-        return DepthwiseConv2D(in_channels, kernel_size, depth_multiplier=out_channels // in_channels, **common)
-    return cls(in_channels, out_channels, kernel_size, **common)
+        return DepthwiseConv2D(
+            in_channels,
+            kernel_size,
+            depth_multiplier=out_channels // in_channels,
+            strides=strides,
+            padding=padding,
+            dilation_rate=dilation_rate,
+            use_bias=use_bias,
+        )
+    return cls(
+        in_channels,
+        out_channels,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation_rate,
+        use_bias=use_bias,
+    )
 
 
 class ConvNormAct(nn.Sequential):
@@ -60,6 +79,8 @@ class ConvNormAct(nn.Sequential):
     ``norm_layer=None`` or ``act_layer=None`` leaves that step out (its name then does not
     appear), so state dicts stay readable: ``stem.conv.weight``, ``stem.bn.running_mean``.
     """
+
+    conv: KerasConv2dBase  # the child "conv" (added with add_module)
 
     def __init__(
         self,
@@ -83,7 +104,7 @@ class ConvNormAct(nn.Sequential):
             self.add_module("bn", norm_layer(out_channels))
         if act_layer is not None:
             act = act_layer()
-            if type(act) in (nn.ReLU, nn.ReLU6):
+            if type(act) is nn.ReLU or type(act) is nn.ReLU6:
                 # Its input (the BN's or conv's output) is used by nothing else, and neither
                 # backward needs it: overwriting it saves one activation-sized buffer per layer.
                 act.inplace = True

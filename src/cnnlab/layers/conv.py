@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .base import (
     KerasConv2dBase,
@@ -29,6 +30,7 @@ class Conv2D(KerasConv2dBase):
     """
 
     keras_class = "Conv2D"
+    weight: nn.Parameter  # made by KerasConv2dBase from _parameter_shapes
 
     def __init__(
         self,
@@ -76,6 +78,7 @@ class DepthwiseConv2D(KerasConv2dBase):
     """
 
     keras_class = "DepthwiseConv2D"
+    weight: nn.Parameter  # made by KerasConv2dBase from _parameter_shapes
 
     def __init__(
         self,
@@ -126,6 +129,8 @@ class SeparableConv2D(KerasConv2dBase):
     """
 
     keras_class = "SeparableConv2D"
+    depthwise_weight: nn.Parameter  # made by KerasConv2dBase from _parameter_shapes
+    pointwise_weight: nn.Parameter
 
     # Keras's order: dilation_rate before depth_multiplier here, after it in DepthwiseConv2D
     def __init__(

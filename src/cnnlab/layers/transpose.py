@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from . import padding as P
 from .base import (
@@ -34,6 +35,7 @@ class Conv2DTranspose(KerasConv2dBase):
     """
 
     keras_class = "Conv2DTranspose"
+    weight: nn.Parameter  # made by KerasConv2dBase from _parameter_shapes
 
     def __init__(
         self,

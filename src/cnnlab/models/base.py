@@ -84,8 +84,9 @@ class ClassifierHead(nn.Module):
         self.num_classes = num_classes
         if num_classes:
             device = next(self.parameters(), torch.empty(0)).device
-            self.fc = nn.Linear(self.num_features, num_classes, device=device)
-            keras_dense_init_(self.fc)
+            fc = nn.Linear(self.num_features, num_classes, device=device)
+            keras_dense_init_(fc)
+            self.fc: nn.Module = fc
         else:
             self.fc = nn.Identity()
 
@@ -106,6 +107,8 @@ class CnnModel(nn.Module):
     """
 
     feature_info: list[FeatureInfo]
+    stem: nn.Module
+    stages: nn.Sequential
     head: ClassifierHead
 
     @property

@@ -254,7 +254,9 @@ def _inverted(
         raise ValueError(f"minimalistic must be True or False, got {minimalistic!r}")
     eps = _check_flavour(padding, bn_eps)
     norm = partial(batch_norm, eps=eps, momentum=0.999)
-    acts = {"RE": nn.ReLU, "HS": nn.ReLU if minimalistic else nn.Hardswish}
+    acts: dict[str, type[nn.Module]] = {"RE": nn.ReLU, "HS": nn.ReLU if minimalistic else nn.Hardswish}
+    act: type[nn.Module]
+    rows: Sequence[tuple[int, float, int, bool, str, int]]
     if version == "v2":
         channels, act = _make_divisible(32 * alpha), nn.ReLU6
         rows = [(3, t, c, False, "R6", s if i == 0 else 1) for t, c, n, s in V2_ARCH for i in range(n)]
@@ -263,13 +265,14 @@ def _inverted(
         channels, act = 16, acts["HS"]  # the v3 stem is 16 wide whatever alpha
         rows = V3_SMALL if version == "small" else V3_LARGE
     stem_block = _stem(in_channels, channels, stem, norm, act)
-    if padding == "symmetric" and stem_block.conv.strides[0] > 1:
-        stem_block = _stem(in_channels, channels, stem, norm, act, padding="valid")
-        stem_block = _symmetric_stem(stem_block)
+    reduction0 = stem_block.conv.strides[0]
+    stem_module: nn.Module = stem_block
+    if padding == "symmetric" and reduction0 > 1:
+        stem_module = _symmetric_stem(_stem(in_channels, channels, stem, norm, act, padding="valid"))
     blocks = []
     for i, (k, t, c, se, nl, s) in enumerate(rows):
         if version == "v2":
-            mid, out = t * channels, _make_divisible(int(c * alpha))
+            mid, out = int(t * channels), _make_divisible(int(c * alpha))  # v2's expansions t are integers
         else:
             mid, out = _make_divisible(channels * t), _make_divisible(c * alpha)
             k, se = (3, False) if minimalistic else (k, se)
@@ -284,7 +287,7 @@ def _inverted(
         hidden = _make_divisible(V3_HEAD[version] * alpha) if alpha > 1 else V3_HEAD[version]
         head = ClassifierHead(last, num_classes, hidden=(hidden,), act_layer=act, drop_rate=0.2)
     final = ConvNormAct(channels, last, 1, norm_layer=norm, act_layer=act)
-    return MobileNet(stem_block, blocks, head, final, last, reduction0=stem_block.conv.strides[0])
+    return MobileNet(stem_module, blocks, head, final, last, reduction0=reduction0)
 
 
 # Published ImageNet weights: keras.applications' four (Keras publishes no MD5 for v1 and v2) and

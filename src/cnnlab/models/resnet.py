@@ -48,6 +48,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -136,6 +137,13 @@ class BasicBlock(nn.Module):
     """conv3x3/s-bn-relu, conv3x3-bn, add shortcut, relu (``act2``)."""
 
     expansion = 1
+    # set by _add_unit (named as Keras's and torchvision's weights name them)
+    conv1: Conv2D
+    bn1: nn.BatchNorm2d
+    act1: nn.ReLU
+    conv2: Conv2D
+    bn2: nn.BatchNorm2d
+    act2: nn.ReLU
 
     def __init__(
         self,
@@ -166,6 +174,16 @@ class Bottleneck(nn.Module):
     """
 
     expansion = 4
+    # set by _add_unit (named as Keras's and torchvision's weights name them)
+    conv1: Conv2D
+    bn1: nn.BatchNorm2d
+    act1: nn.ReLU
+    conv2: Conv2D
+    bn2: nn.BatchNorm2d
+    act2: nn.ReLU
+    conv3: Conv2D
+    bn3: nn.BatchNorm2d
+    act3: nn.ReLU
 
     def __init__(
         self,
@@ -192,13 +210,13 @@ class Bottleneck(nn.Module):
         return self.act3(y + (x if self.downsample is None else self.downsample(x)))
 
 
-BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
+BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
 def _stem(in_channels: int, stem: str, use_bias: bool, eps: float = EPS) -> tuple[nn.Sequential, int]:
     """The stem and its reduction."""
     if stem == "cifar":
-        layers = OrderedDict(conv=_conv(in_channels, STEM_WIDTH, 3, 1, use_bias))
+        layers: OrderedDict[str, nn.Module] = OrderedDict(conv=_conv(in_channels, STEM_WIDTH, 3, 1, use_bias))
         layers.update(bn=batch_norm(STEM_WIDTH, eps=eps), act=nn.ReLU(inplace=True))
         return nn.Sequential(layers), 1
     layers = OrderedDict(
@@ -275,7 +293,7 @@ def _resnet(
 
 # Published ImageNet weights: torchvision's five depths, in its flavour, and keras.applications'
 # ResNet50/101/152 (stride on the 1x1 conv), with the MD5 Keras publishes.
-TORCHVISION_FLAVOUR = {"conv_bias": False, "padding": "symmetric", "bn_eps": 1e-5}
+TORCHVISION_FLAVOUR: dict[str, Any] = {"conv_bias": False, "padding": "symmetric", "bn_eps": 1e-5}
 
 
 def _weights(depth: int, torchvision_file: str, keras_md5: str | None = None) -> tuple[Published, ...]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from torch import nn
 
@@ -22,7 +22,14 @@ KERAS_NAME = re.compile(r"conv(?P<stage>\d+)_block(?P<block>\d+)_(?P<index>[0-3]
 KERAS_RANK = {"1": 0, "2": 1, "0": 2, "3": 3}  # keras.applications (Keras 3) lists the shortcut _0 after _2
 # a downsampling bottleneck's weight layers in keras.applications' model.layers order
 KERAS_BOTTLENECK_ORDER = ("conv1", "bn1", "conv2", "bn2", "downsample.conv", "downsample.bn", "conv3", "bn3")
-_Named = TypeVar("_Named")
+
+
+class _HasName(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_Named = TypeVar("_Named", bound=_HasName)
 
 
 def keras_name_order(model: nn.Module, layers: list[_Named]) -> list[_Named]:

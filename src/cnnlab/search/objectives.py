@@ -117,13 +117,13 @@ def measure_latency(
     """
     import torch
 
-    device = torch.device(device)
-    model = model.to(device).eval()
-    x = torch.rand(batch_size, *input_size, device=device)
+    where = torch.device(device)
+    model = model.to(where).eval()
+    x = torch.rand(batch_size, *input_size, device=where)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = torch.cuda.synchronize if where.type == "cuda" else (lambda: None)
     times = []
     with torch.inference_mode():
         for i in range(warmup + repeats):

@@ -42,7 +42,9 @@ class TrainConfig(Options):
     # inputs of 128 px and more, else standard; resolved when the data is known)
     augment: str = "standard"
     cutout: int = 0  # standard augmentation: side of the cutout square, 0 = off
-    precision: str = "fp32"  # fp32, bf16 / fp16 autocast (fp16 uses a gradient scaler on CUDA), or auto (bf16 where the device computes it natively, else fp32)
+    # fp32, bf16 / fp16 autocast (fp16 uses a gradient scaler on CUDA), or auto (bf16 where the device
+    # computes it natively, else fp32)
+    precision: str = "fp32"
     channels_last: bool = (
         True  # NHWC memory format for model and batches (1.1-1.3x faster on CPU, benchmarks/training.py)
     )
@@ -50,7 +52,9 @@ class TrainConfig(Options):
     seed: int = 0  # weights, shuffling, augmentation and dropout all follow it
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     eval_batch_size: int = 512  # images per evaluation step
-    tta: str = "none"  # test-time augmentation measured beside plain accuracy each epoch: none, or flip (mean of the image and its mirror)
+    # test-time augmentation measured beside plain accuracy each epoch: none, or flip (mean of the image
+    # and its mirror)
+    tta: str = "none"
     # BatchNorm moving-average momentum, Keras convention (0.99 = keep 99% of the old average per step);
     # None keeps the model's own (Keras's 0.99 for cnnlab's models).
     bn_momentum: float | None = None
@@ -75,11 +79,15 @@ class TrainConfig(Options):
     mixup: float = (
         0.0  # timm's mixup: each batch blended with its reverse by a Beta(alpha, alpha) share; alpha, 0 = off
     )
-    cutmix: float = 0.0  # timm's CutMix: a Beta(alpha, alpha)-sized box pasted from the reverse batch; alpha, 0 = off (both set: one or the other per batch, p 0.5)
+    # timm's CutMix: a Beta(alpha, alpha)-sized box pasted from the reverse batch; alpha, 0 = off (both
+    # set: one or the other per batch, p 0.5)
+    cutmix: float = 0.0
     accumulate: int = (
         1  # micro-batches of batch_size per optimizer step (gradient accumulation); the schedule counts optimizer steps
     )
-    ema: float = 0.0  # decay of an exponential moving average of the weights (e.g. 0.999), evaluated and saved as the model; 0 = off
+    # decay of an exponential moving average of the weights (e.g. 0.999), evaluated and saved as the
+    # model; 0 = off
+    ema: float = 0.0
     tensorboard: bool = False  # also write TensorBoard event files into RUN/tb/ (needs the tensorboard package)
 
     def __post_init__(self) -> None:

@@ -31,7 +31,8 @@ class ModelEma:
         self.live = model
         self.module = copy.deepcopy(model).eval().requires_grad_(False)
         pairs = [(e, p) for e, p in zip(self.module.parameters(), model.parameters()) if p.is_floating_point()]
-        self._ema_params, self._live_params = [e for e, _ in pairs], [p for _, p in pairs]
+        self._ema_params: list[torch.Tensor] = [e for e, _ in pairs]
+        self._live_params: list[torch.Tensor] = [p for _, p in pairs]
         self._ema_buffers, self._live_buffers = list(self.module.buffers()), list(model.buffers())
 
     def decay_now(self) -> float:

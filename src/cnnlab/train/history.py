@@ -75,11 +75,11 @@ class History:
         return COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if any(getattr(e, c) is not None for e in self.epochs))
 
     def _tta_summary(self) -> dict[str, Any]:
-        scored = [e for e in self.epochs if e.val_acc_tta is not None]
+        scored = [(e.val_acc_tta, e) for e in self.epochs if e.val_acc_tta is not None]
         if not scored:
             return {}
-        best = max(scored, key=lambda e: e.val_acc_tta)
-        return {"best_val_acc_tta": best.val_acc_tta, "best_epoch_tta": best.epoch}
+        acc, best = max(scored, key=lambda pair: pair[0])
+        return {"best_val_acc_tta": acc, "best_epoch_tta": best.epoch}
 
     def _target_summary(self) -> dict[str, Any]:
         """When the run first reached ``info["target_val_acc"]`` (e.g. the article's figure):

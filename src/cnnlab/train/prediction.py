@@ -41,7 +41,8 @@ def predict_images(
         if frame:  # as the cache kept it, then its center view
             x = center_views([np.asarray(resize_short_side(rgb, frame["short_side"]))], run.image_size, frame["crop"])
         else:
-            x = torch.from_numpy(np.array(rgb.resize((run.image_size[1], run.image_size[0]), Image.BILINEAR)))[None]
+            size = (run.image_size[1], run.image_size[0])  # PIL: width, height
+            x = torch.from_numpy(np.array(rgb.resize(size, Image.Resampling.BILINEAR)))[None]
         x = x.permute(0, 3, 1, 2).float().div(255).to(dev)
         if view is not None:
             x = view(x)

@@ -3,8 +3,9 @@
 A run directory holds ``config.json`` (the training options and the run info), ``last.pt`` /
 ``best.pt`` (training checkpoints: model, optimizer, schedule, random states, history),
 ``history.json`` / ``.csv``, ``curves.png`` and, once evaluated, ``confusion.png`` / ``.json``
-(``RUN_FILES``: what ``prepare_run_directory`` protects, and clears with ``overwrite``). The run info (``run_info``) is everything needed
-to rebuild the model later: its registry name and keywords, the classes and the image size.
+(``RUN_FILES``: what ``prepare_run_directory`` protects, and clears with ``overwrite``). The run
+info (``run_info``) is everything needed to rebuild the model later: its registry name and
+keywords, the classes and the image size.
 A weights file (``save_weights``, format ``cnnlab-weights/1``) is a checkpoint's model and run
 info without optimizer state. ``load_run`` reads both. Every file is loaded with
 ``weights_only=True``: a checkpoint can never run code; a file that is something else (a bare
@@ -257,14 +258,16 @@ def load_run(
         own = info.get("model_class")
         hint = (
             (
-                f"; it was trained with fit() on a {own}, which is not in cnnlab's registry: pass model=<a {own.rpartition('.')[2]} "
+                f"; it was trained with fit() on a {own}, which is not in cnnlab's registry: "
+                f"pass model=<a {own.rpartition('.')[2]} "
                 "built as for that run> (load_run, evaluate_run, predict_images, export_onnx)"
             )
             if own and "model" in missing
             else ""
         )
         raise ValueError(
-            f"{checkpoint} does not say how to rebuild its model (no {', '.join(map(repr, missing))} in its run info){hint}"
+            f"{checkpoint} does not say how to rebuild its model "
+            f"(no {', '.join(map(repr, missing))} in its run info){hint}"
         )
     name = info.get("model") if model is None else type(model).__name__
     if model is None:
@@ -274,7 +277,8 @@ def load_run(
         model.load_state_dict(state["model"])
     except RuntimeError as error:
         raise CheckpointError(
-            f"{checkpoint}: its weights do not fit the {name} {'given' if 'model' not in info else 'its run info names'} "
+            f"{checkpoint}: its weights do not fit the {name} "
+            f"{'given' if 'model' not in info else 'its run info names'} "
             f"({_first_line(error)})"
         ) from None
     if info.get("preprocessing"):  # fine-tuned from published weights: it normalises its input as it trained

@@ -18,11 +18,18 @@ import types
 from torch import nn
 
 
+def _stages(model: nn.Module) -> nn.Sequential:
+    """``model.stages``, checking that ``model`` is a zoo model or backbone (stem, stages, ...)."""
+    stages = getattr(model, "stages", None)
+    if not isinstance(stages, nn.Sequential) or not hasattr(model, "stem"):
+        raise ValueError(f"freeze needs a zoo model or backbone (stem, stages, ...), got {type(model).__name__}")
+    return stages
+
+
 def _parts(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """(name, module) in forward order: stem, stages.0 .. stages.{n-1}, [final], [head]."""
-    if not isinstance(getattr(model, "stages", None), nn.Sequential) or not hasattr(model, "stem"):
-        raise ValueError(f"freeze needs a zoo model or backbone (stem, stages, ...), got {type(model).__name__}")
-    parts = [("stem", model.stem)] + [(f"stages.{i}", stage) for i, stage in enumerate(model.stages)]
+    stages = _stages(model)
+    parts = [("stem", model.get_submodule("stem"))] + [(f"stages.{i}", stage) for i, stage in enumerate(stages)]
     for name in ("final", "head"):
         if getattr(model, name, None) is not None:
             parts.append((name, getattr(model, name)))
@@ -44,7 +51,7 @@ def freeze(model: nn.Module, until: str = "backbone", bn_eval: bool = True) -> l
         raise ValueError(f"bn_eval must be True or False, got {bn_eval!r}")
     parts = _parts(model)
     names = [n for n, _ in parts if n != "head"]
-    allowed = ["stem"] + [f"stage{i}" for i in range(len(model.stages))] + ["backbone"]
+    allowed = ["stem"] + [f"stage{i}" for i in range(len(_stages(model)))] + ["backbone"]
     if until not in allowed:
         raise ValueError(f"until must be one of {', '.join(allowed)} for {type(model).__name__}, got {until!r}")
     last = len(names) - 1 if until == "backbone" else names.index("stem" if until == "stem" else f"stages.{until[5:]}")
@@ -55,7 +62,8 @@ def freeze(model: nn.Module, until: str = "backbone", bn_eval: bool = True) -> l
         if bn_eval:
             for module in part.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.train = types.MethodType(_stay_in_eval, module)  # shadows nn.Module.train
+                    # Shadows nn.Module.train on this instance on purpose (mypy forbids assigning to a method).
+                    module.train = types.MethodType(_stay_in_eval, module)  # type: ignore[method-assign]
                     module.eval()
         frozen.append(name)
     return frozen
