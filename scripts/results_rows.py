@@ -2,12 +2,12 @@
 
     .venv/bin/python scripts/results_rows.py docs/runs/densenet-case4 docs/runs/convtypes-depthwise ...
 
-Columns: recipe, precision, epochs, best plain accuracy (its epoch), final plain accuracy, best
+Columns: preset, precision, epochs, best plain accuracy (its epoch), final plain accuracy, best
 flip TTA, the first epoch at the article's figure with the wall time the history measured to
 its end and the quiet estimate (that epoch x the median s/epoch of the quiet epochs, those within
 15% of the fastest: the wall time includes any epoch slowed by the test suite or paused with
 SIGSTOP), the article's figure and GPU time (100 epochs x its s/epoch), the median quiet s/epoch
-and images/s. ``PATH:RECIPE`` names the recipe (preset) the run used.
+and images/s. ``PATH:PRESET`` names the preset the run used.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def article_row(info: dict) -> tuple[str, float | None, float | None]:
     return name, case.article.best_acc, case.article.seconds_per_epoch
 
 
-def row(run: Path, recipe: str) -> str:
+def row(run: Path, preset: str) -> str:
     history = json.loads((run / "history.json").read_text())
     info, epochs = history["info"], history["epochs"]
     name, target, gpu_s = article_row(info)
@@ -49,16 +49,16 @@ def row(run: Path, recipe: str) -> str:
         at = f"epoch {reached + 1}: {wall:.0f} min wall, {(reached + 1) * median / 60:.0f} min quiet"
     gpu = f"{100 * gpu_s / 3600:.1f} h" if gpu_s else "not given"
     return (
-        f"| {name} | `{recipe}` | {info.get('precision')} | {len(epochs)} | {100 * accs[best]:.2f}% (ep. {best + 1}) | "
+        f"| {name} | `{preset}` | {info.get('precision')} | {len(epochs)} | {100 * accs[best]:.2f}% (ep. {best + 1}) | "
         f"{100 * accs[-1]:.2f}% | {100 * tta:.2f}% | {at} | {100 * target:.2f}% | {gpu} | {median:.0f} | {images:.0f} |"
     )
 
 
 if __name__ == "__main__":
     print(
-        "| row | recipe | precision | epochs | best plain | final plain | best flip TTA | article's figure first reached | article | article GPU time | quiet s/epoch (median) | quiet img/s (median) |"  # noqa: E501 (a table row / command line kept whole)
+        "| row | preset | precision | epochs | best plain | final plain | best flip TTA | article's figure first reached | article | article GPU time | quiet s/epoch (median) | quiet img/s (median) |"  # noqa: E501 (a table row / command line kept whole)
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for arg in sys.argv[1:]:
-        path, _, recipe = arg.partition(":")
-        print(row(Path(path), recipe or "?"))
+        path, _, preset = arg.partition(":")
+        print(row(Path(path), preset or "?"))
