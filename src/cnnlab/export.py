@@ -61,6 +61,7 @@ def export_onnx(
 
     _check_numbers(tolerance, batch)
     run = load_run(run_path, device="cpu", which=which, model=model)
+    assert run.checkpoint is not None  # load_run names the file it read
     out = check_output(onnx_path, run.checkpoint)
     model = run.model.float().eval()
     shape = _input_shape(model, run.image_size, input_shape)
@@ -112,7 +113,7 @@ def _check_numbers(tolerance: float, batch: int) -> None:
 
 def _input_shape(
     model: torch.nn.Module, image_size: Sequence[int], input_shape: Sequence[int] | None
-) -> tuple[int, ...]:
+) -> tuple[int, int, int]:
     """C x H x W of the example input: ``input_shape``, or the model's channels at the run's image size."""
     in_channels = _in_channels(model)
     shape = (in_channels, *image_size) if input_shape is None else tuple(int(v) for v in input_shape)

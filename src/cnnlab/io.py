@@ -30,8 +30,9 @@ class NotAFile(_Plain, IsADirectoryError):
     """An output file was asked for at a path that is a directory."""
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path`` (what it returns is ignored),
+    then rename it into place.
 
     A crash or Ctrl-C mid-write leaves the previous file (or none), never a truncated one.
     A ``path`` that is a directory is refused; a full disk raises ``DiskFull`` naming ``path``.

@@ -269,3 +269,13 @@ def test_one_run_serves_every_cell_and_the_json_keeps_its_shape():
     assert set(data["steps"][0]["sums"][0]["terms"][0]) == {"value", "weight", "input_pos", "kernel_pos"}
     assert data["steps"][0]["sums"][0]["padded_terms"] == 5 and data["article_output"] is None
     assert explain("conv2d").to_dict()["article_output"] == ARTICLE_OUTPUTS["conv2d"]
+
+
+def test_a_layer_with_filters_needs_filters():
+    """Only depthwise takes filters=None (its outputs are in_channels * depth_multiplier); any
+    other kind built without filters is refused, not given None output channels."""
+    from cnnlab.analysis.explain.examples import ExampleConfig, output_shape
+
+    assert output_shape(ExampleConfig("depthwise", (3, 3), 2, None, (3, 3), depth_multiplier=2)) == (1, 1, 4)
+    with pytest.raises(ValueError, match="filters must be set for a conv2d example"):
+        output_shape(ExampleConfig("conv2d", (3, 3), 2, None, (3, 3)))

@@ -155,3 +155,31 @@ def test_bad_sources_are_named(tmp_path):
         load_keras_weights(model, bad)
     with pytest.raises(ValueError, match="must be a Keras model or the path"):
         load_keras_weights(model, 42)
+
+
+def test_batchnorm_without_affine_weights_is_a_misfit_and_changes_nothing():
+    """A BatchNorm2d(affine=False) has no tensors for Keras's gamma and beta: a ValueError naming it,
+    raised before anything is copied (it was an AttributeError after the layers before it had loaded)."""
+
+    class BatchNormalization:  # a Keras layer as the loader reads one
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def get_weights(self) -> list[np.ndarray]:
+            return [np.full(4, 2.0, np.float32)] * 4
+
+        def get_config(self) -> dict:
+            return {"epsilon": 1e-5}
+
+    class KerasModel:
+        name = "two_bn"
+        layers = [BatchNormalization("bn_a"), BatchNormalization("bn_b")]
+
+        def get_weights(self) -> list[np.ndarray]:
+            return [w for layer in self.layers for w in layer.get_weights()]
+
+    model = torch.nn.Sequential(torch.nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4, affine=False))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"1 \(\) <- bn_b .*has no affine weights \(affine=False\)"):
+        load_keras_weights(model, KerasModel())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

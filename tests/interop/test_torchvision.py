@@ -145,3 +145,13 @@ def test_cached_framing_and_center_view_are_torchvisions_resize_and_center_crop(
         np.testing.assert_array_equal(np.asarray(frame), np.asarray(resized))
         theirs = np.asarray(transforms.CenterCrop(56)(resized))
         np.testing.assert_array_equal(center_views([np.asarray(frame)], (56, 56)).numpy()[0], theirs)
+
+
+def test_batchnorm_without_running_statistics_is_a_misfit():
+    """A BatchNorm keeping no running statistics (track_running_stats=False) has nothing to take
+    torchvision's running_mean/var: a ValueError naming it, not an AttributeError."""
+    source = cnnlab.create_model("resnet18", **torchvision_kwargs("resnet18")).state_dict()
+    model = cnnlab.create_model("resnet18", **torchvision_kwargs("resnet18"))
+    model.stem.bn = torch.nn.BatchNorm2d(64, eps=1e-5, track_running_stats=False)
+    with pytest.raises(ValueError, match=r"stem.bn \(weight \(64,\), bias \(64,\)\) <- stem.bn \(weight \(64,\)"):
+        load_torchvision_weights(model, source)

@@ -211,3 +211,13 @@ def test_finetune_from_keras_and_torchvision_files(folders, tmp_path):
     tune("resnet18", tmp_path / "r18.pth", folders["target"], tmp_path / "t", config, model_args=kwargs, **common)
     state = load_checkpoint(tmp_path / "t" / "last.pt")["model"]
     assert all(torch.equal(state[k], v) for k, v in source.items() if not k.startswith("head."))
+
+
+def test_a_model_without_a_classifier_to_replace_is_refused_first():
+    """Fine-tuning replaces a zoo model's classifier: another model is refused before its weights
+    load (it was an AttributeError on reset_classifier after loading them)."""
+    from cnnlab.transfer.finetune import _Transfer
+
+    transfer = _Transfer("convtype_cifar", None, {}, None, 0)
+    with pytest.raises(ValueError, match="fine-tuning needs a zoo model .*got Linear"):
+        transfer.init(nn.Linear(2, 2), splits=None)

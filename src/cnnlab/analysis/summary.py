@@ -168,7 +168,7 @@ def keras_param_split(module: nn.Module, recurse: bool = True) -> tuple[int, int
     stats = sum(
         m.running_mean.numel() + m.running_var.numel()
         for m in norms
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None and m.running_var is not None
     )
     return trainable, frozen + stats
 
@@ -349,4 +349,4 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
         values = values[1:]
     if len(values) != 3 or min(values) < 1:
         raise ValueError(f"input size must look like 3x32x32 (C x H x W, positive), got {text!r}")
-    return values  # type: ignore[return-value]
+    return values

@@ -14,7 +14,7 @@ def zoo_rows(pattern: str | None = None) -> list[tuple[str, ...]]:
     names = list_models(pattern)
     if not names:
         raise ValueError(f"no model matches {pattern!r}; see `cnnlab models`")
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for name in names:
         entry = get_model_entry(name)
         s = model_summary(name)

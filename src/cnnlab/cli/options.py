@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from typing import Any
 
 from ..data.augment import POLICIES
@@ -162,7 +163,7 @@ def add_preset(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--preset", default=None, choices=list(PRESETS), help=help)
 
 
-TRAIN_OPTIONS = {
+TRAIN_OPTIONS: dict[str, tuple[Callable[[str], Any] | tuple[str, ...], str]] = {
     # option: (type or choices, help); the default shown is TrainConfig's (a preset may set another)
     "epochs": (int, "passes over the training set"),
     "batch_size": (int, "images per optimizer step"),

@@ -116,7 +116,9 @@ def _read_members(name: str, source: Path) -> dict[str, bytes]:
                 for member in archive:
                     base = member.name.rsplit("/", 1)[-1]
                     if member.isfile() and base in wanted:
-                        found[base] = archive.extractfile(member).read()
+                        handle = archive.extractfile(member)
+                        assert handle is not None  # None only for members that are not regular files (isfile())
+                        found[base] = handle.read()
         except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
             raise DataError(f"{source} cannot be read as a tar.gz ({error}); download it again") from None
     missing = sorted(wanted - set(found))

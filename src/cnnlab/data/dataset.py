@@ -48,7 +48,7 @@ class ImageDataset:
     decoded cache on disk, read batch by batch, or :class:`~.frames.FramedRows` (images in their
     own framing, seen as their center views); ``labels``: int64 ``(N,)`` indexing ``classes``."""
 
-    images: np.ndarray
+    images: np.ndarray | LazyRows
     labels: np.ndarray
     classes: list[str]
 
@@ -84,7 +84,7 @@ class ImageDataset:
         return isinstance(self.images, FramedRows)
 
     def subset(self, index: np.ndarray) -> ImageDataset:
-        images = self.images.select(index) if self.mapped else self.images[index]
+        images = self.images.select(index) if isinstance(self.images, LazyRows) else self.images[index]
         return ImageDataset(images, self.labels[index], self.classes)
 
     def limit(self, n: int | None, seed: int = 0) -> ImageDataset:

@@ -99,7 +99,9 @@ def _stream(path: Path, wanted) -> Iterator[tuple[str, bytes]]:
         name = _clean(member.name)
         if member.isfile() and name in wanted:
             try:
-                data = archive.extractfile(member).read()
+                handle = archive.extractfile(member)
+                assert handle is not None  # None only for members that are not regular files (member.isfile())
+                data = handle.read()
             except _TAR_ERRORS as error:
                 raise _tar_error(path, error) from None
             yield name, data
@@ -260,8 +262,8 @@ def load_image_folder(
 
 def _decode_image(path: Path, name: str, data: bytes, image_size, cache_size: int | None = None) -> np.ndarray:
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img = img.convert("RGB")
+        with Image.open(io.BytesIO(data)) as opened:
+            img = opened.convert("RGB")
             if cache_size is not None:
                 return np.asarray(resize_short_side(img, cache_size), dtype=np.uint8)
             if image_size is not None and img.size != (image_size[1], image_size[0]):

@@ -106,7 +106,7 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-class Decoded(dict):
+class Decoded(dict[str, ImageDataset]):
     """The decoded splits by name (``{"train", "test"}``, ``{"all"}``, ...) and ``origin``: what
     they are and where from -- ``{"name", "checksum"`` (of the cache's content)``, "location"``
     (the source, absolute; None when only the decoded copy was found)``, "cache"}`` (absolute)."""
@@ -195,7 +195,7 @@ def _official_writer(name: str, path: Path, root: Path, progress: DataProgress):
         finally:
             progress.end()
         for split, data in splits.items():
-            np.save(tmp / f"{split}_images.npy", data.images)
+            np.save(tmp / f"{split}_images.npy", np.asarray(data.images))
             np.save(tmp / f"{split}_labels.npy", data.labels)
         return list(splits), next(iter(splits.values())).classes
 

@@ -34,7 +34,7 @@ def load_splits(
     ``cache_size``: image folders keep their own framing (:mod:`~.frames`), always read batch by batch.
     ``progress``: told of a decode's progress and of notices (default: a bar on a terminal)."""
     splits = load_dataset(name, data_dir, image_size, download=download, cache_size=cache_size, progress=progress)
-    train = splits.get("train", splits.get("all"))
+    train = splits["train"] if "train" in splits else splits["all"]
     if "val" in splits and val_split is None:  # an image folder with its own val/ split
         data = DataSplits(train, splits["val"], splits.get("test"), "val", str(data_dir or name))
     else:

@@ -202,7 +202,7 @@ def _keras3_layers(group, path: Path) -> list[SourceLayer]:
             continue
         match = re.fullmatch(r"(?P<cls>[a-z0-9_]+?)(?:_(?P<n>\d+))?", key)
         kind = SNAKE_NAMES.get(match["cls"]) if match else None
-        if kind is None:
+        if match is None or kind is None:
             raise ValueError(
                 f"{path}: layer {key!r} has weights cnnlab cannot load (supported: {', '.join(SNAKE_NAMES)})"
             )
@@ -244,7 +244,8 @@ def _flatten_linear(model: nn.Module) -> tuple[nn.Linear | None, tuple[int, int]
     head = getattr(model, "head", None)
     if isinstance(head, ClassifierHead) and head.pool_type == "flatten":
         first = next((m for m in head.modules() if isinstance(m, nn.Linear)), None)
-        return first, tuple(head.pool.output_size)
+        height, width = head.flatten_size
+        return first, (height, width)
     return None, (1, 1)
 
 
@@ -254,7 +255,7 @@ class _Misfit(ValueError):
 
 def _convert(
     module: nn.Module, layer: SourceLayer, flatten: tuple[int, int] | None
-) -> list[tuple[torch.Tensor, np.ndarray]]:
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(torch tensor, value in its layout) pairs; ``_Misfit`` saying why when the layer does not fit."""
     arrays = layer.arrays
     if isinstance(module, KerasConv2dBase):
@@ -266,9 +267,12 @@ def _convert(
         c = module.num_features
         if len(arrays) != 4 or any(a.shape != (c,) for a in arrays):
             raise _Misfit(f"expects 4 arrays of shape ({c},) (gamma, beta, moving mean, moving variance)")
-        tensors = (module.weight, module.bias, module.running_mean, module.running_var)
-        return [(t, torch.as_tensor(a)) for t, a in zip(tensors, arrays)]
+        gamma, beta, mean, variance = module.weight, module.bias, module.running_mean, module.running_var
+        if gamma is None or beta is None or mean is None or variance is None:
+            raise _Misfit("has no affine weights (affine=False) or no running statistics (track_running_stats=False)")
+        return [(t, torch.as_tensor(a)) for t, a in zip((gamma, beta, mean, variance), arrays)]
     # nn.Linear from Dense (in, out) or a 1x1 Conv2D on the pooled map (1, 1, in, out)
+    assert isinstance(module, nn.Linear)  # _kind matched it to a Dense layer
     out_f, in_f = module.weight.shape
     expected = [(in_f, out_f)] + ([(out_f,)] if module.bias is not None else [])
     kernel = (

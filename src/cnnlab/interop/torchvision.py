@@ -93,9 +93,12 @@ def _kind(module: nn.Module) -> str | None:
 
 
 def _ours(module: nn.Module) -> dict[str, torch.Tensor]:
-    tensors = {n: p for n, p in module.named_parameters(recurse=False)}
-    if isinstance(module, nn.modules.batchnorm._BatchNorm):
-        tensors.update(running_mean=module.running_mean, running_var=module.running_var)
+    tensors: dict[str, torch.Tensor] = {n: p for n, p in module.named_parameters(recurse=False)}
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):  # its running statistics, when it keeps them
+        if module.running_mean is not None:
+            tensors["running_mean"] = module.running_mean
+        if module.running_var is not None:
+            tensors["running_var"] = module.running_var
     return tensors
 
 

@@ -70,7 +70,7 @@ class Conv2DTranspose(KerasConv2dBase):
             P.transpose_crop(k, s, self.padding, None if output_padding is None else output_padding[i], d)
             for i, (k, s, d) in enumerate(zip(self.kernel_size, self.strides, self.dilation_rate))
         ]
-        self._crops = tuple(crops)  # ((top, bottom), (left, right)) cut from the full output
+        self._crops: tuple[Pair, Pair] = (crops[0], crops[1])  # ((top, bottom), (left, right)) cut from the full output
         self._create_parameters(device, dtype)
 
     def _parameter_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -60,6 +60,7 @@ class ClassifierHead(nn.Module):
         if not 0.0 <= drop_rate < 1.0 or not 0.0 <= hidden_drop_rate < 1.0:
             raise ValueError(f"dropout rates must be in [0, 1), got {drop_rate!r} and {hidden_drop_rate!r}")
         self.pool_type = pool
+        self.flatten_size = flatten_size  # the pooled map's (H, W) when pool="flatten"
         self.pool = nn.AdaptiveAvgPool2d(1 if pool == "avg" else flatten_size)
         self.flatten = nn.Flatten(1)
         features = in_channels * (1 if pool == "avg" else math.prod(flatten_size))

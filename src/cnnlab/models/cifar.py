@@ -14,6 +14,7 @@ global average pooling and a dense classifier close the net (Keras defaults thro
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from torch import nn
 
@@ -50,7 +51,8 @@ class TypedConvNet(CnnModel):
             raise ValueError(
                 f"one layer list per stage: {len(widths)} stages (widths {tuple(widths)}), got {len(per_stage)} lists"
             )
-        stage_types = per_stage or [tuple(layer_types)] * len(widths)
+        # not per stage: layer_types is one Sequence[str] (its first item is a str), which mypy cannot narrow to
+        stage_types = per_stage or [tuple(cast(Sequence[str], layer_types))] * len(widths)
         for s, types in enumerate(stage_types):
             for i, kind in enumerate(types):
                 if kind not in CONV_TYPES:

@@ -49,7 +49,7 @@ class FeatureExtractor(nn.Module):
     """The stages of ``model`` up to the last of ``out_indices``; ``forward`` returns a list of
     feature maps, one per index, in stage order, each ``(N, feature_info[k].channels, H / r, W / r)``."""
 
-    def __init__(self, model: CnnModel, out_indices: Sequence[int] | None = None) -> None:
+    def __init__(self, model: nn.Module, out_indices: Sequence[int] | None = None) -> None:
         super().__init__()
         if not isinstance(model, CnnModel):
             raise ValueError(

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -161,10 +162,7 @@ def reproduce(
         case_dir = out / f"case{case.number}"
         _train_case(plan, case, case_dir, splits, dev, quiet, log, f"[{i}/{len(selected)}] {case.label}", start)
         if main and (case_dir / "curves.png").exists():
-            atomic_write(
-                out / f"curves_case{case.number}.png",
-                lambda tmp, src=case_dir / "curves.png": shutil.copyfile(src, tmp),
-            )
+            atomic_write(out / f"curves_case{case.number}.png", partial(shutil.copyfile, case_dir / "curves.png"))
         result = collect(plan, out, splits, dev)
         if main:
             write_reports(result, out)

@@ -53,8 +53,10 @@ def repeated_failure(study: optuna.Study, since: int = 0, n: int = FAILURES_IN_A
         and t.datetime_complete
     ]
     last = sorted(finished, key=lambda t: (t.datetime_complete, t.number))[-n:]
-    errors = [t.user_attrs.get("error") for t in last if t.state == TrialState.FAIL]
-    if len(last) < n or len(errors) < n or None in errors or len({_same_reason(e) for e in errors}) > 1:
+    errors = [
+        t.user_attrs["error"] for t in last if t.state == TrialState.FAIL and t.user_attrs.get("error") is not None
+    ]
+    if len(last) < n or len(errors) < n or len({_same_reason(e) for e in errors}) > 1:  # errors: the failed with one
         return None
     return errors[-1]
 

@@ -33,6 +33,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 OBJECTIVES = ("error", "error+params", "error+latency", "pareto")
 COSTS = ("params", "latency")
@@ -69,7 +70,7 @@ class Objective:
         return self.kind == "pareto"
 
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Literal["minimize", "maximize"]]:
         return ["minimize", "minimize"] if self.multi else ["minimize"]
 
     @property

@@ -151,9 +151,9 @@ def rows(study: optuna.Study) -> list[Row]:
         )
     cost = _cost_attr(study)
     scored = [r for r in result if r.state == "complete" and getattr(r, cost) is not None and r.val_acc is not None]
-    front = pareto_front([(getattr(r, cost), 1 - r.val_acc) for r in scored])
+    front = pareto_front([_point(r, cost) for r in scored])
     for r in scored:
-        r.pareto = (getattr(r, cost), 1 - r.val_acc) in front
+        r.pareto = _point(r, cost) in front
     order = {"complete": 0, "pruned": 1, "running": 2, "queued": 3, "failed": 4}
     result.sort(key=lambda r: (order[r.state], r.values[0] if r.values else float("inf"), r.trial))
     for i, r in enumerate(result, 1):
@@ -168,6 +168,12 @@ def _cost_attr(study: optuna.Study) -> str:
     except Exception:  # noqa: BLE001 -- a study without cnnlab's settings: parameters
         kind = None
     return "latency_ms" if kind == "latency" else "params"
+
+
+def _point(row: Row, cost: str) -> tuple[float, float]:
+    """(cost, error) of a trial with an accuracy, as the Pareto front compares them."""
+    assert row.val_acc is not None  # the callers keep only the trials with one
+    return getattr(row, cost), 1 - row.val_acc
 
 
 def pareto_front(points: list[tuple[float, float]]) -> set[tuple[float, float]]:
@@ -314,7 +320,8 @@ def _importances(study: optuna.Study) -> dict[str, Any]:
 def _history_figure(study: optuna.Study, settings: SearchSettings) -> Figure:
     fig, ax = subplots(figsize=(8.5, 4), dpi=110)
     name = "error" if settings.objective.multi else settings.objective.names[0]
-    done, pruned = [], []
+    done: list[tuple[int, float]] = []
+    pruned: list[tuple[int, float]] = []
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("dedup") != "owner":
             continue
@@ -350,10 +357,8 @@ def _front_figure(study_rows: list[Row], cost: str = "params") -> Figure:
     others = [r for r in study_rows if r.state != "complete" and getattr(r, cost) and r.val_acc is not None]
     if complete:
         ax.scatter([getattr(r, cost) for r in complete], [r.val_acc for r in complete], label="complete", zorder=3)
-        front = pareto_front([(getattr(r, cost), 1 - r.val_acc) for r in complete])
-        on_front = sorted(
-            (r for r in complete if (getattr(r, cost), 1 - r.val_acc) in front), key=lambda r: getattr(r, cost)
-        )
+        front = pareto_front([_point(r, cost) for r in complete])
+        on_front = sorted((r for r in complete if _point(r, cost) in front), key=lambda r: getattr(r, cost))
         ax.step(
             [getattr(r, cost) for r in on_front],
             [r.val_acc for r in on_front],

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -127,16 +128,20 @@ class Monitor:
     def poll(self) -> None:
         trials = self.study.get_trials(deepcopy=False)
         finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
-        for t in sorted(finished, key=lambda t: t.datetime_complete or t.datetime_start):
+        for t in sorted(finished, key=lambda t: t.datetime_complete or t.datetime_start or datetime.min):
             if t.number not in self.seen:
                 self.seen.add(t.number)
                 if not self.quiet:
                     self.echo(trial_line(t))
         done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-        complete = [t for t in trials if t.state == TrialState.COMPLETE and len(t.values or []) == 1]
+        complete = [
+            (t.value, t)
+            for t in trials
+            if t.state == TrialState.COMPLETE and len(t.values or []) == 1 and t.value is not None
+        ]
         if complete:
-            b = min(complete, key=lambda t: t.value)
-            self.best = f"best {b.value:.4f} ({b.user_attrs.get('label', '?')}, trial {b.number})"
+            value, b = min(complete, key=lambda pair: pair[0])
+            self.best = f"best {value:.4f} ({b.user_attrs.get('label', '?')}, trial {b.number})"
         minutes = (time.monotonic() - self.start) / 60
         rate = f"{len(self.seen) / minutes:.1f} trials/min" if minutes > 0 else ""
         self.bar.update(self.task, completed=min(done, self.total), best=self.best, rate=rate)

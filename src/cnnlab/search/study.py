@@ -341,9 +341,8 @@ def recover_interrupted(
     # Optuna's public storage API only: the study's own storage object and a trial's storage id
     # are private attributes, so the storage is opened again and ids are looked up by number.
     storage = open_storage(storage_url, settings, for_workers=True)
-    heartbeats = (
-        callable(getattr(storage, "get_heartbeat_interval", None)) and storage.get_heartbeat_interval() is not None
-    )
+    interval = getattr(storage, "get_heartbeat_interval", None)  # RDB storages have heartbeats, journals none
+    heartbeats = callable(interval) and interval() is not None
     if heartbeats:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -191,6 +191,7 @@ class TrialRunner:
             if (
                 prune
                 and self.cost_pruner is not None
+                and cost is not None  # (always, for a pareto objective: params or latency)
                 and self.cost_pruner.should_prune(epoch, val_acc, cost, self._finished_curves(trial))
             ):
                 raise optuna.TrialPruned(

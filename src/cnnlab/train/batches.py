@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from ..data.dataset import ImageDataset
-from ..data.frames import Frames
+from ..data.frames import FramedRows, Frames
+from ..data.rowfile import LazyRows
 
 Batch = tuple[torch.Tensor | Frames, torch.Tensor]
+_B = TypeVar("_B", bound=Batch)  # what a reader makes of the images at an index: a Batch, or center views only
 
 
 def _nchw(images: np.ndarray, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -52,7 +55,7 @@ class OnDevice:
     def take(self, index: torch.Tensor) -> torch.Tensor:
         return self.x[index.to(self.x.device)]
 
-    def parts(self, parts: int, part: int, chunk: int = 0) -> Iterator[Batch]:
+    def parts(self, parts: int, part: int, chunk: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Part ``part`` of ``parts`` contiguous parts (one per rank), in one piece."""
         yield self.x.tensor_split(parts)[part], self.y.tensor_split(parts)[part]
 
@@ -68,6 +71,8 @@ class FromDisk:
     def __init__(
         self, data: ImageDataset, device: torch.device, channels_last: bool, ahead: int = 3, frames: bool = False
     ) -> None:
+        if not isinstance(data.images, LazyRows):
+            raise TypeError("FromDisk reads images left in the decoded cache (ImageDataset.mapped), got an array")
         self.images, self.labels = data.images, data.labels
         self.device, self.channels_last, self.ahead = device, channels_last, ahead
         self.frames = frames and data.framed
@@ -75,7 +80,9 @@ class FromDisk:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def _read(self, index: np.ndarray, slot: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Batch:
+    def _read(
+        self, index: np.ndarray, slot: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch of the images at ``index``; into ``slot`` = (images, labels, scratch) buffers
         when given (the reader refills a ring of them: nothing is allocated per batch, which a
         CPU allocator that keeps freed memory would otherwise pile up across threads)."""
@@ -90,20 +97,23 @@ class FromDisk:
 
     def _read_frames(self, index: np.ndarray, slot: list) -> Batch:
         """A batch of images in their own framing, read into ``slot``'s buffer (grown when short)."""
-        pixels, table, slot[2] = self.images.frames(index, slot[2])
-        batch = Frames(torch.from_numpy(pixels).to(self.device, non_blocking=True), table, self.images.size)
+        images = self.images
+        assert isinstance(images, FramedRows)  # self.frames: data.framed, its images are FramedRows
+        pixels, table, slot[2] = images.frames(index, slot[2])
+        batch = Frames(torch.from_numpy(pixels).to(self.device, non_blocking=True), table, images.size)
         return batch, torch.from_numpy(self._labels(index, slot)).to(self.device)
 
     def batches(self, indices: list[torch.Tensor]) -> Iterator[Batch]:
         """The training batches at ``indices`` (:class:`Frames` with ``frames``)."""
         return self._ahead(indices, self._read_frames if self.frames else self._read)
 
-    def _ahead(self, indices: list[torch.Tensor], read) -> Iterator[Batch]:
+    def _ahead(self, indices: list[torch.Tensor], read: Callable[[np.ndarray, Any], _B]) -> Iterator[_B]:
         done = object()
         ready: queue.Queue = queue.Queue(maxsize=self.ahead)
         stop = threading.Event()
         # the consumer holds one batch, the queue `ahead`, the reader fills one more: a ring of ahead + 2
         size = max((len(i) for i in indices), default=0)
+        ring: list[list[np.ndarray | None]] | list[tuple[np.ndarray, np.ndarray, np.ndarray]]
         if read == self._read_frames:  # a flat buffer per slot, sized by the first batches read into it
             ring = [[None, np.empty(size, dtype=np.int64), None] for _ in range(self.ahead + 2)]
         else:
@@ -142,7 +152,7 @@ class FromDisk:
     def take(self, index: torch.Tensor) -> torch.Tensor:
         return self._read(index.cpu().numpy())[0]
 
-    def parts(self, parts: int, part: int, chunk: int | None = None) -> Iterator[Batch]:
+    def parts(self, parts: int, part: int, chunk: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Part ``part`` of ``parts`` contiguous parts, read ``chunk`` images at a time (default:
         about 32 MB of them, so the reader's ring stays small for large images)."""
         rows = np.array_split(np.arange(len(self.labels)), parts)[part]

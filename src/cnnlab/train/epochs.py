@@ -15,11 +15,12 @@ import math
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ..data import DataSplits
 from ..data.augment import Augmentation, eval_view
@@ -56,12 +57,15 @@ class Epochs:
         changing: bool = False,
     ) -> None:
         if config.channels_last:
-            model.to(memory_format=torch.channels_last)
+            # torch's stub of Module.to lists no memory_format overload; the method takes it (torch docs)
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         world = world if world is not None else World()  # one process
         self.model, self.config, self.out, self.world = model, config, out, world
         trainer = wrap(model, world, device, config.sync_bn, changing)
-        self.ddp = trainer if world.distributed else None  # its no_sync() skips the gradient exchange
-        self.runner = torch.compile(trainer) if config.compile else trainer
+        # wrap gives a DistributedDataParallel when world.distributed: its no_sync() skips the gradient exchange
+        self.ddp = trainer if isinstance(trainer, DistributedDataParallel) else None
+        # torch.compile of a Module gives an OptimizedModule, a Module (its stub says only Callable)
+        self.runner: nn.Module = cast(nn.Module, torch.compile(trainer)) if config.compile else trainer
         # DDP's forward talks to the other ranks: evaluation (a shard per rank) runs the model itself
         self.evaluator = model if world.distributed else self.runner
         # the images on the device, or read from the decoded cache batch by batch (DataConfig.stream)
@@ -171,9 +175,9 @@ class Epochs:
                     view=self.eval_view,
                 )
                 loss_sum, correct = loss_sum + loss * len(y), correct + acc * len(y)
-        loss_sum, correct = sum_all(torch.tensor(loss_sum), torch.tensor(correct))
+        loss_total, correct_total = sum_all(torch.tensor(loss_sum), torch.tensor(correct))
         n = len(self.val_src)
-        return float(loss_sum) / n, round(float(correct)) / n
+        return float(loss_total) / n, round(float(correct_total)) / n
 
     def _batch_generator(self, state: TrainingState, epoch: int) -> torch.Generator:
         """Augmentation's random draws: the run's generator in one process (so a resume is exact);
@@ -233,8 +237,8 @@ class Epochs:
                     correct.item() / seen,
                     time.perf_counter() - start,
                 )
-        loss_sum, correct, seen = sum_all(loss_sum, correct, torch.tensor(seen))
-        return loss_sum.item() / seen.item(), correct.item() / seen.item()
+        loss_total, correct_total, seen_total = sum_all(loss_sum, correct, torch.tensor(seen))
+        return loss_total.item() / seen_total.item(), correct_total.item() / seen_total.item()
 
     def _backward(
         self, state: TrainingState, images, y: torch.Tensor, draws: torch.Generator, share: float, sync: bool

@@ -185,8 +185,9 @@ def _run_model(run, test, batch_size: int, tta: str, progress: bool, split: str)
     epoch = f" (epoch {run.epoch})" if run.epoch is not None else ""
     # the bar names the run folder and checkpoint; the full path is in the result
     what = f"{Path(run.checkpoint.parent.name, run.checkpoint.name)}{epoch}, {split} images"
+    predicted: list[torch.Tensor] = []
     with _EvalProgress(progress, len(test) * (2 if tta != "none" else 1), what) as step:
-        loss, acc = evaluate(run.model, x, y, batch_size, on_batch=step, predictions=(predicted := []), view=view)
+        loss, acc = evaluate(run.model, x, y, batch_size, on_batch=step, predictions=predicted, view=view)
         if tta != "none":
             flipped = evaluate(run.model, x, y, batch_size, tta=tta, on_batch=step, view=view)
     return loss, acc, torch.cat(predicted).cpu().numpy(), flipped

@@ -271,7 +271,9 @@ def load_run(
         )
     name = info.get("model") if model is None else type(model).__name__
     if model is None:
-        args = {k: tuple(v) if isinstance(v, list) else v for k, v in info.get("model_args", {}).items()}
+        args: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in info.get("model_args", {}).items()
+        }
         model = create_model(info["model"], num_classes=len(info["classes"]), **args)
     try:
         model.load_state_dict(state["model"])

@@ -48,7 +48,7 @@ MAY_CHANGE_ON_RESUME = ("epochs", "tensorboard")
 class TrainingState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scheduler: torch.optim.lr_scheduler.LambdaLR
     scaler: torch.amp.GradScaler
     generator: torch.Generator  # shuffling and augmentation
     history: History
@@ -112,7 +112,8 @@ class TrainingState:
             raise ValueError(
                 f"cannot resume {where} with `epochs={self.config.epochs}`: it has already trained {done} epochs"
             )
-        self.model.load_state_dict(state.get("train_model", state["model"]))  # with ema, "model" is the average
+        # with ema, "model" is the average
+        self.model.load_state_dict(state["train_model"] if "train_model" in state else state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])

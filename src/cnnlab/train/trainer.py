@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..data import DataSplits
-from ..data.augment import EVAL_CROP
+from ..data.frames import EVAL_CROP, FramedRows
 from ..data.memory import check_batch
 from ..device import resolve_device
 from ..io import atomic_write_text
@@ -194,7 +194,7 @@ def _run_record(epochs: Epochs, data: DataSplits, config: TrainConfig, world: Wo
         "eval_crop": EVAL_CROP if epochs.eval_view is not None else None,
         # images kept in their own framing (cache_size): evaluation sees each one's central 87.5%
         "eval_frame": {"short_side": data.val.images.short_side, "crop": data.val.images.crop}
-        if data.val.framed
+        if isinstance(data.val.images, FramedRows)  # data.val.framed
         else None,
     } | epochs.describe()
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..data import DataConfig, DataSplits
-from ..models import Preprocessing, normalize_input
+from ..models import CnnModel, Preprocessing, normalize_input
 from ..presets import get_preset
 from ..train import TrainConfig, TrainingRun, load_checkpoint, run_training
 from .freezing import freeze, unfreeze
@@ -135,6 +135,8 @@ class _Transfer:
             self.info["preprocessing"] = preprocessing.to_dict()
 
     def init(self, model: nn.Module, splits: DataSplits) -> None:
+        if not isinstance(model, CnnModel):
+            raise ValueError(f"fine-tuning needs a zoo model (it replaces the classifier), got {type(model).__name__}")
         if self.on_data is not None:
             self.on_data(splits)
         if self.weights is None:
@@ -147,6 +149,7 @@ class _Transfer:
         self.model = model
 
     def on_epoch_start(self, epoch: int) -> None:
+        assert self.model is not None  # the pipeline calls init (which sets it) before the first epoch
         if epoch <= self.freeze_epochs:
             freeze(self.model, "backbone")
         else:

@@ -63,7 +63,7 @@ def run_example(config: ExampleConfig) -> LayerRun:
         output=out,
         values_note=note,
         input_padding=_input_padding(config),
-        output_crop=layer._crops if config.kind == "transpose" else _NO_PADS,
+        output_crop=layer._crops if isinstance(layer, Conv2DTranspose) else _NO_PADS,  # kind "transpose"
         article=_article_check(config, out),
     )
 

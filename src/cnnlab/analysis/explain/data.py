@@ -64,8 +64,9 @@ class Sum:
     def window(self) -> list[Term]:
         """Every kernel tap of the sum, padding included, in kernel (row-major) order."""
         taps = [*self.terms, *self.padding]
-        if all(t.kernel_pos is not None for t in taps):
-            taps.sort(key=lambda t: t.kernel_pos)
+        placed = [(t.kernel_pos, t) for t in taps if t.kernel_pos is not None]
+        if len(placed) == len(taps):  # every tap knows its kernel position
+            return [t for _, t in sorted(placed, key=lambda pair: pair[0])]
         return taps
 
 

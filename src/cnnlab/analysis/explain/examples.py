@@ -145,8 +145,11 @@ def output_shape(config: ExampleConfig) -> tuple[int, int, int]:
             P.conv_output_length(h, kh, sh, config.padding, dh),
             P.conv_output_length(w, kw, sw, config.padding, dw),
         )
-    channels = config.in_channels * config.depth_multiplier if config.kind == "depthwise" else config.filters
-    return ho, wo, channels
+    if config.kind == "depthwise":
+        return ho, wo, config.in_channels * config.depth_multiplier
+    if config.filters is None:
+        raise ValueError(f"filters must be set for a {config.kind} example (only depthwise takes None)")
+    return ho, wo, config.filters
 
 
 def count_numbers(config: ExampleConfig) -> dict[str, int]:

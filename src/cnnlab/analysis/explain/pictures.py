@@ -61,7 +61,7 @@ def _kernels(e: Explanation, channels: list[int], most: int = 4) -> list[tuple[s
                 out.append((f"pointwise → out {e.cell[2]}", column, {(i, 0) for i in range(len(s.terms))}))
             elif s.channel in channels:
                 to = f" → out {e.cell[2]}" if e.config.kind in ("conv2d", "transpose") else ""
-                used = {t.kernel_pos for t in [*s.terms, *s.padding]}
+                used = {t.kernel_pos for t in [*s.terms, *s.padding] if t.kernel_pos is not None}
                 out.append((f"kernel: {s.label.split(' = ')[-1]}{to}", kernel_of(e, s), used))
     pointwise = [k for k in out if k[0].startswith("pointwise")]
     return [k for k in out if not k[0].startswith("pointwise")][: most - len(pointwise)] + pointwise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..textfmt import fmt_number, hstack_blocks, matrix_lines
@@ -99,10 +101,10 @@ def _format_sum(s: Sum, times: str) -> str:
 def _kernel_blocks(e: ExplanationData, in_axis: int, out_axis: int) -> list[Block]:
     """One block per (input, output) channel pair of a full kernel, the used output starred."""
     k, m = e.weights["kernel"], e.cell[2]
-    blocks = []
+    blocks: list[Block] = []
     for c in range(k.shape[in_axis]):
         for o in range(k.shape[out_axis]):
-            index = [slice(None), slice(None), 0, 0]
+            index: list[slice | int] = [slice(None), slice(None), 0, 0]
             index[in_axis], index[out_axis] = c, o
             blocks.append((f"in {c} -> out {o}" + (" *" if o == m else ""), k[tuple(index)], None))
     return blocks
@@ -134,7 +136,7 @@ def _depthwise_section(e: ExplanationData, width: int, everything: str) -> list[
     return out
 
 
-def _matrix_section(title: str, blocks: list[Block], width: int, everything: str) -> list[str]:
+def _matrix_section(title: str, blocks: Sequence[Block], width: int, everything: str) -> list[str]:
     shown = blocks[:MAX_MATRICES]
     rendered = [([label] if label else []) + matrix_lines(matrix, marked) for label, matrix, marked in shown]
     lines = [title, *("  " + line if line else line for line in hstack_blocks(rendered, width=width - 2))]
