@@ -57,6 +57,26 @@ def test_changed_labels_are_found_and_decoded_again(tmp_path, cache):
     assert len(json.loads((decoded / "meta.json").read_text())["checksum"]) == 64
 
 
+def test_a_cache_another_process_just_wrote_is_kept_for_its_readers(tmp_path, cache, monkeypatch):
+    """Two torchrun ranks decode the same folder at once: rank B looks (nothing there), rank A writes
+    the cache and reads it, then B finishes its decode. B must keep A's copy (A's reader holds its
+    files), not move it aside and put its own in its place."""
+    root = image_folder(tmp_path / "imgs", per_class=4)
+    load_dataset("pets", root)  # rank A: decoded and being read
+    decoded = only_cache(cache)
+    a_copy = os.stat(decoded / "train_images.npy").st_ino
+    real_load, looks = sources.cache.load, []
+
+    def b_looked_before_a_finished(directory, view=None):
+        looks.append(directory)
+        return (None, None) if len(looks) == 1 else real_load(directory, view)
+
+    monkeypatch.setattr(sources.cache, "load", b_looked_before_a_finished)
+    b = load_dataset("pets", root)  # rank B
+    assert os.stat(decoded / "train_images.npy").st_ino == a_copy
+    assert len(b["train"]) == 2 * 4  # B reads the copy that is there (2 classes x 4 images)
+
+
 def test_changed_images_are_found(tmp_path, cache):
     root = image_folder(tmp_path / "imgs", per_class=4)
     first = np.asarray(load_dataset("pets", root)["train"].images)

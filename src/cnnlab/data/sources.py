@@ -332,14 +332,16 @@ def _decode_into_cache(
     cached = inside(root, f"{name}-{_cache_key(kind, path, settings)}")
     splits, problem = cache.load(cached, view)
     if splits is None:
-        if problem is not None:
+        if problem is not None:  # damaged or changed: repaired, not re-decoded every time
             progress.note(f"the decoded cache {cached} is not used as is: {problem}; decoding it again from {path}")
+            cache.discard(cached)
+        # absent: never discarded here, as another process (a torchrun rank) may have just written it and be
+        # reading it; if one did, ``save`` keeps that copy and drops ours
         write = (
             _official_writer(name, path, root, progress)
             if kind == "official"
             else _folder_writer(name, path, image_size, limit_per_class, cache_size, root, progress)
         )
-        cache.discard(cached)  # a damaged or changed cache is repaired, not re-decoded every time
         cache.save(cached, write, {"name": name, "kind": kind, "source": os.path.abspath(path), **settings})
         splits = _loaded(name, cached, view)
     return _decoded(name, cached, splits, path, progress)
