@@ -11,7 +11,6 @@ import lzma
 import os
 import posixpath
 import tarfile
-import tempfile
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -21,7 +20,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .dataset import ImageDataset
 from .errors import DataError
 from .frames import FrameWriter, resize_short_side
 from .rowfile import RowWriter
@@ -241,23 +239,6 @@ def decode_image_folder(
             writer.close()
     for split, items in scan.splits.items():
         np.save(out / f"{split}_labels.npy", np.array([label for _, label in items], dtype=np.int64))
-
-
-def load_image_folder(
-    source: str | Path, image_size: tuple[int, int] | None = None, limit_per_class: int | None = None
-) -> dict[str, ImageDataset]:
-    """An image folder (directory or tar) decoded into memory: ``{"train": ..., "test": ...}`` (or
-    ``{"all": ...}`` without split folders). ``limit_per_class`` decodes only the first images of
-    each class. (``cnnlab.data.sources`` decodes into its cache instead, read batch by batch.)"""
-    scan = scan_image_folder(source, limit_per_class)
-    with tempfile.TemporaryDirectory() as tmp:
-        decode_image_folder(scan, tmp, image_size)
-        return {
-            split: ImageDataset(
-                np.load(Path(tmp) / f"{split}_images.npy"), np.load(Path(tmp) / f"{split}_labels.npy"), scan.classes
-            )
-            for split in scan.splits
-        }
 
 
 def _decode_image(path: Path, name: str, data: bytes, image_size, cache_size: int | None = None) -> np.ndarray:
