@@ -177,3 +177,14 @@ def test_compare_takes_arg_for_every_model(capsys):
     rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()[1:3]}
     ten, hundred = 1_598_730, 1_598_730 + 90 * 257  # the head grows by 90 outputs of 256 inputs + bias
     assert rows == {"convtype_cifar": f"{hundred:,}", "convtype_cifar:num_classes=5": f"{ten - 5 * 257:,}"}
+
+
+def test_cli_models_pretrained_lists_the_published_weights(capsys):
+    assert main(["models", "mobilenet*", "--pretrained"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:] if line.strip()}
+    # keras.applications publishes MobileNet v1; torchvision does not
+    assert rows["mobilenet"].endswith("keras") and rows["mobilenet_v2"].endswith("keras, torchvision")
+    with pytest.raises(SystemExit) as exit:  # the article nets have no published weights
+        main(["models", "*_cifar", "--pretrained"])
+    assert exit.value.code == 2
+    assert "no model with published weights matches '*_cifar'" in capsys.readouterr().err

@@ -14,6 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="list the zoo: family, parameters, MACs and depth at each model's default input (cnnlab list: the same)",
     )
     p.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="only the models with published ImageNet weights, and which (create_model(name, pretrained=True))",
+    )
     p.set_defaults(run=run_models)
 
     p = sub.add_parser("summary", help="Keras-style layer table of one model with its parameter and cost totals")
@@ -62,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_models(args: argparse.Namespace) -> int:
     from ..analysis.zoo import zoo_table
 
-    print(zoo_table(args.pattern))
+    print(zoo_table(args.pattern, pretrained=args.pretrained))
     return 0
 
 
