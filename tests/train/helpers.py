@@ -4,7 +4,11 @@ tests/test_cli_errors.py)."""
 
 from __future__ import annotations
 
+import platform
+import sys
+
 import numpy as np
+import pytest
 import torch
 
 import cnnlab
@@ -31,4 +35,9 @@ def tiny_model(seed=0):
 
 CONFIG = TrainConfig(
     epochs=3, batch_size=32, augment="standard", schedule="onecycle", warmup_epochs=1, device="cpu", seed=3
+)
+
+# the allocator tests: glibc's mallopt exists on Linux with glibc only
+glibc = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only"
 )

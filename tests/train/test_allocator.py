@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 import torch
 
-glibc = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only"
-)
+from .helpers import glibc
 
 LIBRARY = """
 import json, tempfile

@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 
-import pytest
+from .helpers import glibc
 
 SCRIPT = """
 import json
 from cnnlab.train.host import keep_freed_memory
 print(json.dumps({"state": keep_freed_memory(), "again": keep_freed_memory()}))
 """
-
-glibc = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only"
-)
 
 
 def run(env_value: str | None) -> dict:
